@@ -1,0 +1,181 @@
+using Pfa.Core.Errors;
+using Pfa.Core.Model;
+using static TorchSharp.torch;
+
+namespace Pfa.Core.Data;
+
+/// <summary>One mini-batch: inputs [B, …sample shape] (float32, normalised) and labels [B] (int64).</summary>
+public sealed class Batch(Tensor x, Tensor y) : IDisposable
+{
+    public Tensor X { get; } = x;
+    public Tensor Y { get; } = y;
+    public long Size => Y.shape[0];
+    public void Dispose() { X.Dispose(); Y.Dispose(); }
+}
+
+/// <summary>
+/// A source with a class filter, a sample limit and normalisation. Sequential passes stream from disk (memory:
+/// one batch); shuffled passes, for training, read the selected samples into memory once.
+/// </summary>
+public sealed class Dataset : IDisposable
+{
+    readonly SampleSource _source;
+    readonly int[] _selected;          // indices into the source, ascending
+    readonly float[] _mean, _std;      // per channel
+    readonly int _channelSize;         // elements per channel of one sample
+    byte[]? _cache;                    // raw bytes of the selected samples, for shuffled passes
+
+    public int Count => _selected.Length;
+    public int[] SampleShape => _source.SampleShape;
+    public string Description => _source.Description;
+    /// <summary>Labels of the selected samples, in order.</summary>
+    public long[] Labels { get; }
+
+    Dataset(SampleSource source, int[] selected, Normalization? normalize)
+    {
+        _source = source;
+        _selected = selected;
+        Labels = selected.Select(i => source.Labels[i]).ToArray();
+        int channels = source.SampleShape.Length == 3 ? source.SampleShape[0] : 1;
+        _channelSize = source.SampleElements / channels;
+        _mean = Expand(normalize?.Mean, channels, 0);
+        _std = Expand(normalize?.Std, channels, 1);
+    }
+
+    static float[] Expand(List<double>? values, int channels, double fallback) =>
+        Enumerable.Range(0, channels).Select(c => (float)(values is null || values.Count == 0 ? fallback : values.Count == 1 ? values[0] : values[c])).ToArray();
+
+    public static Dataset Open(DataSpec spec, Normalization? normalize)
+    {
+        var source = spec.OpenSource();
+        try
+        {
+            IEnumerable<int> indices = Enumerable.Range(0, source.Count);
+            if (spec.Classes is { Count: > 0 } classes)
+            {
+                var set = classes.Select(c => (long)c).ToHashSet();
+                indices = indices.Where(i => set.Contains(source.Labels[i]));
+            }
+            if (spec.Limit is { } limit)
+            {
+                if (limit <= 0) throw new PfaException(ErrorCodes.InvalidArgument, $"the sample limit must be positive; found {limit}.");
+                indices = indices.Take(limit);
+            }
+            var selected = indices.ToArray();
+            if (selected.Length == 0)
+                throw new PfaException(ErrorCodes.InvalidData,
+                    $"no samples selected from {source.Description}{(spec.Classes is { Count: > 0 } ? $" with classes [{string.Join(", ", spec.Classes)}]" : "")}.", spec.Path);
+            if (normalize is { } n && n.Mean.Count > 1 && source.SampleShape.Length == 3 && n.Mean.Count != source.SampleShape[0])
+                throw new PfaException(ErrorCodes.InvalidData, $"normalisation has {n.Mean.Count} channels but {source.Description} has {source.SampleShape[0]}.", spec.Path);
+            return new Dataset(source, selected, normalize);
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Throws a located error when the samples do not have the shape the model takes.</summary>
+    public void CheckShape(int[] modelInput, string modelFile)
+    {
+        if (!SampleShape.SequenceEqual(modelInput))
+            throw new PfaException(ErrorCodes.InvalidData,
+                $"{Description} has samples of shape [{string.Join(", ", SampleShape)}] but the model in '{modelFile}' takes [{string.Join(", ", modelInput)}].");
+    }
+
+    /// <summary>Batches in file order, streamed.</summary>
+    public IEnumerable<Batch> Batches(int batchSize)
+    {
+        if (batchSize <= 0) throw new PfaException(ErrorCodes.InvalidArgument, $"batch size must be positive; found {batchSize}.");
+        _source.Rewind();
+        int sampleBytes = _source.SampleBytes;
+        var scratch = new byte[sampleBytes];
+        int next = 0; // next source index to be read
+        for (int start = 0; start < _selected.Length; start += batchSize)
+        {
+            int b = Math.Min(batchSize, _selected.Length - start);
+            var x = new float[b * _source.SampleElements];
+            var y = new long[b];
+            for (int k = 0; k < b; k++)
+            {
+                int want = _selected[start + k];
+                while (next < want) { _source.ReadNext(scratch); next++; }
+                _source.ReadNext(scratch);
+                next++;
+                Convert(scratch, x.AsSpan(k * _source.SampleElements, _source.SampleElements));
+                y[k] = Labels[start + k];
+            }
+            yield return MakeBatch(x, y, b);
+        }
+    }
+
+    /// <summary>Batches in a seeded random order (every sample once per pass), from memory.</summary>
+    public IEnumerable<Batch> ShuffledBatches(int batchSize, Random random)
+    {
+        if (batchSize <= 0) throw new PfaException(ErrorCodes.InvalidArgument, $"batch size must be positive; found {batchSize}.");
+        var cache = LoadCache();
+        int sampleBytes = _source.SampleBytes;
+        var order = Enumerable.Range(0, Count).ToArray();
+        random.Shuffle(order);
+        for (int start = 0; start < order.Length; start += batchSize)
+        {
+            int b = Math.Min(batchSize, order.Length - start);
+            var x = new float[b * _source.SampleElements];
+            var y = new long[b];
+            for (int k = 0; k < b; k++)
+            {
+                int i = order[start + k];
+                Convert(cache.AsSpan(i * sampleBytes, sampleBytes), x.AsSpan(k * _source.SampleElements, _source.SampleElements));
+                y[k] = Labels[i];
+            }
+            yield return MakeBatch(x, y, b);
+        }
+    }
+
+    byte[] LoadCache()
+    {
+        if (_cache is not null) return _cache;
+        int sampleBytes = _source.SampleBytes;
+        var cache = new byte[(long)Count * sampleBytes];
+        _source.Rewind();
+        int next = 0;
+        var scratch = new byte[sampleBytes];
+        for (int k = 0; k < Count; k++)
+        {
+            while (next < _selected[k]) { _source.ReadNext(scratch); next++; }
+            _source.ReadNext(cache.AsSpan(k * sampleBytes, sampleBytes));
+            next++;
+        }
+        return _cache = cache;
+    }
+
+    Batch MakeBatch(float[] x, long[] y, int b)
+    {
+        var shape = new long[] { b }.Concat(_source.SampleShape.Select(v => (long)v)).ToArray();
+        return new Batch(tensor(x, shape), tensor(y, [b]));
+    }
+
+    void Convert(ReadOnlySpan<byte> raw, Span<float> destination)
+    {
+        if (_source.IsUInt8)
+        {
+            for (int i = 0; i < destination.Length; i++)
+            {
+                int c = i / _channelSize;
+                destination[i] = (raw[i] / 255f - _mean[c]) / _std[c];
+            }
+        }
+        else
+        {
+            var f = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw);
+            for (int i = 0; i < destination.Length; i++)
+            {
+                int c = i / _channelSize;
+                destination[i] = (f[i] - _mean[c]) / _std[c];
+            }
+        }
+    }
+
+    public void Dispose() => _source.Dispose();
+}

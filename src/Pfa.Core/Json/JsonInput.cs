@@ -1,0 +1,91 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Pfa.Core.Errors;
+
+namespace Pfa.Core.Json;
+
+/// <summary>A deserialised JSON file together with the map that locates its values for error messages.</summary>
+public sealed record JsonInput<T>(T Value, string File, JsonSourceMap Map)
+{
+    /// <summary>An input error pointing at the value at <paramref name="jsonPath"/>.</summary>
+    public PfaException Error(string code, string jsonPath, string message)
+    {
+        var (line, column) = Map.Locate(jsonPath);
+        return new PfaException(code, message, File, line, column);
+    }
+}
+
+/// <summary>Strict JSON reading and canonical writing shared by every file format of the tool.</summary>
+public static class JsonFiles
+{
+    /// <summary>snake_case names, no unknown properties, comments and trailing commas tolerated.</summary>
+    public static readonly JsonSerializerOptions ReadOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false) },
+    };
+
+    /// <summary>Indented, nulls omitted, "\n" line ends: the same bytes on every machine.</summary>
+    public static readonly JsonSerializerOptions WriteOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        WriteIndented = true,
+        NewLine = "\n",
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    public static JsonInput<T> Read<T>(string path, string what)
+    {
+        if (!System.IO.File.Exists(path))
+            throw new PfaException(ErrorCodes.FileNotFound, $"{what} '{path}' does not exist.", path);
+        byte[] bytes;
+        try { bytes = System.IO.File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new PfaException(ErrorCodes.FileNotFound, $"cannot read {what} '{path}': {e.Message}", path);
+        }
+        return Parse<T>(bytes, path, what);
+    }
+
+    public static JsonInput<T> Parse<T>(byte[] bytes, string path, string what)
+    {
+        var map = JsonSourceMap.Build(bytes);
+        T? value;
+        try
+        {
+            value = JsonSerializer.Deserialize<T>(bytes, ReadOptions);
+        }
+        catch (JsonException e)
+        {
+            int? line = e.LineNumber is long l ? (int)l + 1 : null;
+            int? col = e.BytePositionInLine is long c ? (int)c + 1 : null;
+            var message = CleanMessage(e.Message);
+            throw new PfaException(ErrorCodes.InvalidJson, $"{what} is not valid: {message}", path, line, col, e);
+        }
+        if (value is null)
+            throw new PfaException(ErrorCodes.InvalidJson, $"{what} is empty (expected a JSON object).", path, 1, 1);
+        return new JsonInput<T>(value, path, map);
+    }
+
+    static string CleanMessage(string message)
+    {
+        // System.Text.Json appends " Path: $.x | LineNumber: 3 | BytePositionInLine: 4." — we report the position ourselves.
+        int cut = message.IndexOf(" Path: ", StringComparison.Ordinal);
+        var core = cut > 0 ? message[..cut] : message;
+        int pathStart = message.IndexOf("Path: ", StringComparison.Ordinal);
+        if (pathStart >= 0)
+        {
+            int pathEnd = message.IndexOf(" |", pathStart, StringComparison.Ordinal);
+            var jsonPath = pathEnd > 0 ? message[(pathStart + 6)..pathEnd] : message[(pathStart + 6)..];
+            core = $"{core.TrimEnd('.')} (at {jsonPath})";
+        }
+        return core;
+    }
+
+    public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, WriteOptions) + "\n";
+}

@@ -1,0 +1,57 @@
+using Pfa.Core.Model;
+
+namespace Pfa.Core.Metrics;
+
+/// <summary>Footprint and compute of one layer for one sample.</summary>
+public sealed record LayerCost(string Name, string Type, int[] OutShape, long Parameters, long Macs);
+
+/// <summary>
+/// Trainable parameters and multiply-accumulates (MACs) per layer and in total, for one input sample.
+/// Convention (README, "Footprint and FLOPs"):
+/// <list type="bullet">
+/// <item>parameters: trainable tensors only — conv and linear weights and biases, batch-norm scale and shift;
+///   running statistics are buffers and do not count (as in PFA appendix B, "trainable variables").</item>
+/// <item>MACs: conv2d = C_out·H_out·W_out·(C_in/groups)·k_h·k_w; linear = in·out. Bias additions, batch norm,
+///   activations, pooling and residual additions count 0: they are O(activations), not O(weights).</item>
+/// <item>FLOPs = 2·MACs.</item>
+/// </list>
+/// </summary>
+public sealed record ModelCost(IReadOnlyList<LayerCost> Layers)
+{
+    public long Parameters => Layers.Sum(l => l.Parameters);
+    public long Macs => Layers.Sum(l => l.Macs);
+    public long Flops => 2 * Macs;
+
+    public static ModelCost Of(ModelGraph graph) => new(graph.Nodes.Select(Of).ToList());
+
+    public static ModelCost Of(ModelDescription description) => Of(ModelGraph.Build(description));
+
+    public static LayerCost Of(LayerNode n)
+    {
+        var s = n.Spec;
+        long parameters = 0, macs = 0;
+        switch (n.Type)
+        {
+            case LayerType.Conv2d:
+            {
+                long cin = n.InShape[0], cout = n.OutShape[0], g = s.Groups ?? 1;
+                long kernel = (long)s.Kernel!.Value.H * s.Kernel.Value.W;
+                long weights = cout * (cin / g) * kernel;
+                parameters = weights + ((s.Bias ?? true) ? cout : 0);
+                macs = weights * n.OutShape[1] * n.OutShape[2];
+                break;
+            }
+            case LayerType.Linear:
+            {
+                long weights = (long)n.InShape[0] * n.OutShape[0];
+                parameters = weights + ((s.Bias ?? true) ? n.OutShape[0] : 0);
+                macs = weights;
+                break;
+            }
+            case LayerType.BatchNorm1d or LayerType.BatchNorm2d:
+                parameters = 2L * n.InShape[0];
+                break;
+        }
+        return new LayerCost(n.Name, n.Type, n.OutShape, parameters, macs);
+    }
+}

@@ -1,0 +1,49 @@
+using System.CommandLine;
+using Pfa.Core.Data;
+using Pfa.Core.Errors;
+
+namespace Pfa.Tool.Cli;
+
+/// <summary>Options several verbs share: the model and its weights, and the data to run on.</summary>
+public static class CommonOptions
+{
+    public static Option<string> Model() => new("--model") { Description = "Model description (model.json, schema pfa.model/1).", Required = true };
+    public static Option<string> Weights() => new("--weights") { Description = "Weights: TorchSharp .dat (Module.save) or .safetensors.", Required = true };
+    public static Option<bool> Json() => new("--json") { Description = "Print machine-readable JSON instead of a table." };
+
+    /// <summary>The data options of a verb, and how they become a <see cref="DataSpec"/>.</summary>
+    public sealed class DataOptions
+    {
+        public Option<string> Data { get; } = new("--data") { Description = "Data folder (Fashion-MNIST/MNIST IDX, CIFAR-10/100 binary) or samples file (IDX images, .npy).", Required = true };
+        public Option<string?> Labels { get; } = new("--labels") { Description = "Labels file, when --data is a samples file." };
+        public Option<string> Format { get; } = new("--format") { Description = "auto, idx, cifar10, cifar100 or npy.", DefaultValueFactory = _ => "auto" };
+        public Option<string> Split { get; } = new("--split") { Description = "train or test, for data folders.", DefaultValueFactory = _ => "test" };
+        public Option<string?> Classes { get; } = new("--classes") { Description = "Only these classes, comma-separated (e.g. 0,2,5)." };
+        public Option<int?> Limit { get; } = new("--limit") { Description = "Only the first N samples." };
+        public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Samples per batch.", DefaultValueFactory = _ => 256 };
+
+        public void AddTo(Command c)
+        {
+            foreach (var o in new Option[] { Data, Labels, Format, Split, Classes, Limit, BatchSize }) c.Options.Add(o);
+        }
+
+        public DataSpec Spec(ParseResult r) => new()
+        {
+            Path = r.GetValue(Data)!,
+            Labels = r.GetValue(Labels),
+            Format = r.GetValue(Format)!,
+            Split = r.GetValue(Split)!,
+            Classes = ParseClasses(r.GetValue(Classes)),
+            Limit = r.GetValue(Limit),
+        };
+
+        static List<int>? ParseClasses(string? text)
+        {
+            if (string.IsNullOrWhiteSpace(text)) return null;
+            return text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(t => int.TryParse(t, out var v) && v >= 0 ? v
+                    : throw new PfaException(ErrorCodes.InvalidArgument, $"--classes must be non-negative integers separated by commas; found '{t}'."))
+                .ToList();
+        }
+    }
+}

@@ -1,0 +1,41 @@
+using System.CommandLine;
+using System.Globalization;
+using Pfa.Core.Data;
+using Pfa.Core.Evaluation;
+using Pfa.Core.Json;
+using Pfa.Core.Model;
+
+namespace Pfa.Tool.Cli;
+
+/// <summary><c>dotnet pfa eval</c>: top-1 and top-5 accuracy of a model on a dataset.</summary>
+public static class EvalCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var model = CommonOptions.Model();
+        var weights = CommonOptions.Weights();
+        var json = CommonOptions.Json();
+        var data = new CommonOptions.DataOptions();
+        var cmd = new Command("eval", "Evaluate top-1 and top-5 accuracy of a model on a dataset (the model's own input normalisation is applied).")
+        {
+            model, weights, json,
+        };
+        data.AddTo(cmd);
+        cmd.SetAction(r => ctx.Guard(() =>
+        {
+            var modelPath = r.GetValue(model)!;
+            var description = ModelDescription.Load(modelPath);
+            using var network = PfaModel.Load(description, r.GetValue(weights)!);
+            using var dataset = Dataset.Open(data.Spec(r), description.Normalize);
+            dataset.CheckShape(network.Graph.InputShape, modelPath);
+            var acc = Evaluator.Evaluate(network, dataset, r.GetValue(data.BatchSize));
+            if (r.GetValue(json))
+                ctx.Out.Write(JsonFiles.Serialize(new { top1 = acc.Top1, top5 = acc.Top5, samples = acc.Samples }));
+            else
+                ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"top-1 {acc.Top1 * 100:F2}%  top-5 {acc.Top5 * 100:F2}%  on {acc.Samples} samples of {dataset.Description}"));
+            return 0;
+        }));
+        return cmd;
+    }
+}

@@ -1,0 +1,71 @@
+using System.CommandLine;
+using Pfa.Core.Errors;
+
+namespace Pfa.Tool.Cli;
+
+/// <summary>
+/// The verbs of <c>dotnet pfa</c>. Every verb runs through <see cref="Guard"/>, which turns input errors into
+/// "file(line,col): error PFA0xxx: …" and exit code 2, gate failures into exit code 1, and anything
+/// unexpected into a one-line internal error and exit code 3 — never a raw stack trace.
+/// </summary>
+public static class PfaCli
+{
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("dotnet pfa: Principal Filter Analysis for TorchSharp CNNs — make trained networks smaller by what their layers do.");
+        var verbose = new Option<bool>("--verbose") { Description = "Print stack traces of internal errors.", Recursive = true };
+        root.Options.Add(verbose);
+        var context = new CliContext(stdout, stderr);
+        root.Subcommands.Add(InfoCommand.Create(context));
+        root.Subcommands.Add(EvalCommand.Create(context));
+
+        var parse = root.Parse(args);
+        context.Verbose = parse.GetValue(verbose);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors) stderr.WriteLine($"error {ErrorCodes.InvalidArgument}: {e.Message}");
+            stderr.WriteLine("Run 'dotnet pfa --help' (or 'dotnet pfa <verb> --help') for usage.");
+            return ExitCodes.BadInput;
+        }
+        return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
+    }
+}
+
+/// <summary>Output streams and flags shared by the verbs.</summary>
+public sealed class CliContext(TextWriter stdout, TextWriter stderr)
+{
+    public TextWriter Out { get; } = stdout;
+    public TextWriter Err { get; } = stderr;
+    public bool Verbose { get; set; }
+
+    public int Guard(Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (PfaException e)
+        {
+            Err.WriteLine(e.Format());
+            return e.ExitCode;
+        }
+        catch (Exception e) when (IsNativeLoadFailure(e))
+        {
+            Err.WriteLine($"error: TorchSharp's native library could not be loaded: {Innermost(e).Message}");
+            Err.WriteLine("On Debian 12 and other systems with libstdc++ older than GCC 13, rebuild or reinstall the tool so its native fix is applied (see README, 'Native library').");
+            return ExitCodes.Internal;
+        }
+        catch (Exception e)
+        {
+            Err.WriteLine($"internal error: {e.GetType().Name}: {e.Message}");
+            if (Verbose) Err.WriteLine(e.ToString());
+            else Err.WriteLine("This is a bug in dotnet-pfa; rerun with --verbose and report the output.");
+            return ExitCodes.Internal;
+        }
+    }
+
+    static bool IsNativeLoadFailure(Exception e) =>
+        Innermost(e) is DllNotFoundException || e is TypeInitializationException { InnerException: DllNotFoundException };
+
+    static Exception Innermost(Exception e) => e.InnerException is null ? e : Innermost(e.InnerException);
+}

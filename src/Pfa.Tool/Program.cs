@@ -1,0 +1,1 @@
+return Pfa.Tool.Cli.PfaCli.Run(args, Console.Out, Console.Error);
