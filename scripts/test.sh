@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite. Ends with the line "N passed, N failed" (summed over the TRX results).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh || exit 2
+results="$(pwd)/TestResults"
+rm -rf "$results"
+dotnet test Pfa.Build.sln -c Release --logger "trx" --results-directory "$results" -nologo
+status=$?
+passed=0; failed=0
+for f in "$results"/*.trx; do
+  [ -f "$f" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$f")
+  p=$(echo "$counters" | grep -o 'passed="[0-9]*"' | grep -o '[0-9]*')
+  x=$(echo "$counters" | grep -o ' failed="[0-9]*"' | grep -o '[0-9]*')
+  passed=$((passed + ${p:-0})); failed=$((failed + ${x:-0}))
+done
+[ $status -ne 0 ] && [ $failed -eq 0 ] && failed=1   # a build or runner failure counts as a failure
+echo "$passed passed, $failed failed"
+[ $status -eq 0 ] && [ $failed -eq 0 ]
