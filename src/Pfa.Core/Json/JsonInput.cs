@@ -16,7 +16,7 @@ public sealed record JsonInput<T>(T Value, string File, JsonSourceMap Map)
 }
 
 /// <summary>Strict JSON reading and canonical writing shared by every file format of the tool.</summary>
-public static class JsonFiles
+public static partial class JsonFiles
 {
     /// <summary>snake_case names, no unknown properties, comments and trailing commas tolerated.</summary>
     public static readonly JsonSerializerOptions ReadOptions = new()
@@ -87,5 +87,11 @@ public static class JsonFiles
         return core;
     }
 
-    public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, WriteOptions) + "\n";
+    /// <summary>Canonical text: indented objects, arrays of numbers on one line, a final newline.</summary>
+    public static string Serialize<T>(T value) =>
+        NumberArray().Replace(JsonSerializer.Serialize(value, WriteOptions), m =>
+            "[" + string.Join(", ", m.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries)) + "]") + "\n";
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\[\s*([-+0-9.eE]+(?:\s*,\s*[-+0-9.eE]+)*)\s*\]")]
+    private static partial System.Text.RegularExpressions.Regex NumberArray();
 }
