@@ -9,7 +9,8 @@ namespace Pfa.Core.Checkpoints;
 /// <summary>
 /// The safetensors format (what PyTorch users export a <c>state_dict</c> to): an 8-byte little-endian header
 /// length, a JSON header mapping each key to dtype, shape and [begin, end) data offsets, then the raw
-/// little-endian data. Reads F32/F64/F16/BF16 (and I64/I32/U8 counters); writes F32 (and I64).
+/// little-endian data. Reads F32/F64/F16/BF16 (and I64/I32/U8 counters); writes weights as F32 (statistics
+/// as F64, counters as I64).
 /// </summary>
 public static class SafetensorsFormat
 {
@@ -93,7 +94,7 @@ public static class SafetensorsFormat
             foreach (var (key, shape, enc) in encoded)
             {
                 w.WriteStartObject(key);
-                w.WriteString("dtype", enc.Type == ScalarType.Int64 ? "I64" : "F32");
+                w.WriteString("dtype", enc.Type switch { ScalarType.Int64 => "I64", ScalarType.Float64 => "F64", _ => "F32" });
                 w.WriteStartArray("shape");
                 foreach (var d in shape) w.WriteNumberValue(d);
                 w.WriteEndArray();

@@ -4,8 +4,9 @@ using static TorchSharp.torch;
 
 namespace Pfa.Core.Checkpoints;
 
-/// <summary>Raw little-endian tensor bytes to and from tensors. Floating data becomes float32 (the
-/// network's dtype); integer data (a batch norm's step counter) keeps int64.</summary>
+/// <summary>Raw little-endian tensor bytes to and from tensors. Half-precision data becomes float32, float64
+/// stays float64 (statistics need it; weights are converted when loaded into a network), and integer data (a
+/// batch norm's step counter) becomes int64.</summary>
 internal static class TensorCodec
 {
     public static int ElementSize(ScalarType t) => t switch
@@ -28,12 +29,7 @@ internal static class TensorCodec
             case ScalarType.Float32:
                 return tensor(MemoryMarshal.Cast<byte, float>(data).ToArray(), shape);
             case ScalarType.Float64:
-            {
-                var d = MemoryMarshal.Cast<byte, double>(data);
-                var f = new float[d.Length];
-                for (int i = 0; i < d.Length; i++) f[i] = (float)d[i];
-                return tensor(f, shape);
-            }
+                return tensor(MemoryMarshal.Cast<byte, double>(data).ToArray(), shape);
             case ScalarType.Float16:
             {
                 var h = MemoryMarshal.Cast<byte, Half>(data);
@@ -59,7 +55,7 @@ internal static class TensorCodec
         }
     }
 
-    /// <summary>The tensor's bytes as float32 (floating types) or int64 (integer types).</summary>
+    /// <summary>The tensor's bytes as float64 (float64), float32 (other floating types) or int64 (integer types).</summary>
     public static (ScalarType Type, byte[] Bytes) Encode(Tensor t)
     {
         using var c = t.detach().cpu().contiguous();
@@ -68,6 +64,8 @@ internal static class TensorCodec
             using var l = c.to_type(ScalarType.Int64);
             return (ScalarType.Int64, MemoryMarshal.AsBytes(l.data<long>().ToArray().AsSpan()).ToArray());
         }
+        if (c.dtype == ScalarType.Float64)
+            return (ScalarType.Float64, MemoryMarshal.AsBytes(c.data<double>().ToArray().AsSpan()).ToArray());
         using var f = c.to_type(ScalarType.Float32);
         return (ScalarType.Float32, MemoryMarshal.AsBytes(f.data<float>().ToArray().AsSpan()).ToArray());
     }

@@ -10,14 +10,18 @@ public static class CommonOptions
     public static Option<string> Model() => new("--model") { Description = "Model description (model.json, schema pfa.model/1).", Required = true };
     public static Option<string> Weights() => new("--weights") { Description = "Weights: TorchSharp .dat (Module.save) or .safetensors.", Required = true };
     public static Option<bool> Json() => new("--json") { Description = "Print machine-readable JSON instead of a table." };
+    public static Option<string?> Budget() => new("--budget") { Description = "Budget (pfa.json); default: the parameter-free PFA-KL recipe." };
+
+    public static Pfa.Core.Budget.BudgetFile LoadBudget(ParseResult r, Option<string?> budget) =>
+        r.GetValue(budget) is { } path ? Pfa.Core.Budget.PfaBudget.Load(path) : Pfa.Core.Budget.BudgetFile.Default;
 
     /// <summary>The data options of a verb, and how they become a <see cref="DataSpec"/>.</summary>
-    public sealed class DataOptions
+    public sealed class DataOptions(bool required = true, string defaultSplit = "test")
     {
-        public Option<string> Data { get; } = new("--data") { Description = "Data folder (Fashion-MNIST/MNIST IDX, CIFAR-10/100 binary) or samples file (IDX images, .npy).", Required = true };
+        public Option<string?> Data { get; } = new("--data") { Description = "Data folder (Fashion-MNIST/MNIST IDX, CIFAR-10/100 binary) or samples file (IDX images, .npy).", Required = required };
         public Option<string?> Labels { get; } = new("--labels") { Description = "Labels file, when --data is a samples file." };
         public Option<string> Format { get; } = new("--format") { Description = "auto, idx, cifar10, cifar100 or npy.", DefaultValueFactory = _ => "auto" };
-        public Option<string> Split { get; } = new("--split") { Description = "train or test, for data folders.", DefaultValueFactory = _ => "test" };
+        public Option<string> Split { get; } = new("--split") { Description = $"train or test, for data folders (default {defaultSplit}).", DefaultValueFactory = _ => defaultSplit };
         public Option<string?> Classes { get; } = new("--classes") { Description = "Only these classes, comma-separated (e.g. 0,2,5)." };
         public Option<int?> Limit { get; } = new("--limit") { Description = "Only the first N samples." };
         public Option<int> BatchSize { get; } = new("--batch-size") { Description = "Samples per batch.", DefaultValueFactory = _ => 256 };
@@ -27,9 +31,11 @@ public static class CommonOptions
             foreach (var o in new Option[] { Data, Labels, Format, Split, Classes, Limit, BatchSize }) c.Options.Add(o);
         }
 
+        public bool Given(ParseResult r) => r.GetValue(Data) is not null;
+
         public DataSpec Spec(ParseResult r) => new()
         {
-            Path = r.GetValue(Data)!,
+            Path = r.GetValue(Data) ?? throw new PfaException(ErrorCodes.InvalidArgument, "no data: pass --data, or set 'data' in the budget."),
             Labels = r.GetValue(Labels),
             Format = r.GetValue(Format)!,
             Split = r.GetValue(Split)!,

@@ -18,6 +18,12 @@ public static class PfaCli
         var context = new CliContext(stdout, stderr);
         root.Subcommands.Add(InfoCommand.Create(context));
         root.Subcommands.Add(EvalCommand.Create(context));
+        root.Subcommands.Add(CompressCommand.Create(context));
+        root.Subcommands.Add(AnalyzeCommand.Create(context));
+        root.Subcommands.Add(RecipeCommand.Create(context));
+        root.Subcommands.Add(ApplyCommand.Create(context));
+        root.Subcommands.Add(FinetuneCommand.Create(context));
+        root.Subcommands.Add(MergeCommand.Create(context));
 
         var parse = root.Parse(args);
         context.Verbose = parse.GetValue(verbose);

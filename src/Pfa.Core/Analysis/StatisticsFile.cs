@@ -1,0 +1,64 @@
+using Pfa.Core.Checkpoints;
+using Pfa.Core.Errors;
+using static TorchSharp.torch;
+
+namespace Pfa.Core.Analysis;
+
+/// <summary>
+/// Saved response statistics (<c>stats.safetensors</c>): per layer <c>layer/count</c> (I64),
+/// <c>layer/reference</c>, <c>layer/sum</c> and <c>layer/moment</c> (F64). Shards analysed on different machines
+/// are merged with <c>dotnet pfa merge</c>.
+/// </summary>
+public static class StatisticsFile
+{
+    public static void Write(string path, IEnumerable<ResponseStatistics> stats)
+    {
+        var entries = new List<(string, Tensor)>();
+        var owned = new List<Tensor>();
+        foreach (var s in stats)
+        {
+            s.Flush();
+            var count = tensor(s.Count);
+            owned.Add(count);
+            var reference = s.Reference ?? zeros(s.Channels, dtype: ScalarType.Float64);
+            if (s.Reference is null) owned.Add(reference);
+            entries.Add(($"{s.Layer}/count", count));
+            entries.Add(($"{s.Layer}/reference", reference));
+            entries.Add(($"{s.Layer}/sum", s.Sum));
+            entries.Add(($"{s.Layer}/moment", s.Moment));
+        }
+        try { AtomicFile.Write(path, stream => SafetensorsFormat.Write(stream, entries)); }
+        finally { foreach (var t in owned) t.Dispose(); }
+    }
+
+    public static Dictionary<string, ResponseStatistics> Read(string path)
+    {
+        if (!File.Exists(path))
+            throw new PfaException(ErrorCodes.FileNotFound, $"statistics file '{path}' does not exist; run 'dotnet pfa analyze' first.", path);
+        var entries = SafetensorsFormat.Read(path).ToDictionary(e => e.Key, e => e.Value);
+        try
+        {
+            var result = new Dictionary<string, ResponseStatistics>();
+            foreach (var layer in entries.Keys.Where(k => k.EndsWith("/count", StringComparison.Ordinal)).Select(k => k[..^6]))
+            {
+                Tensor Get(string part) => entries.TryGetValue($"{layer}/{part}", out var t) ? t
+                    : throw new PfaException(ErrorCodes.InvalidWeights, $"statistics file '{path}' lacks '{layer}/{part}'.", path);
+                var sum = Get("sum");
+                var moment = Get("moment");
+                var reference = Get("reference");
+                long c = sum.shape[0];
+                if (moment.shape.Length != 2 || moment.shape[0] != c || moment.shape[1] != c || reference.shape[0] != c)
+                    throw new PfaException(ErrorCodes.InvalidWeights, $"statistics of '{layer}' in '{path}' have inconsistent shapes.", path);
+                result[layer] = ResponseStatistics.FromParts(layer, Get("count").item<long>(),
+                    reference.to_type(ScalarType.Float64), sum.to_type(ScalarType.Float64), moment.to_type(ScalarType.Float64));
+            }
+            if (result.Count == 0)
+                throw new PfaException(ErrorCodes.InvalidWeights, $"'{path}' holds no layer statistics.", path);
+            return result;
+        }
+        finally
+        {
+            foreach (var t in entries.Values) t.Dispose();
+        }
+    }
+}

@@ -1,0 +1,188 @@
+using System.Text.Json.Serialization;
+using Pfa.Core.Errors;
+using Pfa.Core.Json;
+
+namespace Pfa.Core.Budget;
+
+/// <summary>Per-layer settings in <c>pfa.json</c> → <c>layers</c>.</summary>
+public sealed record LayerBudget
+{
+    /// <summary>Leave the layer as it is.</summary>
+    public bool? Exclude { get; init; }
+    /// <summary>Keep exactly this many filters.</summary>
+    public int? Keep { get; init; }
+    /// <summary>Keep at least this many filters.</summary>
+    public int? MinFilters { get; init; }
+    /// <summary>This layer's own PFA-En energy τ (the layer is then left out of a footprint/FLOPs search).</summary>
+    public double? Energy { get; init; }
+}
+
+/// <summary>Data settings in <c>pfa.json</c> (paths relative to the budget file).</summary>
+public sealed record DataBudget
+{
+    public string? Path { get; init; }
+    public string? Labels { get; init; }
+    public string? Format { get; init; }
+    public string? Split { get; init; }
+    public List<int>? Classes { get; init; }
+    public int? Limit { get; init; }
+}
+
+/// <summary>Fine-tuning settings in <c>pfa.json</c> → <c>finetune</c>; defaults in <see cref="Training.TrainOptions"/>.</summary>
+public sealed record FinetuneBudget
+{
+    public Training.OptimizerKind? Optimizer { get; init; }
+    public double? LearningRate { get; init; }
+    public double? Momentum { get; init; }
+    public bool? Nesterov { get; init; }
+    public double? WeightDecay { get; init; }
+    public int? Epochs { get; init; }
+    public int? BatchSize { get; init; }
+    public Training.ScheduleKind? Schedule { get; init; }
+    public int? StepEpochs { get; init; }
+    public double? StepGamma { get; init; }
+    public int? CropPadding { get; init; }
+    public bool? HorizontalFlip { get; init; }
+}
+
+/// <summary>
+/// <c>pfa.json</c>: what to compress for. An empty object means the parameter-free PFA-KL recipe. See
+/// README.md, "pfa.json", and <c>build/pfa.schema.json</c>.
+/// </summary>
+public sealed record PfaBudget
+{
+    public static readonly string[] Strategies = ["kl", "energy", "footprint", "flops"];
+
+    [JsonPropertyName("$schema")] public string? SchemaUrl { get; init; }
+    /// <summary>kl (default), energy, footprint or flops.</summary>
+    public string Strategy { get; init; } = "kl";
+    /// <summary>energy: τ in (0, 1].</summary>
+    public double? Energy { get; init; }
+    /// <summary>footprint/flops: target as a fraction (0, 1] of the original parameters/FLOPs.</summary>
+    public double? Target { get; init; }
+    /// <summary>footprint: absolute target number of parameters.</summary>
+    public long? Parameters { get; init; }
+    /// <summary>flops: absolute target number of FLOPs (= 2·MACs).</summary>
+    public long? Flops { get; init; }
+    /// <summary>Minimum filters per layer (default 1).</summary>
+    public int MinFilters { get; init; } = 1;
+    /// <summary>Layers never analysed nor shrunk.</summary>
+    public List<string>? Exclude { get; init; }
+    public Dictionary<string, LayerBudget>? Layers { get; init; }
+    /// <summary>selected (default: kept filters keep their trained weights, §3.2.1) or random (re-initialise).</summary>
+    public string Init { get; init; } = "selected";
+    /// <summary>Data to analyse (default: the training split) and to evaluate on (default: the test split).</summary>
+    public DataBudget? Data { get; init; }
+    public DataBudget? EvalData { get; init; }
+    public int? BatchSize { get; init; }
+    public FinetuneBudget? Finetune { get; init; }
+    /// <summary>Largest accepted accuracy drop in percentage points (default: no gate).</summary>
+    public double? Tolerance { get; init; }
+    public int Seed { get; init; } = 1;
+
+    /// <summary>Reads and validates a budget file; errors carry the line and column.</summary>
+    public static BudgetFile Load(string path)
+    {
+        var input = JsonFiles.Read<PfaBudget>(path, "budget");
+        Validate(input);
+        return new BudgetFile(input.Value, System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!, input);
+    }
+
+    public static BudgetFile Parse(string json, string source = "pfa.json")
+    {
+        var input = JsonFiles.Parse<PfaBudget>(System.Text.Encoding.UTF8.GetBytes(json), source, "budget");
+        Validate(input);
+        return new BudgetFile(input.Value, Environment.CurrentDirectory, input);
+    }
+
+    static void Validate(JsonInput<PfaBudget> input)
+    {
+        var b = input.Value;
+        PfaException Bad(string path, string msg) => input.Error(ErrorCodes.InvalidBudget, path, msg);
+        if (!Strategies.Contains(b.Strategy))
+            throw Bad("$.strategy", $"unknown strategy '{b.Strategy}'; expected one of {string.Join(", ", Strategies)}.");
+        switch (b.Strategy)
+        {
+            case "energy":
+                if (b.Energy is not { } tau) throw Bad("$.strategy", "strategy 'energy' needs 'energy': the fraction τ of response energy to keep per layer, e.g. 0.95.");
+                if (!(tau > 0 && tau <= 1)) throw Bad("$.energy", $"'energy' must be in (0, 1]; found {tau}.");
+                break;
+            case "footprint":
+                if ((b.Target is null) == (b.Parameters is null))
+                    throw Bad("$.strategy", "strategy 'footprint' needs exactly one of 'target' (a fraction of the parameters, e.g. 0.5) or 'parameters' (an absolute count).");
+                if (b.Parameters is { } p && p <= 0) throw Bad("$.parameters", $"'parameters' must be positive; found {p}.");
+                break;
+            case "flops":
+                if ((b.Target is null) == (b.Flops is null))
+                    throw Bad("$.strategy", "strategy 'flops' needs exactly one of 'target' (a fraction of the FLOPs, e.g. 0.5) or 'flops' (an absolute count, 2·MACs).");
+                if (b.Flops is { } f && f <= 0) throw Bad("$.flops", $"'flops' must be positive; found {f}.");
+                break;
+        }
+        if (b.Target is { } t && !(t > 0 && t <= 1)) throw Bad("$.target", $"'target' is a fraction of the original model and must be in (0, 1]; found {t}.");
+        if (b.Strategy is not "energy" && b.Energy is not null) throw Bad("$.energy", $"'energy' applies to strategy 'energy', not '{b.Strategy}'.");
+        if (b.Strategy is not ("footprint" or "flops") && b.Target is not null) throw Bad("$.target", $"'target' applies to strategies 'footprint' and 'flops', not '{b.Strategy}'.");
+        if (b.MinFilters < 1) throw Bad("$.min_filters", $"'min_filters' must be at least 1; found {b.MinFilters}.");
+        if (b.Init is not ("selected" or "random")) throw Bad("$.init", $"'init' must be \"selected\" or \"random\"; found '{b.Init}'.");
+        if (b.Tolerance is { } tol && !(tol >= 0)) throw Bad("$.tolerance", $"'tolerance' is an accuracy drop in percentage points and must be ≥ 0; found {tol}.");
+        if (b.BatchSize is { } bs && bs <= 0) throw Bad("$.batch_size", $"'batch_size' must be positive; found {bs}.");
+        foreach (var (name, layer) in b.Layers ?? [])
+        {
+            string at = $"$.layers.{name}";
+            if (layer.Keep is { } k && k < 1) throw Bad($"{at}.keep", $"'keep' of layer '{name}' must be at least 1; found {k}.");
+            if (layer.MinFilters is { } m && m < 1) throw Bad($"{at}.min_filters", $"'min_filters' of layer '{name}' must be at least 1; found {m}.");
+            if (layer.Energy is { } e && !(e > 0 && e <= 1)) throw Bad($"{at}.energy", $"'energy' of layer '{name}' must be in (0, 1]; found {e}.");
+            if (new object?[] { layer.Keep, layer.Energy, layer.Exclude == true ? true : null }.Count(v => v is not null) > 1)
+                throw Bad(at, $"layer '{name}' may set only one of 'keep', 'energy' and 'exclude'.");
+        }
+        if (b.Finetune is { } ft)
+        {
+            if (ft.Epochs is { } ep && ep < 0) throw Bad("$.finetune.epochs", $"'epochs' must be ≥ 0; found {ep}.");
+            if (ft.BatchSize is { } fb && fb <= 0) throw Bad("$.finetune.batch_size", $"'batch_size' must be positive; found {fb}.");
+            if (ft.LearningRate is { } lr && !(lr > 0)) throw Bad("$.finetune.learning_rate", $"'learning_rate' must be positive; found {lr}.");
+        }
+    }
+
+    public Training.TrainOptions TrainOptions()
+    {
+        var d = new Training.TrainOptions();
+        var f = Finetune ?? new FinetuneBudget();
+        return d with
+        {
+            Optimizer = f.Optimizer ?? d.Optimizer,
+            LearningRate = f.LearningRate ?? (f.Optimizer == Training.OptimizerKind.Adam ? 1e-3 : 0.01),
+            Momentum = f.Momentum ?? d.Momentum,
+            Nesterov = f.Nesterov ?? d.Nesterov,
+            WeightDecay = f.WeightDecay ?? d.WeightDecay,
+            Epochs = f.Epochs ?? d.Epochs,
+            BatchSize = f.BatchSize ?? d.BatchSize,
+            Schedule = f.Schedule ?? d.Schedule,
+            StepEpochs = f.StepEpochs ?? d.StepEpochs,
+            StepGamma = f.StepGamma ?? d.StepGamma,
+            CropPadding = f.CropPadding ?? d.CropPadding,
+            HorizontalFlip = f.HorizontalFlip ?? d.HorizontalFlip,
+            Seed = Seed,
+        };
+    }
+}
+
+/// <summary>A validated budget with the folder its relative paths start from and its source for located errors.</summary>
+public sealed record BudgetFile(PfaBudget Budget, string Directory, JsonInput<PfaBudget>? Source)
+{
+    /// <summary>The budget used when none is given: PFA-KL with defaults.</summary>
+    public static BudgetFile Default => new(new PfaBudget(), Environment.CurrentDirectory, null);
+
+    public PfaException Error(string jsonPath, string message) =>
+        Source?.Error(ErrorCodes.InvalidBudget, jsonPath, message) ?? new PfaException(ErrorCodes.InvalidBudget, message);
+
+    /// <summary>A data spec from the budget's data section, paths resolved against the budget's folder.</summary>
+    public Data.DataSpec? DataSpec(DataBudget? d, string defaultSplit)
+    {
+        if (d?.Path is null) return null;
+        string Resolve(string p) => System.IO.Path.IsPathRooted(p) ? p : System.IO.Path.GetFullPath(System.IO.Path.Combine(Directory, p));
+        return new Data.DataSpec
+        {
+            Path = Resolve(d.Path), Labels = d.Labels is null ? null : Resolve(d.Labels), Format = d.Format ?? "auto",
+            Split = d.Split ?? defaultSplit, Classes = d.Classes, Limit = d.Limit,
+        };
+    }
+}

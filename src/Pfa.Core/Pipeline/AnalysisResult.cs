@@ -1,0 +1,59 @@
+using Pfa.Core.Analysis;
+using Pfa.Core.Budget;
+using Pfa.Core.Data;
+using Pfa.Core.Model;
+using Pfa.Core.Recipes;
+using Pfa.Core.Spectra;
+using Pfa.Core.Surgery;
+
+namespace Pfa.Core.Pipeline;
+
+/// <summary>What <c>analyze</c> produces: mergeable statistics and the spectra computed from them.</summary>
+public sealed class AnalysisResult(Dictionary<string, ResponseStatistics> statistics, SpectraFile spectra) : IDisposable
+{
+    public Dictionary<string, ResponseStatistics> Statistics { get; } = statistics;
+    public SpectraFile Spectra { get; } = spectra;
+
+    public const string StatsFileName = "stats.safetensors";
+    public const string SpectraFileName = "spectra.json";
+
+    /// <summary>Runs the analysed layers' responses over the data and computes their spectra.</summary>
+    public static AnalysisResult Run(PfaNetwork network, Dataset data, BudgetFile budget, int batchSize, Action<long, long>? progress = null)
+    {
+        var spaces = new ChannelSpaces(network.Graph);
+        var layers = RecipePlanner.AnalysedLayers(spaces, budget);
+        var stats = ResponseCollector.Collect(network, data, layers.ToHashSet(), batchSize, progress);
+        return FromStatistics(stats, layers);
+    }
+
+    /// <summary>Spectra from statistics (also after merging shards), in the given layer order.</summary>
+    public static AnalysisResult FromStatistics(Dictionary<string, ResponseStatistics> stats, IEnumerable<string>? order = null)
+    {
+        var names = order?.Where(stats.ContainsKey).ToList() ?? stats.Keys.ToList();
+        var spectra = names.Select(name =>
+        {
+            using var cov = stats[name].Covariance();
+            return LayerSpectrum.Compute(name, cov, stats[name].Count);
+        }).ToList();
+        return new AnalysisResult(stats, new SpectraFile { Layers = spectra });
+    }
+
+    public void Save(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        StatisticsFile.Write(Path.Combine(folder, StatsFileName), Statistics.Values);
+        Spectra.Save(Path.Combine(folder, SpectraFileName));
+    }
+
+    public static AnalysisResult Load(string folder)
+    {
+        var stats = StatisticsFile.Read(Path.Combine(folder, StatsFileName));
+        var spectra = SpectraFile.Load(Path.Combine(folder, SpectraFileName));
+        return new AnalysisResult(stats, spectra);
+    }
+
+    public void Dispose()
+    {
+        foreach (var s in Statistics.Values) s.Dispose();
+    }
+}

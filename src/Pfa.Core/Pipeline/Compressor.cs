@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Globalization;
+using Pfa.Core.Budget;
+using Pfa.Core.Data;
+using Pfa.Core.Errors;
+using Pfa.Core.Evaluation;
+using Pfa.Core.Model;
+using Pfa.Core.Recipes;
+using Pfa.Core.Surgery;
+using Pfa.Core.Training;
+
+namespace Pfa.Core.Pipeline;
+
+/// <summary>Everything <c>dotnet pfa compress</c> needs.</summary>
+public sealed record CompressRequest
+{
+    public required string ModelPath { get; init; }
+    public required string WeightsPath { get; init; }
+    public required BudgetFile Budget { get; init; }
+    /// <summary>Data to analyse and fine-tune on (usually the training split).</summary>
+    public required DataSpec TrainData { get; init; }
+    /// <summary>Data for the accuracy gate (usually the test split).</summary>
+    public required DataSpec EvalData { get; init; }
+    public required string OutDir { get; init; }
+    public int BatchSize { get; init; } = 256;
+    /// <summary>Overrides the budget's tolerance (percentage points).</summary>
+    public double? Tolerance { get; init; }
+    /// <summary>Overrides the budget's fine-tune epochs.</summary>
+    public int? Epochs { get; init; }
+    /// <summary>Extension of the compressed weights: .dat or .safetensors.</summary>
+    public string WeightsExtension { get; init; } = ".dat";
+}
+
+/// <summary>
+/// analyse → recipe → select → surgery → fine-tune → evaluate → gate, writing every artifact atomically into
+/// the output folder: analysis/ (statistics, spectra), recipe.json, model.json + weights (compressed and
+/// fine-tuned), summary.json and summary.md. A failed gate still writes everything, then throws PFA1001.
+/// </summary>
+public static class Compressor
+{
+    public const string RecipeFileName = "recipe.json";
+    public const string ModelFileName = "model.json";
+
+    public static Summary Run(CompressRequest r, Action<string>? log = null)
+    {
+        log ??= _ => { };
+        var total = Stopwatch.StartNew();
+        var b = r.Budget.Budget;
+        var description = ModelDescription.Load(r.ModelPath);
+        using var network = PfaModel.Load(description, r.WeightsPath);
+        using var train = Dataset.Open(r.TrainData, description.Normalize);
+        using var eval = Dataset.Open(r.EvalData, description.Normalize);
+        train.CheckShape(network.Graph.InputShape, r.ModelPath);
+        eval.CheckShape(network.Graph.InputShape, r.ModelPath);
+        Directory.CreateDirectory(r.OutDir);
+
+        var watch = Stopwatch.StartNew();
+        log($"evaluating the input model on {eval.Count:N0} samples");
+        var before = Evaluator.Evaluate(network, eval, r.BatchSize);
+        double evalSeconds = watch.Elapsed.TotalSeconds;
+
+        watch.Restart();
+        log($"analysing responses on {train.Count:N0} samples");
+        using var analysis = AnalysisResult.Run(network, train, r.Budget, r.BatchSize);
+        var analysisDir = Path.Combine(r.OutDir, "analysis");
+        analysis.Save(analysisDir);
+        foreach (var w in analysis.Spectra.Layers.SelectMany(l => l.Warnings)) log($"warning: {w}");
+        double analyzeSeconds = watch.Elapsed.TotalSeconds;
+
+        watch.Restart();
+        var recipe = RecipeMaker.Make(description, analysis, r.Budget, File.ReadAllBytes(Path.Combine(analysisDir, AnalysisResult.StatsFileName)));
+        var recipePath = Path.Combine(r.OutDir, RecipeFileName);
+        recipe.Save(recipePath);
+        log(string.Create(CultureInfo.InvariantCulture, $"recipe: {string.Join(", ", recipe.Layers.Select(l => $"{l.Name} {l.FiltersBefore}→{l.FiltersAfter}"))}"));
+        double recipeSeconds = watch.Elapsed.TotalSeconds;
+
+        watch.Restart();
+        var spaces = new ChannelSpaces(network.Graph);
+        var (compressedDescription, compressed) = ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(spaces, recipe), b.Init == "random", b.Seed);
+        using var _ = compressed;
+        double applySeconds = watch.Elapsed.TotalSeconds;
+
+        watch.Restart();
+        var options = b.TrainOptions() with { Epochs = r.Epochs ?? b.TrainOptions().Epochs };
+        if (options.Epochs > 0)
+        {
+            log($"fine-tuning for {options.Epochs} epoch(s) on {train.Count:N0} samples");
+            Trainer.Train(compressed, train, options, e => log(string.Create(CultureInfo.InvariantCulture,
+                $"  epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")));
+        }
+        double finetuneSeconds = watch.Elapsed.TotalSeconds;
+
+        var modelPath = Path.Combine(r.OutDir, ModelFileName);
+        var weightsPath = Path.Combine(r.OutDir, "model" + r.WeightsExtension);
+        PfaModel.SaveWeights(compressed, weightsPath);
+        (compressedDescription with { Name = description.Name }).Save(modelPath);
+
+        watch.Restart();
+        var after = Evaluator.Evaluate(compressed, eval, r.BatchSize);
+        evalSeconds += watch.Elapsed.TotalSeconds;
+
+        double drop = Math.Round((before.Top1 - after.Top1) * 100, 4);
+        double? tolerance = r.Tolerance ?? b.Tolerance;
+        var summary = new Summary
+        {
+            Strategy = b.Strategy, Tau = recipe.Strategy.Tau,
+            Recipe = recipePath, CompressedModel = modelPath, CompressedWeights = weightsPath,
+            AccuracyBefore = Math.Round(before.Top1 * 100, 4), AccuracyAfter = Math.Round(after.Top1 * 100, 4),
+            Top5Before = Math.Round(before.Top5 * 100, 4), Top5After = Math.Round(after.Top5 * 100, 4),
+            Drop = drop, Tolerance = tolerance, Passed = tolerance is not { } t || drop <= t + 1e-9,
+            ParametersBefore = recipe.Totals.ParametersBefore, ParametersAfter = recipe.Totals.ParametersAfter,
+            MacsBefore = recipe.Totals.MacsBefore, MacsAfter = recipe.Totals.MacsAfter,
+            ParametersPercent = recipe.Totals.ParametersPercent, MacsPercent = recipe.Totals.MacsPercent,
+            AnalysisSamples = train.Count, EvalSamples = after.Samples, FinetuneEpochs = options.Epochs,
+            Timings = new Timings
+            {
+                AnalyzeSeconds = Math.Round(analyzeSeconds, 3), RecipeSeconds = Math.Round(recipeSeconds, 3), ApplySeconds = Math.Round(applySeconds, 3),
+                FinetuneSeconds = Math.Round(finetuneSeconds, 3), EvaluateSeconds = Math.Round(evalSeconds, 3), TotalSeconds = Math.Round(total.Elapsed.TotalSeconds, 3),
+            },
+        };
+        summary.Save(r.OutDir);
+        if (!summary.Passed)
+            throw new PfaException(ErrorCodes.AccuracyGate, string.Create(CultureInfo.InvariantCulture,
+                $"accuracy dropped {drop:0.00} pp ({summary.AccuracyBefore:0.00}% → {summary.AccuracyAfter:0.00}%), more than the tolerance of {tolerance:0.##} pp. Raise 'tolerance', compress less (a higher energy or target), or fine-tune longer."),
+                r.Budget.Source?.File);
+        return summary;
+    }
+}

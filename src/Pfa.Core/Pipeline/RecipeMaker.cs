@@ -1,0 +1,74 @@
+using System.Security.Cryptography;
+using System.Text;
+using Pfa.Core.Budget;
+using Pfa.Core.Json;
+using Pfa.Core.Model;
+using Pfa.Core.Recipes;
+using Pfa.Core.Selection;
+using Pfa.Core.Surgery;
+
+namespace Pfa.Core.Pipeline;
+
+/// <summary>Plan (how many filters) + selection (which filters) = recipe.json.</summary>
+public static class RecipeMaker
+{
+    public static Recipe Make(ModelDescription model, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes)
+    {
+        var graph = ModelGraph.Build(model);
+        var spaces = new ChannelSpaces(graph);
+        var spectra = analysis.Spectra.ByLayer();
+        var plan = new RecipePlanner(spaces, budget, spectra).Plan();
+        var b = budget.Budget;
+        var layers = plan.Layers.Select(l =>
+        {
+            var spectrum = spectra[l.Layer];
+            int[] kept;
+            using (var cov = analysis.Statistics[l.Layer].Covariance())
+                kept = FilterSelector.Select(cov, l.After);
+            return new RecipeLayer
+            {
+                Name = l.Layer,
+                Kind = graph.Nodes.First(n => n.Name == l.Layer).Type,
+                FiltersBefore = l.Before,
+                FiltersAfter = l.After,
+                Rule = l.Rule,
+                Kept = kept,
+                EnergyKept = Math.Round(l.EnergyKept, 6),
+                Kl = l.Kl is { } kl ? Math.Round(kl, 6) : null,
+                Samples = spectrum.Samples,
+                Inactive = spectrum.Inactive,
+                Spectrum = spectrum.Eigenvalues.Select(v => Math.Round(v, 6)).ToArray(),
+                Warnings = spectrum.Warnings.Count > 0 ? spectrum.Warnings : null,
+            };
+        }).ToList();
+        return new Recipe
+        {
+            Tool = Recipe.ToolVersion,
+            InputHash = Hash(model, statsBytes, b),
+            Model = model.Name ?? "",
+            Strategy = new RecipeStrategy
+            {
+                Name = b.Strategy, Energy = b.Energy, Target = b.Target, Parameters = b.Parameters, Flops = b.Flops,
+                Tau = plan.Tau is { } t && b.Strategy is "footprint" or "flops" ? Math.Round(t, 6) : null,
+                MinFilters = b.MinFilters, Init = b.Init, Seed = b.Seed,
+            },
+            Totals = new RecipeTotals
+            {
+                ParametersBefore = plan.ParametersBefore, ParametersAfter = plan.ParametersAfter,
+                MacsBefore = plan.MacsBefore, MacsAfter = plan.MacsAfter,
+                ParametersPercent = Math.Round(100.0 * plan.ParametersAfter / plan.ParametersBefore, 2),
+                MacsPercent = plan.MacsBefore == 0 ? 100 : Math.Round(100.0 * plan.MacsAfter / plan.MacsBefore, 2),
+            },
+            Layers = layers,
+        };
+    }
+
+    /// <summary>SHA-256 over the canonical description, the statistics bytes and the canonical budget.</summary>
+    static string Hash(ModelDescription model, byte[] statsBytes, PfaBudget budget)
+    {
+        using var sha = SHA256.Create();
+        var canonicalBudget = JsonFiles.Serialize(budget with { SchemaUrl = null });
+        var bytes = Encoding.UTF8.GetBytes(model.ToJson()).Concat(statsBytes).Concat(Encoding.UTF8.GetBytes(canonicalBudget)).ToArray();
+        return "sha256:" + Convert.ToHexStringLower(sha.ComputeHash(bytes));
+    }
+}

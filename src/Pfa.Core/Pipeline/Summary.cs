@@ -1,0 +1,77 @@
+using System.Globalization;
+using Pfa.Core.Json;
+
+namespace Pfa.Core.Pipeline;
+
+public sealed record Timings
+{
+    public double AnalyzeSeconds { get; init; }
+    public double RecipeSeconds { get; init; }
+    public double ApplySeconds { get; init; }
+    public double FinetuneSeconds { get; init; }
+    public double EvaluateSeconds { get; init; }
+    public double TotalSeconds { get; init; }
+}
+
+/// <summary>summary.json (<c>"schema": "pfa.summary/1"</c>): the outcome of a compression, read by the MSBuild
+/// task and CI. Accuracies are top-1 in percent; the drop is in percentage points (positive = worse).</summary>
+public sealed record Summary
+{
+    public const string SchemaId = "pfa.summary/1";
+    public string Schema { get; init; } = SchemaId;
+    public string Strategy { get; init; } = "";
+    public double? Tau { get; init; }
+    public string Recipe { get; init; } = "";
+    public string CompressedModel { get; init; } = "";
+    public string CompressedWeights { get; init; } = "";
+    public double AccuracyBefore { get; init; }
+    public double AccuracyAfter { get; init; }
+    public double Top5Before { get; init; }
+    public double Top5After { get; init; }
+    public double Drop { get; init; }
+    public double? Tolerance { get; init; }
+    public bool Passed { get; init; }
+    public long ParametersBefore { get; init; }
+    public long ParametersAfter { get; init; }
+    public long MacsBefore { get; init; }
+    public long MacsAfter { get; init; }
+    public double ParametersPercent { get; init; }
+    public double MacsPercent { get; init; }
+    public long AnalysisSamples { get; init; }
+    public long EvalSamples { get; init; }
+    public int FinetuneEpochs { get; init; }
+    public Timings Timings { get; init; } = new();
+
+    public const string FileName = "summary.json";
+    public const string MarkdownFileName = "summary.md";
+
+    public void Save(string folder)
+    {
+        AtomicFile.WriteText(Path.Combine(folder, FileName), JsonFiles.Serialize(this));
+        AtomicFile.WriteText(Path.Combine(folder, MarkdownFileName), ToMarkdown());
+    }
+
+    public static Summary Load(string path) => JsonFiles.Read<Summary>(path, "summary").Value;
+
+    /// <summary>One line for logs: parameters and MACs kept, accuracy change.</summary>
+    public string OneLine() => string.Create(CultureInfo.InvariantCulture,
+        $"{Strategy}{(Tau is { } t ? $" (τ = {t:0.####})" : "")}: parameters {ParametersPercent:0.##}%, MACs {MacsPercent:0.##}%, accuracy {AccuracyBefore:0.00}% → {AccuracyAfter:0.00}% ({-Drop:+0.00;-0.00} pp)");
+
+    public string ToMarkdown()
+    {
+        var inv = CultureInfo.InvariantCulture;
+        string gate = Tolerance is { } tol ? (Passed ? $"passed (drop {Drop.ToString("0.00", inv)} pp ≤ tolerance {tol.ToString("0.##", inv)} pp)" : $"**failed** (drop {Drop.ToString("0.00", inv)} pp > tolerance {tol.ToString("0.##", inv)} pp)") : "no tolerance set";
+        return string.Create(inv, $"""
+        ### PFA compression — {Strategy}{(Tau is { } t ? $" (τ = {t:0.####})" : "")}
+
+        | | before | after | |
+        |---|---:|---:|---:|
+        | parameters | {ParametersBefore:N0} | {ParametersAfter:N0} | {ParametersPercent:0.##}% |
+        | MACs | {MacsBefore:N0} | {MacsAfter:N0} | {MacsPercent:0.##}% |
+        | top-1 accuracy | {AccuracyBefore:0.00}% | {AccuracyAfter:0.00}% | {-Drop:+0.00;-0.00} pp |
+
+        Accuracy gate: {gate}. Evaluated on {EvalSamples:N0} samples; analysed {AnalysisSamples:N0}; fine-tuned {FinetuneEpochs} epoch(s); {Timings.TotalSeconds:0} s in all.
+
+        """);
+    }
+}

@@ -1,0 +1,90 @@
+using Pfa.Core.Errors;
+using Pfa.Core.Json;
+
+namespace Pfa.Core.Recipes;
+
+/// <summary>The strategy and parameters a recipe was made with.</summary>
+public sealed record RecipeStrategy
+{
+    public string Name { get; init; } = "";
+    public double? Energy { get; init; }
+    public double? Target { get; init; }
+    public long? Parameters { get; init; }
+    public long? Flops { get; init; }
+    /// <summary>footprint/flops: the energy threshold τ the search found.</summary>
+    public double? Tau { get; init; }
+    public int MinFilters { get; init; }
+    public string Init { get; init; } = "selected";
+    public int Seed { get; init; }
+}
+
+public sealed record RecipeTotals
+{
+    public long ParametersBefore { get; init; }
+    public long ParametersAfter { get; init; }
+    public long MacsBefore { get; init; }
+    public long MacsAfter { get; init; }
+    /// <summary>After as a percentage of before, rounded to 0.01.</summary>
+    public double ParametersPercent { get; init; }
+    public double MacsPercent { get; init; }
+}
+
+public sealed record RecipeLayer
+{
+    public string Name { get; init; } = "";
+    public string Kind { get; init; } = "";
+    public int FiltersBefore { get; init; }
+    public int FiltersAfter { get; init; }
+    /// <summary>How the count was chosen: energy, kl, keep, energy τ (a layer override) or min_filters.</summary>
+    public string Rule { get; init; } = "";
+    /// <summary>Indices of the kept filters in the original layer, ascending.</summary>
+    public int[] Kept { get; init; } = [];
+    public double EnergyKept { get; init; }
+    /// <summary>PFA-KL only: KL(λ‖u).</summary>
+    public double? Kl { get; init; }
+    public long Samples { get; init; }
+    public int Inactive { get; init; }
+    /// <summary>Normalised eigenvalues, descending, rounded to 1e-6.</summary>
+    public double[] Spectrum { get; init; } = [];
+    public List<string>? Warnings { get; init; }
+}
+
+/// <summary>
+/// recipe.json (<c>"schema": "pfa.recipe/1"</c>): canonical and deterministic — the same inputs and seed give
+/// the same bytes — so it can be committed, diffed in review and snapshot-tested. Nothing machine- or
+/// time-dependent is inside (timings are in summary.json).
+/// </summary>
+public sealed record Recipe
+{
+    public const string SchemaId = "pfa.recipe/1";
+
+    public string Schema { get; init; } = SchemaId;
+    public string Tool { get; init; } = "";
+    /// <summary>SHA-256 of the model description, the statistics and the budget.</summary>
+    public string InputHash { get; init; } = "";
+    public string Model { get; init; } = "";
+    public RecipeStrategy Strategy { get; init; } = new();
+    public RecipeTotals Totals { get; init; } = new();
+    public List<RecipeLayer> Layers { get; init; } = [];
+
+    public string ToJson() => JsonFiles.Serialize(this);
+
+    public void Save(string path) => AtomicFile.WriteText(path, ToJson());
+
+    public static Recipe Load(string path)
+    {
+        var input = JsonFiles.Read<Recipe>(path, "recipe");
+        if (input.Value.Schema != SchemaId)
+            throw input.Error(ErrorCodes.InvalidBudget, "$.schema", $"unknown recipe schema '{input.Value.Schema}'; expected \"{SchemaId}\".");
+        return input.Value;
+    }
+
+    public static string ToolVersion
+    {
+        get
+        {
+            var v = typeof(Recipe).Assembly.GetName().Version ?? new Version(0, 0, 0);
+            return $"dotnet-pfa {v.Major}.{v.Minor}.{v.Build}";
+        }
+    }
+}

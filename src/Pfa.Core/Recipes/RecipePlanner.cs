@@ -1,0 +1,186 @@
+using Pfa.Core.Budget;
+using Pfa.Core.Metrics;
+using Pfa.Core.Model;
+using Pfa.Core.Spectra;
+using Pfa.Core.Surgery;
+
+namespace Pfa.Core.Recipes;
+
+/// <summary>
+/// Turns spectra and a budget into filter counts (PFA §3.2). No data pass: it runs on saved spectra, so trying
+/// budgets is instant.
+/// <list type="bullet">
+/// <item><c>energy</c> — PFA-En, eq. (1): the smallest k with Σ_{i≤k} λ_i ≥ τ.</item>
+/// <item><c>kl</c> — PFA-KL, eq. (2) with the linear ψ: γ = 1 − KL(λ‖u)/KL(δ‖u) = 1 − KL(λ‖u)/ln C, keep ⌈γ·C⌉.</item>
+/// <item><c>footprint</c>, <c>flops</c> — the largest τ whose PFA-En recipe fits the target (§3.2, "replace the
+///   parameter τ with the desired footprint"). Each layer's count is a step function of τ that changes only
+///   at its cumulative energies, and the cost grows with τ, so the exact answer is found by binary search over
+///   the finite set of those cut points: no guess-and-retry.</item>
+/// </list>
+/// Every count is then raised to the layer's minimum (default 1) and capped at its width.
+/// </summary>
+public sealed class RecipePlanner
+{
+    /// <summary>Slack for "cumulative energy ≥ τ": sums of normalised eigenvalues reach 1 only up to rounding.</summary>
+    const double EnergySlack = 1e-12;
+
+    readonly ChannelSpaces _spaces;
+    readonly BudgetFile _budget;
+    readonly Dictionary<string, LayerSpectrum> _spectra;
+    readonly List<ChannelSpace> _analysed;
+
+    public RecipePlanner(ChannelSpaces spaces, BudgetFile budget, IReadOnlyDictionary<string, LayerSpectrum> spectra)
+    {
+        _spaces = spaces;
+        _budget = budget;
+        _spectra = new Dictionary<string, LayerSpectrum>(spectra);
+        _analysed = AnalysedSpaces(spaces, budget).ToList();
+        foreach (var s in _analysed)
+        {
+            var name = Name(s);
+            if (!_spectra.TryGetValue(name, out var sp))
+                throw budget.Error("$", $"no spectrum for layer '{name}'; analyse the model again (the statistics do not match it).");
+            if (sp.Filters != s.Channels)
+                throw budget.Error("$", $"the spectrum of '{name}' has {sp.Filters} filters but the model's layer has {s.Channels}; analyse the model again.");
+        }
+    }
+
+    string Name(ChannelSpace s) => _spaces.Graph.Nodes[s.Producer].Name;
+
+    /// <summary>
+    /// The spaces PFA analyses: every prunable space (a conv or linear whose output channels may shrink —
+    /// the classifier's output never) unless the budget excludes its layer. Unknown names are errors.
+    /// </summary>
+    public static IEnumerable<ChannelSpace> AnalysedSpaces(ChannelSpaces spaces, BudgetFile budget)
+    {
+        var b = budget.Budget;
+        var names = spaces.Graph.Nodes.Select(n => n.Name).ToHashSet();
+        var prunable = spaces.Prunable.ToDictionary(s => spaces.Graph.Nodes[s.Producer].Name);
+        void Check(string name, string path)
+        {
+            if (!names.Contains(name))
+                throw budget.Error(path, $"the model has no layer '{name}'. Analysable layers: {string.Join(", ", prunable.Keys)}.");
+            if (!prunable.ContainsKey(name))
+            {
+                var node = spaces.Graph.Nodes.First(n => n.Name == name);
+                var why = LayerType.HasFilters(node.Type) ? spaces.OutputOf(node.Index).Fixed ?? "its channels are tied to other layers" : $"it is a {node.Type} layer, which has no filters";
+                throw budget.Error(path, $"layer '{name}' cannot be compressed: {why}. Analysable layers: {string.Join(", ", prunable.Keys)}.");
+            }
+        }
+        for (int i = 0; i < (b.Exclude?.Count ?? 0); i++) Check(b.Exclude![i], $"$.exclude[{i}]");
+        foreach (var name in b.Layers?.Keys ?? Enumerable.Empty<string>()) Check(name, $"$.layers.{name}");
+        var excluded = new HashSet<string>(b.Exclude ?? []);
+        foreach (var (name, l) in b.Layers ?? []) if (l.Exclude == true) excluded.Add(name);
+        return prunable.Where(kv => !excluded.Contains(kv.Key)).Select(kv => kv.Value);
+    }
+
+    public static IReadOnlyList<string> AnalysedLayers(ChannelSpaces spaces, BudgetFile budget) =>
+        AnalysedSpaces(spaces, budget).Select(s => spaces.Graph.Nodes[s.Producer].Name).ToList();
+
+    /// <summary>PFA-En count: the smallest k whose cumulative energy reaches τ (eq. 1).</summary>
+    public static int EnergyCount(double[] cumulative, double tau)
+    {
+        int lo = 0, hi = cumulative.Length - 1;   // first index with cumulative ≥ τ − slack
+        while (lo < hi)
+        {
+            int mid = (lo + hi) / 2;
+            if (cumulative[mid] >= tau - EnergySlack) hi = mid; else lo = mid + 1;
+        }
+        return lo + 1;
+    }
+
+    /// <summary>KL(λ‖u) = Σ λ_i ln(λ_i·C) with 0·ln 0 = 0 (eq. 2).</summary>
+    public static double KlDivergence(double[] lambda)
+    {
+        int c = lambda.Length;
+        return lambda.Where(v => v > 0).Sum(v => v * Math.Log(v * c));
+    }
+
+    /// <summary>PFA-KL count: ⌈γ·C⌉ with γ = 1 − KL(λ‖u)/ln C (a single filter is kept).</summary>
+    public static int KlCount(double[] lambda)
+    {
+        int c = lambda.Length;
+        if (c == 1) return 1;
+        double gamma = Math.Clamp(1 - KlDivergence(lambda) / Math.Log(c), 0, 1);
+        return Math.Clamp((int)Math.Ceiling(gamma * c - 1e-9), 1, c);
+    }
+
+    int MinFilters(string layer, int width) =>
+        Math.Min(width, _budget.Budget.Layers?.GetValueOrDefault(layer)?.MinFilters ?? _budget.Budget.MinFilters);
+
+    /// <summary>A layer's count at energy τ (ignored by kl), with its overrides and minimum; and the rule used.</summary>
+    (int Count, string Rule) Count(ChannelSpace s, double tau)
+    {
+        var name = Name(s);
+        var spectrum = _spectra[name];
+        var over = _budget.Budget.Layers?.GetValueOrDefault(name);
+        (int k, string rule) = over switch
+        {
+            { Keep: { } keep } => (Math.Min(keep, s.Channels), "keep"),
+            { Energy: { } e } => (EnergyCount(spectrum.CumulativeEnergy(), e), $"energy {e}"),
+            _ when _budget.Budget.Strategy == "kl" => (KlCount(spectrum.Eigenvalues), "kl"),
+            _ => (EnergyCount(spectrum.CumulativeEnergy(), tau), "energy"),
+        };
+        int min = MinFilters(name, s.Channels);
+        return k < min ? (min, "min_filters") : (k, rule);
+    }
+
+    Dictionary<int, int> Counts(double tau) => _analysed.ToDictionary(s => s.Id, s => Count(s, tau).Count);
+
+    ModelCost CostAt(double tau) => ModelCost.Of(Widths.Apply(_spaces, Counts(tau)));
+
+    public RecipePlan Plan()
+    {
+        var b = _budget.Budget;
+        var before = ModelCost.Of(_spaces.Graph);
+        double? tau = b.Strategy switch
+        {
+            "energy" => b.Energy,
+            "footprint" or "flops" => Search(before),
+            _ => null,
+        };
+        var after = CostAt(tau ?? 1);
+        var layers = _analysed.Select(s =>
+        {
+            var name = Name(s);
+            var spectrum = _spectra[name];
+            var (count, rule) = Count(s, tau ?? 1);
+            double kept = spectrum.Eigenvalues.Take(count).Sum();
+            double? kl = b.Strategy == "kl" ? KlDivergence(spectrum.Eigenvalues) : null;
+            return new LayerPlan(name, s.Channels, count, Math.Min(1, kept), kl, rule);
+        }).OrderBy(l => _spaces.Graph.Nodes.First(n => n.Name == l.Layer).Index).ToList();
+        return new RecipePlan(b.Strategy, layers, tau, before.Parameters, after.Parameters, before.Macs, after.Macs);
+    }
+
+    /// <summary>The largest τ among the layers' cumulative energies whose recipe fits the target.</summary>
+    double Search(ModelCost before)
+    {
+        var b = _budget.Budget;
+        bool footprint = b.Strategy == "footprint";
+        double limit = footprint
+            ? b.Parameters ?? b.Target!.Value * before.Parameters
+            : b.Flops is { } f ? f / 2.0 : b.Target!.Value * before.Macs;
+        long Measure(ModelCost c) => footprint ? c.Parameters : c.Macs;
+        bool Fits(double tau) => Measure(CostAt(tau)) <= limit * (1 + 1e-12);
+
+        var candidates = _analysed
+            .Where(s => _budget.Budget.Layers?.GetValueOrDefault(Name(s)) is not ({ Keep: not null } or { Energy: not null }))
+            .SelectMany(s => _spectra[Name(s)].CumulativeEnergy())
+            .Select(v => Math.Min(1.0, v)).Append(1.0).Distinct().Order().ToArray();
+        if (!Fits(candidates[0]))
+        {
+            var smallest = CostAt(candidates[0]);
+            string unit = footprint ? "parameters" : "FLOPs";
+            long have = footprint ? smallest.Parameters : smallest.Flops;
+            long want = (long)(footprint ? limit : limit * 2);
+            throw _budget.Error("$.strategy", $"the {b.Strategy} target of {want:N0} {unit} cannot be met: even with every analysed layer at its minimum the model has {have:N0} {unit} (of {(footprint ? before.Parameters : before.Flops):N0}). Raise the target, lower min_filters, or analyse more layers.");
+        }
+        int lo = 0, hi = candidates.Length - 1;   // largest index that fits
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) / 2;
+            if (Fits(candidates[mid])) lo = mid; else hi = mid - 1;
+        }
+        return candidates[lo];
+    }
+}

@@ -1,0 +1,83 @@
+using Pfa.Core.Errors;
+using Pfa.Core.Model;
+using Pfa.Core.Recipes;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Pfa.Core.Surgery;
+
+/// <summary>
+/// Builds the compressed network of a recipe. Per channel space, the kept channels shrink every producer's
+/// output rows, every per-channel layer (batch norm, depthwise conv), and every consumer's input columns —
+/// through a flatten, all H·W positions of each kept channel. The classifier's output is never touched.
+/// Before any fine-tune the compressed network computes exactly what the original computes when the removed
+/// channels are zeroed at the consumers' inputs.
+/// </summary>
+public static class ChannelSurgery
+{
+    /// <summary>The kept indices per space id, from a recipe's layers (by producer name).</summary>
+    public static Dictionary<int, int[]> KeptBySpace(ChannelSpaces spaces, Recipe recipe)
+    {
+        var result = new Dictionary<int, int[]>();
+        var prunable = spaces.Prunable.ToDictionary(s => spaces.Graph.Nodes[s.Producer].Name);
+        foreach (var layer in recipe.Layers)
+        {
+            if (!prunable.TryGetValue(layer.Name, out var space))
+                throw new PfaException(ErrorCodes.InvalidBudget, $"the recipe names layer '{layer.Name}', which the model has not or cannot shrink; was the recipe made for another model?");
+            if (layer.FiltersBefore != space.Channels)
+                throw new PfaException(ErrorCodes.InvalidBudget, $"the recipe says layer '{layer.Name}' has {layer.FiltersBefore} filters but the model's has {space.Channels}; was the recipe made for another model?");
+            if (layer.Kept.Length != layer.FiltersAfter || layer.Kept.Length == 0 || layer.Kept.Any(i => i < 0 || i >= space.Channels) || layer.Kept.Distinct().Count() != layer.Kept.Length)
+                throw new PfaException(ErrorCodes.InvalidBudget, $"the recipe's kept indices for '{layer.Name}' are not {layer.FiltersAfter} distinct indices below {space.Channels}.");
+            result[space.Id] = layer.Kept.Order().ToArray();
+        }
+        return result;
+    }
+
+    /// <summary>The compressed description and network. <paramref name="randomInit"/>: fresh weights (the
+    /// paper's ablation) instead of the selected filters' trained weights.</summary>
+    public static (ModelDescription Description, PfaNetwork Network) Apply(PfaNetwork source, IReadOnlyDictionary<int, int[]> kept, bool randomInit, int seed)
+    {
+        var spaces = new ChannelSpaces(source.Graph);
+        var description = Widths.Apply(spaces, kept.ToDictionary(kv => kv.Key, kv => kv.Value.Length));
+        torch.manual_seed(seed);
+        var network = new PfaNetwork(description);
+        if (!randomInit) CopyWeights(source, network, spaces, kept);
+        network.eval();
+        return (description, network);
+    }
+
+    static Tensor? Index(ChannelSpace space, IReadOnlyDictionary<int, int[]> kept, ChannelSpaces spaces)
+    {
+        if (kept.TryGetValue(space.Id, out var k)) return tensor(k.Select(v => (long)v).ToArray());
+        if (spaces.FlattenOf(space) is { } f && kept.TryGetValue(f.Space.Id, out var ck))
+            return tensor(ck.SelectMany(c => Enumerable.Range(0, f.Positions).Select(p => (long)c * f.Positions + p)).ToArray());
+        return null; // unchanged
+    }
+
+    static void CopyWeights(PfaNetwork source, PfaNetwork target, ChannelSpaces spaces, IReadOnlyDictionary<int, int[]> kept)
+    {
+        var src = source.state_dict();
+        var dst = target.state_dict();
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        foreach (var n in source.Graph.Nodes)
+        {
+            var outIdx = Index(spaces.OutputOf(n.Index), kept, spaces);
+            var inIdx = Index(spaces.InputOf(n.Index), kept, spaces);
+            Tensor Rows(Tensor t) => outIdx is null ? t : t.index_select(0, outIdx);
+            foreach (var key in dst.Keys.Where(k => k.StartsWith(n.Name + ".", StringComparison.Ordinal)))
+            {
+                var part = key[(n.Name.Length + 1)..];
+                var value = src[key];
+                var shaped = (n.Type, part) switch
+                {
+                    (_, "num_batches_tracked") => value,
+                    (LayerType.Conv2d, "weight") when ChannelSpaces.IsDepthwise(n) => Rows(value),
+                    (LayerType.Conv2d or LayerType.Linear, "weight") => inIdx is null ? Rows(value) : Rows(value).index_select(1, inIdx),
+                    _ => Rows(value), // biases, batch-norm scale, shift and running statistics
+                };
+                dst[key].copy_(shaped);
+            }
+        }
+    }
+}

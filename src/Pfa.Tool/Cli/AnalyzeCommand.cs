@@ -1,0 +1,49 @@
+using System.CommandLine;
+using System.Globalization;
+using Pfa.Core.Data;
+using Pfa.Core.Model;
+using Pfa.Core.Pipeline;
+
+namespace Pfa.Tool.Cli;
+
+/// <summary><c>dotnet pfa analyze</c>: response statistics and spectra of the analysed layers.</summary>
+public static class AnalyzeCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var model = CommonOptions.Model();
+        var weights = CommonOptions.Weights();
+        var budget = CommonOptions.Budget();
+        var data = new CommonOptions.DataOptions(required: false, defaultSplit: "train");
+        var output = new Option<string>("--out") { Description = "Folder for stats.safetensors and spectra.json.", DefaultValueFactory = _ => "artifacts/pfa/analysis" };
+        var cmd = new Command("analyze", "Run the data through the model and write each analysed layer's response statistics (mergeable across shards) and spectrum.")
+        {
+            model, weights, budget, output,
+        };
+        data.AddTo(cmd);
+        cmd.SetAction(r => ctx.Guard(() =>
+        {
+            var b = CommonOptions.LoadBudget(r, budget);
+            var modelPath = r.GetValue(model)!;
+            var description = ModelDescription.Load(modelPath);
+            using var network = PfaModel.Load(description, r.GetValue(weights)!);
+            var spec = data.Given(r) ? data.Spec(r) : b.DataSpec(b.Budget.Data, "train") ?? data.Spec(r);
+            using var dataset = Dataset.Open(spec, description.Normalize);
+            dataset.CheckShape(network.Graph.InputShape, modelPath);
+            using var analysis = AnalysisResult.Run(network, dataset, b, b.Budget.BatchSize ?? r.GetValue(data.BatchSize));
+            analysis.Save(r.GetValue(output)!);
+            foreach (var l in analysis.Spectra.Layers)
+            {
+                var c = l.CumulativeEnergy();
+                ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{l.Layer,-16} {l.Filters,5} filters  λ1 {l.Eigenvalues[0]:0.0000}  filters for 90/95/99% energy: {Count(c, 0.90)}/{Count(c, 0.95)}/{Count(c, 0.99)}"));
+                foreach (var w in l.Warnings) ctx.Err.WriteLine($"warning: {w}");
+            }
+            ctx.Out.WriteLine($"wrote {Path.Combine(r.GetValue(output)!, AnalysisResult.StatsFileName)} and {AnalysisResult.SpectraFileName} ({dataset.Count:N0} samples)");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    static int Count(double[] cumulative, double tau) => Pfa.Core.Recipes.RecipePlanner.EnergyCount(cumulative, tau);
+}

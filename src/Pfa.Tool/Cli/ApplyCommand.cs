@@ -1,0 +1,39 @@
+using System.CommandLine;
+using Pfa.Core.Model;
+using Pfa.Core.Recipes;
+using Pfa.Core.Surgery;
+
+namespace Pfa.Tool.Cli;
+
+/// <summary><c>dotnet pfa apply</c>: recipe → compressed description and weights (no fine-tune).</summary>
+public static class ApplyCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var model = CommonOptions.Model();
+        var weights = CommonOptions.Weights();
+        var recipe = new Option<string>("--recipe") { Description = "recipe.json to apply.", Required = true };
+        var output = new Option<string>("--out") { Description = "Folder for the compressed model.json and weights.", DefaultValueFactory = _ => "artifacts/pfa/applied" };
+        var format = new Option<string>("--weights-format") { Description = "dat or safetensors.", DefaultValueFactory = _ => "dat" };
+        format.AcceptOnlyFromAmong("dat", "safetensors");
+        var cmd = new Command("apply", "Build the compressed model of a recipe: kept filters keep their weights (or are re-initialised when the recipe says init: random).")
+        {
+            model, weights, recipe, output, format,
+        };
+        cmd.SetAction(r => ctx.Guard(() =>
+        {
+            var description = ModelDescription.Load(r.GetValue(model)!);
+            using var network = PfaModel.Load(description, r.GetValue(weights)!);
+            var rec = Recipe.Load(r.GetValue(recipe)!);
+            var kept = ChannelSurgery.KeptBySpace(new ChannelSpaces(network.Graph), rec);
+            var (compressedDescription, compressed) = ChannelSurgery.Apply(network, kept, rec.Strategy.Init == "random", rec.Strategy.Seed);
+            using var _ = compressed;
+            var dir = r.GetValue(output)!;
+            PfaModel.SaveWeights(compressed, Path.Combine(dir, "model." + r.GetValue(format)));
+            compressedDescription.Save(Path.Combine(dir, "model.json"));
+            ctx.Out.WriteLine($"wrote {Path.Combine(dir, "model.json")} and model.{r.GetValue(format)}");
+            return 0;
+        }));
+        return cmd;
+    }
+}

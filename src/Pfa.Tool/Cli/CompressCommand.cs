@@ -1,0 +1,50 @@
+using System.CommandLine;
+using Pfa.Core.Json;
+using Pfa.Core.Pipeline;
+
+namespace Pfa.Tool.Cli;
+
+/// <summary><c>dotnet pfa compress</c>: analyse → recipe → select → surgery → fine-tune → evaluate → gate.</summary>
+public static class CompressCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var model = CommonOptions.Model();
+        var weights = CommonOptions.Weights();
+        var budget = CommonOptions.Budget();
+        var json = CommonOptions.Json();
+        var data = new CommonOptions.DataOptions(required: false, defaultSplit: "train");
+        var evalData = new Option<string?>("--eval-data") { Description = "Data for the accuracy gate (default: --data with --split test, or 'eval_data' in the budget)." };
+        var evalSplit = new Option<string>("--eval-split") { Description = "train or test, for --eval-data folders.", DefaultValueFactory = _ => "test" };
+        var output = new Option<string>("--out") { Description = "Output folder for recipe.json, the compressed model, summary.json and analysis/.", DefaultValueFactory = _ => "artifacts/pfa" };
+        var tolerance = new Option<double?>("--tolerance") { Description = "Largest accepted accuracy drop in percentage points (overrides the budget)." };
+        var epochs = new Option<int?>("--epochs") { Description = "Fine-tune epochs (overrides the budget; 0 = none)." };
+        var format = new Option<string>("--weights-format") { Description = "dat or safetensors, for the compressed weights.", DefaultValueFactory = _ => "dat" };
+        format.AcceptOnlyFromAmong("dat", "safetensors");
+        var cmd = new Command("compress", "Compress a trained model: analyse its responses, make a recipe from the budget, remove the most correlated filters, fine-tune, evaluate, and fail (exit 1) when accuracy dropped more than the tolerance.")
+        {
+            model, weights, budget, evalData, evalSplit, output, tolerance, epochs, format, json,
+        };
+        data.AddTo(cmd);
+        cmd.SetAction(r => ctx.Guard(() =>
+        {
+            var b = CommonOptions.LoadBudget(r, budget);
+            var train = data.Given(r) ? data.Spec(r) : b.DataSpec(b.Budget.Data, "train") ?? data.Spec(r);
+            var eval = r.GetValue(evalData) is { } e ? data.Spec(r) with { Path = e, Labels = null, Split = r.GetValue(evalSplit)! }
+                : !data.Given(r) && b.DataSpec(b.Budget.EvalData ?? b.Budget.Data, "test") is { } fromBudget ? fromBudget with { Split = b.Budget.EvalData?.Split ?? "test", Limit = b.Budget.EvalData?.Limit }
+                : train with { Split = "test", Limit = null };
+            var request = new CompressRequest
+            {
+                ModelPath = r.GetValue(model)!, WeightsPath = r.GetValue(weights)!, Budget = b,
+                TrainData = train, EvalData = eval, OutDir = r.GetValue(output)!,
+                BatchSize = b.Budget.BatchSize ?? r.GetValue(data.BatchSize), Tolerance = r.GetValue(tolerance), Epochs = r.GetValue(epochs),
+                WeightsExtension = "." + r.GetValue(format),
+            };
+            var summary = Compressor.Run(request, line => ctx.Err.WriteLine(line));
+            if (r.GetValue(json)) ctx.Out.Write(JsonFiles.Serialize(summary));
+            else ctx.Out.WriteLine(summary.OneLine());
+            return 0;
+        }));
+        return cmd;
+    }
+}

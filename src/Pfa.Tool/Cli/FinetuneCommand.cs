@@ -1,0 +1,43 @@
+using System.CommandLine;
+using System.Globalization;
+using Pfa.Core.Data;
+using Pfa.Core.Model;
+using Pfa.Core.Training;
+
+namespace Pfa.Tool.Cli;
+
+/// <summary><c>dotnet pfa finetune</c>: train a (compressed) model with the budget's fine-tune settings.</summary>
+public static class FinetuneCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var model = CommonOptions.Model();
+        var weights = CommonOptions.Weights();
+        var budget = CommonOptions.Budget();
+        var data = new CommonOptions.DataOptions(required: false, defaultSplit: "train");
+        var epochs = new Option<int?>("--epochs") { Description = "Epochs (overrides the budget)." };
+        var output = new Option<string>("--out") { Description = "Where to write the fine-tuned weights (.dat or .safetensors).", Required = true };
+        var cmd = new Command("finetune", "Fine-tune a model (SGD with Nesterov momentum or Adam; step or cosine schedule; optional crop and flip augmentation) with the budget's 'finetune' settings.")
+        {
+            model, weights, budget, epochs, output,
+        };
+        data.AddTo(cmd);
+        cmd.SetAction(r => ctx.Guard(() =>
+        {
+            var b = CommonOptions.LoadBudget(r, budget);
+            var modelPath = r.GetValue(model)!;
+            var description = ModelDescription.Load(modelPath);
+            using var network = PfaModel.Load(description, r.GetValue(weights)!);
+            var spec = data.Given(r) ? data.Spec(r) : b.DataSpec(b.Budget.Data, "train") ?? data.Spec(r);
+            using var dataset = Dataset.Open(spec, description.Normalize);
+            dataset.CheckShape(network.Graph.InputShape, modelPath);
+            var options = b.Budget.TrainOptions() with { Epochs = r.GetValue(epochs) ?? b.Budget.TrainOptions().Epochs };
+            Trainer.Train(network, dataset, options, e => ctx.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")));
+            PfaModel.SaveWeights(network, r.GetValue(output)!);
+            ctx.Out.WriteLine($"wrote {r.GetValue(output)}");
+            return 0;
+        }));
+        return cmd;
+    }
+}

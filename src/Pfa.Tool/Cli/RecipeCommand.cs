@@ -1,0 +1,37 @@
+using System.CommandLine;
+using System.Globalization;
+using Pfa.Core.Model;
+using Pfa.Core.Pipeline;
+
+namespace Pfa.Tool.Cli;
+
+/// <summary><c>dotnet pfa recipe</c>: a recipe from saved analysis and a budget — no data pass.</summary>
+public static class RecipeCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var model = CommonOptions.Model();
+        var budget = CommonOptions.Budget();
+        var analysis = new Option<string>("--analysis") { Description = "Folder written by 'analyze' (stats.safetensors, spectra.json).", DefaultValueFactory = _ => "artifacts/pfa/analysis" };
+        var output = new Option<string>("--out") { Description = "Where to write the recipe.", DefaultValueFactory = _ => "artifacts/pfa/recipe.json" };
+        var cmd = new Command("recipe", "Make recipe.json from saved analysis and a budget (instant: no data pass). Try budgets freely.")
+        {
+            model, budget, analysis, output,
+        };
+        cmd.SetAction(r => ctx.Guard(() =>
+        {
+            var b = CommonOptions.LoadBudget(r, budget);
+            var description = ModelDescription.Load(r.GetValue(model)!);
+            var folder = r.GetValue(analysis)!;
+            using var loaded = AnalysisResult.Load(folder);
+            var recipe = RecipeMaker.Make(description, loaded, b, File.ReadAllBytes(Path.Combine(folder, AnalysisResult.StatsFileName)));
+            recipe.Save(r.GetValue(output)!);
+            foreach (var l in recipe.Layers)
+                ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{l.Name,-16} {l.FiltersBefore,5} → {l.FiltersAfter,5}  energy {l.EnergyKept:0.0000}  ({l.Rule})"));
+            ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"parameters {recipe.Totals.ParametersAfter:N0} of {recipe.Totals.ParametersBefore:N0} ({recipe.Totals.ParametersPercent}%), MACs {recipe.Totals.MacsPercent}%{(recipe.Strategy.Tau is { } t ? $", τ = {t}" : "")}; wrote {r.GetValue(output)}"));
+            return 0;
+        }));
+        return cmd;
+    }
+}
