@@ -1,0 +1,151 @@
+using Pfa.Core.Budget;
+using Pfa.Core.Errors;
+using Pfa.Core.Metrics;
+using Pfa.Core.Model;
+using Pfa.Core.Recipes;
+using Pfa.Core.Spectra;
+using Pfa.Core.Surgery;
+
+namespace Pfa.Tests;
+
+public class RecipeTests
+{
+    [Fact]
+    public void Energy_count_is_the_smallest_k_reaching_tau()
+    {
+        double[] cumulative = [0.5, 0.8, 0.95, 1.0];
+        Assert.Equal(1, RecipePlanner.EnergyCount(cumulative, 0.5));
+        Assert.Equal(2, RecipePlanner.EnergyCount(cumulative, 0.51));
+        Assert.Equal(3, RecipePlanner.EnergyCount(cumulative, 0.95));
+        Assert.Equal(4, RecipePlanner.EnergyCount(cumulative, 0.99));
+        Assert.Equal(4, RecipePlanner.EnergyCount(cumulative, 1.0));
+    }
+
+    [Fact]
+    public void Kl_recipe_matches_hand_computed_values()
+    {
+        // Uniform: KL = 0 → keep all. Dirac: KL = ln C → γ = 0 → keep 1.
+        Assert.Equal(4, RecipePlanner.KlCount([0.25, 0.25, 0.25, 0.25]));
+        Assert.Equal(1, RecipePlanner.KlCount([1, 0, 0, 0]));
+        // λ = (0.5, 0.5, 0, 0): KL = ln 2, ln C = ln 4 → γ = 0.5 → ⌈0.5·4⌉ = 2.
+        Assert.Equal(Math.Log(2), RecipePlanner.KlDivergence([0.5, 0.5, 0, 0]), 12);
+        Assert.Equal(2, RecipePlanner.KlCount([0.5, 0.5, 0, 0]));
+        // λ = (0.7, 0.2, 0.1) on C = 3: KL = 0.7 ln 2.1 + 0.2 ln 0.6 + 0.1 ln 0.3 = 0.29679…; γ = 1 − 0.29679/ln 3 = 0.7298 → ⌈2.19⌉ = 3.
+        double kl = 0.7 * Math.Log(2.1) + 0.2 * Math.Log(0.6) + 0.1 * Math.Log(0.3);
+        Assert.Equal(kl, RecipePlanner.KlDivergence([0.7, 0.2, 0.1]), 12);
+        Assert.Equal(0.29679, RecipePlanner.KlDivergence([0.7, 0.2, 0.1]), 5);
+        Assert.Equal(3, RecipePlanner.KlCount([0.7, 0.2, 0.1]));
+        Assert.Equal(1, RecipePlanner.KlCount([1]));
+    }
+
+    static ModelDescription Cnn() => ModelDescription.Parse("""
+    { "schema": "pfa.model/1", "input": [3, 8, 8], "layers": [
+      { "name": "c1", "type": "conv2d", "out": 8, "kernel": 3, "padding": 1 },
+      { "name": "b1", "type": "batchnorm2d" }, { "type": "relu" },
+      { "name": "c2", "type": "conv2d", "out": 12, "kernel": 3, "padding": 1 },
+      { "type": "relu" }, { "type": "maxpool2d", "kernel": 2 },
+      { "type": "flatten" },
+      { "name": "f1", "type": "linear", "out": 10 }, { "type": "relu" },
+      { "name": "out", "type": "linear", "out": 3 } ] }
+    """);
+
+    static Dictionary<string, LayerSpectrum> RandomSpectra(ChannelSpaces spaces, int seed)
+    {
+        var rng = new Random(seed);
+        return spaces.Prunable.ToDictionary(s => spaces.Graph.Nodes[s.Producer].Name, s =>
+        {
+            var raw = Enumerable.Range(0, s.Channels).Select(i => Math.Pow(rng.NextDouble(), 3) + 1e-3).OrderDescending().ToArray();
+            double sum = raw.Sum();
+            return new LayerSpectrum { Layer = spaces.Graph.Nodes[s.Producer].Name, Filters = s.Channels, Samples = 100, Eigenvalues = raw.Select(v => v / sum).ToArray(), Variances = Enumerable.Repeat(1.0, s.Channels).ToArray() };
+        });
+    }
+
+    [Fact]
+    public void Analysed_layers_are_every_prunable_producer_but_the_classifier()
+    {
+        var spaces = new ChannelSpaces(ModelGraph.Build(Cnn()));
+        Assert.Equal(["c1", "c2", "f1"], RecipePlanner.AnalysedLayers(spaces, BudgetFile.Default));
+        Assert.Equal(["c1", "f1"], RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("""{ "exclude": ["c2"] }""")));
+        var e = Assert.Throws<PfaException>(() => RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("{\n \"exclude\": [\"out\"]\n}")));
+        Assert.Contains("model output", e.Message);
+        Assert.Equal(2, e.Line);
+        Assert.Contains("no layer 'nope'", Assert.Throws<PfaException>(() => RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("""{ "layers": { "nope": { "keep": 2 } } }"""))).Message);
+    }
+
+    [Theory]
+    [InlineData("footprint", 0.5, 1)]
+    [InlineData("footprint", 0.3, 2)]
+    [InlineData("flops", 0.4, 3)]
+    [InlineData("flops", 0.75, 4)]
+    public void Footprint_and_flops_search_finds_the_largest_fitting_tau_like_a_brute_force_scan(string strategy, double target, int seed)
+    {
+        var graph = ModelGraph.Build(Cnn());
+        var spaces = new ChannelSpaces(graph);
+        var spectra = RandomSpectra(spaces, seed);
+        var budget = PfaBudget.Parse($$"""{ "strategy": "{{strategy}}", "target": {{target.ToString(System.Globalization.CultureInfo.InvariantCulture)}} }""");
+        var plan = new RecipePlanner(spaces, budget, spectra).Plan();
+
+        // Independent: evaluate every candidate τ (all cumulative energies) with plain PFA-En and keep the best.
+        var before = ModelCost.Of(graph);
+        long Measure(ModelCost c) => strategy == "footprint" ? c.Parameters : c.Macs;
+        double limit = target * Measure(before);
+        double best = double.NaN;
+        foreach (var tau in spectra.Values.SelectMany(s => s.CumulativeEnergy()).Append(1.0).Distinct().Order())
+        {
+            var widths = spaces.Prunable.ToDictionary(s => s.Id, s =>
+            {
+                var c = spectra[graph.Nodes[s.Producer].Name].CumulativeEnergy();
+                return Enumerable.Range(0, c.Length).First(k => c[k] >= tau - 1e-12) + 1;
+            });
+            if (Measure(ModelCost.Of(Widths.Apply(spaces, widths))) <= limit) best = tau;
+        }
+        Assert.Equal(best, plan.Tau!.Value, 15);
+        Assert.True((strategy == "footprint" ? plan.ParametersAfter : plan.MacsAfter) <= limit);
+    }
+
+    [Fact]
+    public void Unreachable_target_names_the_smallest_possible_model()
+    {
+        var spaces = new ChannelSpaces(ModelGraph.Build(Cnn()));
+        var budget = PfaBudget.Parse("""{ "strategy": "footprint", "parameters": 10 }""");
+        var e = Assert.Throws<PfaException>(() => new RecipePlanner(spaces, budget, RandomSpectra(spaces, 1)).Plan());
+        Assert.Equal(ErrorCodes.InvalidBudget, e.Code);
+        Assert.Contains("cannot be met", e.Message);
+    }
+
+    [Fact]
+    public void Overrides_and_minimums_apply_per_layer()
+    {
+        var spaces = new ChannelSpaces(ModelGraph.Build(Cnn()));
+        var spectra = RandomSpectra(spaces, 5);
+        var budget = PfaBudget.Parse("""{ "strategy": "energy", "energy": 0.2, "min_filters": 3, "layers": { "c2": { "keep": 5 }, "f1": { "min_filters": 7 } } }""");
+        var plan = new RecipePlanner(spaces, budget, spectra).Plan().Layers.ToDictionary(l => l.Layer);
+        Assert.Equal(5, plan["c2"].After);
+        Assert.Equal("keep", plan["c2"].Rule);
+        Assert.True(plan["c1"].After >= 3);
+        Assert.True(plan["f1"].After >= 7);
+    }
+
+    [Theory]
+    [InlineData("""{ "strategy": "magic" }""", "unknown strategy", 1)]
+    [InlineData("{\n  \"strategy\": \"energy\",\n  \"energy\": 1.5\n}", "must be in (0, 1]", 3)]
+    [InlineData("{\n  \"strategy\": \"footprint\",\n  \"target\": 0\n}", "must be in (0, 1]", 3)]
+    [InlineData("""{ "strategy": "footprint" }""", "exactly one of", 1)]
+    [InlineData("{\n \"tolerance\": -1\n}", "must be ≥ 0", 2)]
+    [InlineData("""{ "init": "zeros" }""", "'init'", 1)]
+    public void Invalid_budgets_name_line_and_reason(string json, string reason, int line)
+    {
+        var e = Assert.Throws<PfaException>(() => PfaBudget.Parse(json));
+        Assert.Equal(ErrorCodes.InvalidBudget, e.Code);
+        Assert.Contains(reason, e.Message);
+        Assert.Equal(line, e.Line);
+    }
+
+    [Fact]
+    public void Empty_budget_is_parameter_free_kl()
+    {
+        var b = PfaBudget.Parse("{}").Budget;
+        Assert.Equal("kl", b.Strategy);
+        Assert.Equal(1, b.MinFilters);
+    }
+}
