@@ -1,0 +1,117 @@
+using Pfa.Core.Model;
+using Pfa.Core.Surgery;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Pfa.Tests;
+
+/// <summary>
+/// Exactness of surgery: before any fine-tune, the compressed network's outputs equal the original network's
+/// outputs when the removed channels are zeroed at each consumer's input (here: the consumers' weight columns
+/// of removed channels are zeroed, which is the same thing).
+/// </summary>
+public class SurgeryTests
+{
+    public static TheoryData<string, string> Topologies => new()
+    {
+        { "conv chain, batch norm, pooling, flatten into linear, linear into batch norm 1d", """
+          { "schema": "pfa.model/1", "input": [3, 10, 10], "layers": [
+            { "name": "c1", "type": "conv2d", "out": 8, "kernel": 3, "padding": 1 },
+            { "name": "b1", "type": "batchnorm2d" }, { "type": "relu" },
+            { "name": "c2", "type": "conv2d", "out": 10, "kernel": 3, "stride": 2, "padding": 1, "bias": false },
+            { "name": "b2", "type": "batchnorm2d" }, { "type": "leaky_relu", "negative_slope": 0.1 }, { "type": "maxpool2d", "kernel": 2 },
+            { "type": "flatten" },
+            { "name": "f1", "type": "linear", "out": 16 }, { "name": "b3", "type": "batchnorm1d" }, { "type": "gelu" }, { "type": "dropout", "p": 0.3 },
+            { "name": "out", "type": "linear", "out": 5 } ] }
+          """ },
+        { "depthwise convolution tied to its producer", """
+          { "schema": "pfa.model/1", "input": [2, 8, 8], "layers": [
+            { "name": "c1", "type": "conv2d", "out": 6, "kernel": 1 },
+            { "name": "b1", "type": "batchnorm2d" }, { "type": "relu" },
+            { "name": "dw", "type": "conv2d", "out": 6, "kernel": 3, "padding": 1, "groups": 6 },
+            { "name": "b2", "type": "batchnorm2d" }, { "type": "relu" },
+            { "name": "c2", "type": "conv2d", "out": 7, "kernel": 1 },
+            { "type": "adaptive_avgpool2d", "output_size": 1 }, { "type": "flatten" },
+            { "name": "out", "type": "linear", "out": 3 } ] }
+          """ },
+        { "residual block: the trunk stays, the block's inner conv shrinks", """
+          { "schema": "pfa.model/1", "input": [3, 6, 6], "layers": [
+            { "name": "stem", "type": "conv2d", "out": 8, "kernel": 3, "padding": 1 }, { "name": "r0", "type": "relu" },
+            { "name": "a", "type": "conv2d", "out": 12, "kernel": 3, "padding": 1 }, { "name": "ba", "type": "batchnorm2d" }, { "type": "relu" },
+            { "name": "b", "type": "conv2d", "out": 8, "kernel": 3, "padding": 1 }, { "name": "bb", "type": "batchnorm2d" },
+            { "name": "sum", "type": "add", "inputs": ["r0", "bb"] }, { "type": "relu" },
+            { "type": "avgpool2d", "kernel": 2 }, { "type": "flatten" },
+            { "name": "out", "type": "linear", "out": 4 } ] }
+          """ },
+    };
+
+    [Theory]
+    [MemberData(nameof(Topologies))]
+    public void Compressed_outputs_equal_the_original_with_removed_channels_zeroed(string topology, string json)
+    {
+        torch.manual_seed(5);
+        var description = ModelDescription.Parse(json);
+        using var original = new PfaNetwork(description);
+        Randomize(original);
+        var spaces = new ChannelSpaces(original.Graph);
+        var rng = new Random(9);
+        var kept = spaces.Prunable.ToDictionary(s => s.Id,
+            s => Enumerable.Range(0, s.Channels).OrderBy(_ => rng.Next()).Take(Math.Max(1, s.Channels / 2)).Order().ToArray());
+        Assert.NotEmpty(kept);
+
+        var (compressedDescription, compressed) = ChannelSurgery.Apply(original, kept, randomInit: false, seed: 1);
+        using var disposeCompressed = compressed;
+        // The classifier never changes width.
+        Assert.Equal(original.Graph.OutputShape, ModelGraph.Build(compressedDescription).OutputShape);
+
+        ZeroRemovedInputs(original, spaces, kept);
+        var x = randn(4, description.Input[0], description.Input[1], description.Input[2]);
+        using (no_grad())
+        {
+            original.eval();
+            compressed.eval();
+            var expected = original.call(x);
+            var actual = compressed.call(x);
+            var diff = (expected - actual).abs().max().item<float>();
+            Assert.True(diff < 1e-5, $"{topology}: max difference {diff}");
+        }
+    }
+
+    [Fact]
+    public void Residual_trunk_and_grouped_convolutions_are_not_prunable()
+    {
+        var spaces = new ChannelSpaces(ModelGraph.Build(ModelDescription.Parse(Topologies.Skip(2).First()[1].ToString()!)));
+        var names = spaces.Prunable.Select(s => spaces.Graph.Nodes[s.Producer].Name).ToList();
+        Assert.Equal(["a"], names);
+    }
+
+    static void Randomize(PfaNetwork net)
+    {
+        using var _ = no_grad();
+        foreach (var (key, t) in net.state_dict())
+        {
+            if (key.EndsWith("running_var")) t.copy_(rand_like(t) + 0.5);
+            else if (key.EndsWith("running_mean") || key.EndsWith("bias")) t.copy_(randn_like(t) * 0.2);
+            else if (key.EndsWith("weight") && t.dim() == 1) t.copy_(rand_like(t) + 0.5);
+        }
+    }
+
+    /// <summary>Zeroes, in every consumer (a non-depthwise conv or a linear), the input columns of removed channels.</summary>
+    static void ZeroRemovedInputs(PfaNetwork net, ChannelSpaces spaces, Dictionary<int, int[]> kept)
+    {
+        using var _ = no_grad();
+        var sd = net.state_dict();
+        foreach (var n in net.Graph.Nodes)
+        {
+            if (!LayerType.HasFilters(n.Type) || ChannelSpaces.IsDepthwise(n)) continue;
+            var input = spaces.InputOf(n.Index);
+            IEnumerable<int> removed;
+            if (kept.TryGetValue(input.Id, out var k)) removed = Enumerable.Range(0, input.Channels).Except(k);
+            else if (spaces.FlattenOf(input) is { } f && kept.TryGetValue(f.Space.Id, out var fk))
+                removed = Enumerable.Range(0, f.Space.Channels).Except(fk).SelectMany(c => Enumerable.Range(c * f.Positions, f.Positions));
+            else continue;
+            var w = sd[n.Name + ".weight"];
+            foreach (var c in removed) w.narrow(1, c, 1).zero_();
+        }
+    }
+}
