@@ -1,0 +1,157 @@
+using System.Text.Json;
+using Pfa.Core.Data;
+using Pfa.Core.Model;
+using Pfa.Core.Pipeline;
+using Pfa.Core.Training;
+using Pfa.Tool.Cli;
+using TorchSharp;
+
+namespace Pfa.Tests;
+
+/// <summary>
+/// `dotnet pfa compress` end to end on a tiny CNN trained briefly on a Fashion-MNIST subset (Debian's package),
+/// shared by the tests of this class.
+/// </summary>
+public sealed class TinyFashionModel : IDisposable
+{
+    public const string Data = "/usr/share/datasets/fashion-mnist";
+    public TempDir Dir { get; } = new();
+    public string Model => Dir["model.json"];
+    public string Weights => Dir["model.dat"];
+
+    public TinyFashionModel()
+    {
+        torch.manual_seed(1);
+        var normalize = new Normalization { Mean = [0.286], Std = [0.353] };
+        using var seq = torch.nn.Sequential(
+            ("c1", torch.nn.Conv2d(1, 8, 3, padding: 1)), ("b1", torch.nn.BatchNorm2d(8)), ("r1", torch.nn.ReLU()), ("p1", torch.nn.MaxPool2d(2)),
+            ("c2", torch.nn.Conv2d(8, 16, 3, padding: 1)), ("b2", torch.nn.BatchNorm2d(16)), ("r2", torch.nn.ReLU()), ("p2", torch.nn.MaxPool2d(2)),
+            ("flat", torch.nn.Flatten()), ("f1", torch.nn.Linear(16 * 7 * 7, 32)), ("r3", torch.nn.ReLU()), ("out", torch.nn.Linear(32, 10)));
+        using var train = Dataset.Open(new DataSpec { Path = Data, Split = "train", Limit = 3000 }, normalize);
+        Trainer.Train(seq, train, new TrainOptions { Epochs = 1, LearningRate = 0.05, BatchSize = 64 });
+        PfaModel.Export(seq, [1, 28, 28], Model, Weights, "tiny-fashion", normalize);
+    }
+
+    public void Dispose() => Dir.Dispose();
+}
+
+public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixture<TinyFashionModel>, IDisposable
+{
+    readonly TempDir _out = new();
+    public void Dispose() => _out.Dispose();
+
+    static (int Code, string Out, string Err) Cli(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        return (PfaCli.Run(args, o, e), o.ToString(), e.ToString());
+    }
+
+    string Budget(string name, string json)
+    {
+        File.WriteAllText(_out[name], json);
+        return _out[name];
+    }
+
+    (int, string, string) Compress(string outDir, string budget, params string[] extra) => Cli(
+        ["compress", "--model", model.Model, "--weights", model.Weights, "--budget", budget, "--data", TinyFashionModel.Data,
+         "--limit", "1000", "--out", outDir, .. extra]);
+
+    [Fact]
+    public void Compress_writes_every_artifact_and_the_result_can_be_compressed_again()
+    {
+        var budget = Budget("pfa.json", """{ "strategy": "energy", "energy": 0.9, "tolerance": 50, "finetune": { "epochs": 1, "batch_size": 64 } }""");
+        var (code, stdout, stderr) = Compress(_out["a"], budget);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("energy", stdout);
+        foreach (var f in new[] { "recipe.json", "model.json", "model.dat", "summary.json", "summary.md", "analysis/stats.safetensors", "analysis/spectra.json" })
+            Assert.True(File.Exists(Path.Combine(_out["a"], f)), f);
+
+        var summary = Summary.Load(Path.Combine(_out["a"], "summary.json"));
+        Assert.True(summary.Passed);
+        Assert.Equal(10_000, summary.EvalSamples);
+        Assert.Equal(1000, summary.AnalysisSamples);
+        Assert.True(summary.ParametersAfter < summary.ParametersBefore);
+        Assert.InRange(summary.AccuracyAfter, 10, 100);
+
+        var recipe = JsonDocument.Parse(File.ReadAllText(Path.Combine(_out["a"], "recipe.json"))).RootElement;
+        Assert.Equal("pfa.recipe/1", recipe.GetProperty("schema").GetString());
+        var layers = recipe.GetProperty("layers").EnumerateArray().ToList();
+        Assert.Equal(["c1", "c2", "f1"], layers.Select(l => l.GetProperty("name").GetString()));
+        Assert.All(layers, l => Assert.Equal(l.GetProperty("filters_after").GetInt32(), l.GetProperty("kept").GetArrayLength()));
+        Assert.All(layers, l => Assert.True(l.GetProperty("energy_kept").GetDouble() >= 0.9 - 1e-6));
+
+        // The compressed model is an ordinary input: info, eval and a second compression accept it.
+        var compressedModel = Path.Combine(_out["a"], "model.json");
+        var compressedWeights = Path.Combine(_out["a"], "model.dat");
+        Assert.Equal(0, Cli("info", "--model", compressedModel, "--weights", compressedWeights).Code);
+        var again = Cli("compress", "--model", compressedModel, "--weights", compressedWeights, "--data", TinyFashionModel.Data,
+            "--limit", "500", "--epochs", "0", "--out", _out["b"]);
+        Assert.True(again.Code == 0, again.Err);
+    }
+
+    [Fact]
+    public void Recipes_are_byte_identical_for_identical_inputs()
+    {
+        var budget = Budget("pfa.json", """{ "strategy": "footprint", "target": 0.5 }""");
+        var (code, _, err) = Cli("analyze", "--model", model.Model, "--weights", model.Weights, "--data", TinyFashionModel.Data, "--limit", "800", "--out", _out["an1"]);
+        Assert.True(code == 0, err);
+        Assert.Equal(0, Cli("analyze", "--model", model.Model, "--weights", model.Weights, "--data", TinyFashionModel.Data, "--limit", "800", "--out", _out["an2"]).Code);
+        Assert.Equal(File.ReadAllBytes(_out["an1/stats.safetensors"]), File.ReadAllBytes(_out["an2/stats.safetensors"]));
+
+        Assert.Equal(0, Cli("recipe", "--model", model.Model, "--budget", budget, "--analysis", _out["an1"], "--out", _out["r1.json"]).Code);
+        Assert.Equal(0, Cli("recipe", "--model", model.Model, "--budget", budget, "--analysis", _out["an2"], "--out", _out["r2.json"]).Code);
+        Assert.Equal(File.ReadAllBytes(_out["r1.json"]), File.ReadAllBytes(_out["r2.json"]));
+        var totals = JsonDocument.Parse(File.ReadAllText(_out["r1.json"])).RootElement.GetProperty("totals");
+        Assert.True(totals.GetProperty("parameters_after").GetInt64() <= 0.5 * totals.GetProperty("parameters_before").GetInt64());
+
+        // apply turns the recipe into a model with exactly the recipe's widths.
+        Assert.Equal(0, Cli("apply", "--model", model.Model, "--weights", model.Weights, "--recipe", _out["r1.json"], "--out", _out["applied"]).Code);
+        var applied = ModelDescription.Load(_out["applied/model.json"]);
+        var recipeLayers = JsonDocument.Parse(File.ReadAllText(_out["r1.json"])).RootElement.GetProperty("layers").EnumerateArray()
+            .ToDictionary(l => l.GetProperty("name").GetString()!, l => l.GetProperty("filters_after").GetInt32());
+        foreach (var (name, after) in recipeLayers)
+            Assert.Equal(after, applied.Layers.First(l => l.Name == name).Out);
+    }
+
+    [Fact]
+    public void Merged_shards_give_the_same_recipe_as_one_analysis()
+    {
+        string[] common = ["--model", model.Model, "--weights", model.Weights];
+        Assert.Equal(0, Cli(["analyze", .. common, "--data", TinyFashionModel.Data, "--split", "test", "--classes", "0,1,2,3,4", "--out", _out["s1"]]).Code);
+        Assert.Equal(0, Cli(["analyze", .. common, "--data", TinyFashionModel.Data, "--split", "test", "--classes", "5,6,7,8,9", "--out", _out["s2"]]).Code);
+        Assert.Equal(0, Cli(["analyze", .. common, "--data", TinyFashionModel.Data, "--split", "test", "--out", _out["all"]]).Code);
+        var (code, _, err) = Cli("merge", _out["s1"], _out["s2"], "--out", _out["merged"]);
+        Assert.True(code == 0, err);
+        var merged = Pfa.Core.Spectra.SpectraFile.Load(_out["merged/spectra.json"]).Layers;
+        var whole = Pfa.Core.Spectra.SpectraFile.Load(_out["all/spectra.json"]).Layers;
+        Assert.Equal(whole.Select(l => l.Samples), merged.Select(l => l.Samples));
+        for (int i = 0; i < whole.Count; i++)
+            for (int k = 0; k < whole[i].Filters; k++)
+                Assert.Equal(whole[i].Eigenvalues[k], merged[i].Eigenvalues[k], 5);
+    }
+
+    [Fact]
+    public void A_harsh_budget_with_zero_tolerance_fails_the_gate_with_both_numbers()
+    {
+        var budget = Budget("harsh.json", """{ "strategy": "footprint", "target": 0.05, "tolerance": 0, "finetune": { "epochs": 0 } }""");
+        var (code, _, err) = Compress(_out["h"], budget);
+        Assert.Equal(1, code);
+        Assert.Contains("PFA1001", err);
+        var summary = Summary.Load(_out["h/summary.json"]);
+        Assert.False(summary.Passed);
+        Assert.Contains(summary.AccuracyBefore.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture), err);
+        Assert.Contains(summary.AccuracyAfter.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture), err);
+    }
+
+    [Fact]
+    public void Bad_budgets_exit_2_with_line_and_column()
+    {
+        var budget = Budget("bad.json", "{\n  \"strategy\": \"energy\",\n  \"energy\": 2\n}");
+        var (code, _, err) = Compress(_out["x"], budget);
+        Assert.Equal(2, code);
+        Assert.Contains("bad.json(3,", err);
+        Assert.Contains("PFA0007", err);
+        Assert.False(Directory.Exists(_out["x"]) && Directory.EnumerateFiles(_out["x"], "*", SearchOption.AllDirectories).Any());
+    }
+}
