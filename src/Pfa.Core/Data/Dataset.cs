@@ -92,11 +92,15 @@ public sealed class Dataset : IDisposable
         int sampleBytes = _source.SampleBytes;
         var scratch = new byte[sampleBytes];
         int next = 0; // next source index to be read
+        // One host buffer for every full batch: per-batch arrays would churn the large-object heap, and the
+        // process's peak memory would then depend on when the GC happens to run, not on the batch size.
+        var full = new float[batchSize * _source.SampleElements];
+        var fullLabels = new long[batchSize];
         for (int start = 0; start < _selected.Length; start += batchSize)
         {
             int b = Math.Min(batchSize, _selected.Length - start);
-            var x = new float[b * _source.SampleElements];
-            var y = new long[b];
+            var x = b == batchSize ? full : new float[b * _source.SampleElements];
+            var y = b == batchSize ? fullLabels : new long[b];
             for (int k = 0; k < b; k++)
             {
                 int want = _selected[start + k];

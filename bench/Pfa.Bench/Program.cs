@@ -1,0 +1,19 @@
+// Pfa.Bench: speed/memory ratios (`perf`) and the Fashion-MNIST quality table (`quality`).
+// Ratios are measured within one run, so a noisy shared machine affects both sides alike.
+using Pfa.Bench;
+
+var mode = args.FirstOrDefault() ?? "perf";
+var rest = args.Skip(1).ToArray();
+return mode switch
+{
+    "perf" => PerfBench.Run(rest),
+    "analyze-memory" => PerfBench.AnalyzeMemoryChild(rest),
+    "quality" => QualityBench.Run(rest),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: Pfa.Bench perf [--out bench/results/perf.md] | quality [--out bench/results/quality.md] [--epochs N] [--finetune-epochs N]");
+    return 2;
+}
