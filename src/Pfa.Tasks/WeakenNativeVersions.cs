@@ -22,25 +22,32 @@ public sealed class WeakenNativeVersions : Microsoft.Build.Utilities.Task
     /// <summary>Path of the provider to compare with; found in the loader's directories when empty.</summary>
     public string? SystemProvider { get; set; }
 
+    /// <summary>Weaken the versions whatever this machine has: for packages (the dotnet-pfa tool), which run
+    /// on other machines. A weak requirement changes nothing where the version exists.</summary>
+    public bool Always { get; set; }
+
     public override bool Execute()
     {
         if (!OperatingSystem.IsLinux()) return true;
         var providerPath = string.IsNullOrEmpty(SystemProvider) ? WeakVersionPatcher.FindSystemLibrary(Provider) : SystemProvider;
-        if (providerPath is null)
+        if (Always) providerPath = null;
+        if (providerPath is null && !Always)
         {
             Log.LogMessage(MessageImportance.Low, $"Pfa: no system {Provider} found; native libraries left unchanged.");
             return true;
         }
         try
         {
-            var provider = ElfFile.Read(providerPath);
+            var provider = providerPath is null ? ElfFile.Empty : ElfFile.Read(providerPath);
             var versions = Versions.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             foreach (var item in Libraries)
             {
                 var outcome = WeakVersionPatcher.Apply(item.ItemSpec, Provider, provider, versions);
                 if (outcome.Changed)
                     Log.LogMessage(MessageImportance.High,
-                        $"Pfa: marked {string.Join(", ", outcome.Weakened)} weak in {item.ItemSpec} (the system {providerPath} lacks it; the symbol is a link-time marker).");
+                        Always
+                            ? $"Pfa: marked {string.Join(", ", outcome.Weakened)} weak in {item.ItemSpec} (packaged for other machines; the symbol is a link-time marker)."
+                            : $"Pfa: marked {string.Join(", ", outcome.Weakened)} weak in {item.ItemSpec} (the system {providerPath} lacks it; the symbol is a link-time marker).");
                 else
                     Log.LogMessage(MessageImportance.Low, $"Pfa: {item.ItemSpec} needs no native fix.");
             }

@@ -29,6 +29,9 @@ public sealed record CompressRequest
     public int? Epochs { get; init; }
     /// <summary>Extension of the compressed weights: .dat or .safetensors.</summary>
     public string WeightsExtension { get; init; } = ".dat";
+    /// <summary>A committed recipe to compare with (PFA1002 on drift), or to write when <see cref="UpdateBaseline"/>.</summary>
+    public string? Baseline { get; init; }
+    public bool UpdateBaseline { get; init; }
 }
 
 /// <summary>
@@ -40,6 +43,29 @@ public static class Compressor
 {
     public const string RecipeFileName = "recipe.json";
     public const string ModelFileName = "model.json";
+
+    /// <summary>Compares the new recipe with the committed baseline (fails fast, before fine-tuning, on drift)
+    /// or, when asked, replaces the baseline with it.</summary>
+    static void CheckBaseline(CompressRequest r, Recipe recipe, string recipePath, Action<string> log)
+    {
+        if (r.Baseline is not { } baseline) return;
+        if (r.UpdateBaseline)
+        {
+            AtomicFile.WriteText(baseline, File.ReadAllText(recipePath));
+            log($"updated the baseline recipe {baseline}");
+            return;
+        }
+        if (!File.Exists(baseline))
+        {
+            log($"no baseline recipe at {baseline}; write one with 'dotnet pfa accept' or -p:PfaUpdateBaseline=true to guard against drift");
+            return;
+        }
+        var changes = RecipeDiff.Compare(Recipe.Load(baseline), recipe);
+        if (changes.Count > 0)
+            throw new PfaException(ErrorCodes.RecipeDrift,
+                $"the recipe differs from the baseline: {string.Join("; ", changes)}. If the change is intended, accept it: dotnet pfa accept --recipe {recipePath} --baseline {baseline} (or build with -p:PfaUpdateBaseline=true).",
+                baseline, 1, 1);
+    }
 
     public static Summary Run(CompressRequest r, Action<string>? log = null)
     {
@@ -72,6 +98,7 @@ public static class Compressor
         var recipePath = Path.Combine(r.OutDir, RecipeFileName);
         recipe.Save(recipePath);
         log(string.Create(CultureInfo.InvariantCulture, $"recipe: {string.Join(", ", recipe.Layers.Select(l => $"{l.Name} {l.FiltersBefore}→{l.FiltersAfter}"))}"));
+        CheckBaseline(r, recipe, recipePath, log);
         double recipeSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
@@ -119,6 +146,8 @@ public static class Compressor
             },
         };
         summary.Save(r.OutDir);
+        if (Environment.GetEnvironmentVariable("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)
+            File.AppendAllText(stepSummary, summary.ToMarkdown());
         if (!summary.Passed)
             throw new PfaException(ErrorCodes.AccuracyGate, string.Create(CultureInfo.InvariantCulture,
                 $"accuracy dropped {drop:0.00} pp ({summary.AccuracyBefore:0.00}% → {summary.AccuracyAfter:0.00}%), more than the tolerance of {tolerance:0.##} pp. Raise 'tolerance', compress less (a higher energy or target), or fine-tune longer."),

@@ -34,6 +34,9 @@ public sealed class ElfFile
         DefinedVersions = defined;
     }
 
+    /// <summary>A provider that defines no versions (used to weaken requirements unconditionally).</summary>
+    public static ElfFile Empty { get; } = new("(none)", [], new HashSet<string>());
+
     public static ElfFile Read(string path)
     {
         byte[] data;

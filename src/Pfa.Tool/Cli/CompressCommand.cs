@@ -21,9 +21,11 @@ public static class CompressCommand
         var epochs = new Option<int?>("--epochs") { Description = "Fine-tune epochs (overrides the budget; 0 = none)." };
         var format = new Option<string>("--weights-format") { Description = "dat or safetensors, for the compressed weights.", DefaultValueFactory = _ => "dat" };
         format.AcceptOnlyFromAmong("dat", "safetensors");
+        var baseline = new Option<string?>("--baseline") { Description = "Committed recipe to compare with: a different recipe fails with PFA1002 (exit 1) before fine-tuning." };
+        var updateBaseline = new Option<bool>("--update-baseline") { Description = "Write the new recipe to --baseline instead of comparing." };
         var cmd = new Command("compress", "Compress a trained model: analyse its responses, make a recipe from the budget, remove the most correlated filters, fine-tune, evaluate, and fail (exit 1) when accuracy dropped more than the tolerance.")
         {
-            model, weights, budget, evalData, evalSplit, output, tolerance, epochs, format, json,
+            model, weights, budget, evalData, evalSplit, output, tolerance, epochs, format, baseline, updateBaseline, json,
         };
         data.AddTo(cmd);
         cmd.SetAction(r => ctx.Guard(() =>
@@ -39,6 +41,7 @@ public static class CompressCommand
                 TrainData = train, EvalData = eval, OutDir = r.GetValue(output)!,
                 BatchSize = b.Budget.BatchSize ?? r.GetValue(data.BatchSize), Tolerance = r.GetValue(tolerance), Epochs = r.GetValue(epochs),
                 WeightsExtension = "." + r.GetValue(format),
+                Baseline = r.GetValue(baseline), UpdateBaseline = r.GetValue(updateBaseline),
             };
             var summary = Compressor.Run(request, line => ctx.Err.WriteLine(line));
             if (r.GetValue(json)) ctx.Out.Write(JsonFiles.Serialize(summary));

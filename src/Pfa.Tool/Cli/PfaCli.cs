@@ -24,6 +24,7 @@ public static class PfaCli
         root.Subcommands.Add(ApplyCommand.Create(context));
         root.Subcommands.Add(FinetuneCommand.Create(context));
         root.Subcommands.Add(MergeCommand.Create(context));
+        root.Subcommands.Add(AcceptCommand.Create(context));
 
         var parse = root.Parse(args);
         context.Verbose = parse.GetValue(verbose);

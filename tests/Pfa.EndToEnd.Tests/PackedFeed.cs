@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Pfa.EndToEnd.Tests;
+
+/// <summary>Result of a child process.</summary>
+public sealed record RunResult(int ExitCode, string Output)
+{
+    public override string ToString() => $"exit {ExitCode}\n{Output}";
+}
+
+/// <summary>
+/// Packs Pfa.Core, Pfa.Build and dotnet-pfa from this repository into a folder feed, once per test run, under a
+/// version of its own (so NuGet's cache never serves an older build), and removes that version from the cache
+/// afterwards.
+/// </summary>
+public sealed class PackedFeed : IDisposable
+{
+    public string RepoRoot { get; }
+    public string Feed { get; }
+    public string Version { get; } = $"0.1.0-e2e.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
+    public string Configuration { get; }
+    readonly string _root = Directory.CreateTempSubdirectory("pfa-e2e-").FullName;
+
+    public PackedFeed()
+    {
+        RepoRoot = FindRepoRoot();
+        Feed = Path.Combine(_root, "feed");
+        Configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+        foreach (var project in new[] { "src/Pfa.Core", "src/Pfa.Tasks", "src/Pfa.Tool" })
+        {
+            var r = Run(RepoRoot, "dotnet", "pack", project, "-c", Configuration, "-o", Feed, $"-p:PackageVersion={Version}", "-nologo", "-v:q");
+            if (r.ExitCode != 0) throw new InvalidOperationException($"dotnet pack {project} failed: {r}");
+        }
+    }
+
+    public string NewWorkDir(string name) => Directory.CreateDirectory(Path.Combine(_root, name)).FullName;
+
+    static string FindRepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Pfa.Build.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("cannot find Pfa.Build.sln above " + AppContext.BaseDirectory);
+    }
+
+    public static RunResult Run(string workingDirectory, string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        psi.Environment.Remove("MSBuildExtensionsPath");
+        psi.Environment.Remove("MSBUILD_EXE_PATH");
+        psi.Environment.Remove("MSBuildSDKsPath");
+        var output = new StringBuilder();
+        using var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        p.WaitForExit();
+        return new RunResult(p.ExitCode, output.ToString());
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_root, true); } catch (IOException) { }
+        // The tool package of this version unpacks to ~1.6 GB in the NuGet cache: do not let test runs pile up.
+        var cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        foreach (var id in new[] { "pfa.core", "pfa.build", "dotnet-pfa" })
+        {
+            var dir = Path.Combine(cache, id, Version);
+            try { if (Directory.Exists(dir)) Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+}

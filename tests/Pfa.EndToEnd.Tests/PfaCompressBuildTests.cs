@@ -1,0 +1,133 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace Pfa.EndToEnd.Tests;
+
+/// <summary>
+/// The MSBuild integration for real: testassets/FashionTrainer restored against the freshly packed feed, its
+/// tool manifest restored, and `dotnet build -t:Train` run as a user would.
+/// </summary>
+public sealed class PfaCompressBuildTests(PackedFeed feed) : IClassFixture<PackedFeed>
+{
+    /// <summary>A private copy of the test asset wired to the packed feed and version.</summary>
+    string Asset(string name, string? budget = null)
+    {
+        var dir = feed.NewWorkDir(name);
+        var source = Path.Combine(feed.RepoRoot, "testassets", "FashionTrainer");
+        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        {
+            var rel = Path.GetRelativePath(source, file);
+            if (rel.Split(Path.DirectorySeparatorChar)[0] is "bin" or "obj" or "runs" or "artifacts") continue;
+            var target = Path.Combine(dir, rel);
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        File.WriteAllText(Path.Combine(dir, "nuget.config"), File.ReadAllText(Path.Combine(dir, "nuget.config")).Replace("../../artifacts/feed", feed.Feed));
+        var manifest = Path.Combine(dir, ".config", "dotnet-tools.json");
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"0.1.0\"", $"\"{feed.Version}\""));
+        if (budget is not null) File.WriteAllText(Path.Combine(dir, "pfa.json"), budget);
+        var restore = PackedFeed.Run(dir, "dotnet", "tool", "restore");
+        Assert.True(restore.ExitCode == 0, restore.ToString());
+        return dir;
+    }
+
+    RunResult Build(string dir, params string[] extra) =>
+        PackedFeed.Run(dir, "dotnet", ["build", "-t:Train", $"-p:PfaVersion={feed.Version}", "-nologo", "-clp:NoSummary", .. extra]);
+
+    static string Artifact(string dir, string name) => Path.Combine(dir, "artifacts", "pfa", name);
+
+    [Fact]
+    public void Train_then_compress_then_up_to_date_then_rerun_when_the_budget_changes()
+    {
+        var dir = Asset("main");
+        var first = Build(dir);
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Contains("Pfa: compressing", first.Output);
+        Assert.Matches(@"Pfa: energy: parameters [\d.]+%, MACs [\d.]+%, accuracy", first.Output);
+        foreach (var f in new[] { "recipe.json", "model.json", "model.dat", "summary.json", "summary.md" })
+            Assert.True(File.Exists(Artifact(dir, f)), f);
+        using (var summary = JsonDocument.Parse(File.ReadAllText(Artifact(dir, "summary.json"))))
+        {
+            Assert.True(summary.RootElement.GetProperty("passed").GetBoolean());
+            Assert.Equal(2000, summary.RootElement.GetProperty("eval_samples").GetInt32());
+        }
+        var stamp = File.GetLastWriteTimeUtc(Artifact(dir, "summary.json"));
+
+        var second = Build(dir);
+        Assert.True(second.ExitCode == 0, second.ToString());
+        Assert.Contains("is up to date", second.Output);
+        Assert.DoesNotContain("Pfa: compressing", second.Output);
+        Assert.Equal(stamp, File.GetLastWriteTimeUtc(Artifact(dir, "summary.json")));
+
+        File.SetLastWriteTimeUtc(Path.Combine(dir, "pfa.json"), DateTime.UtcNow);
+        var third = Build(dir);
+        Assert.True(third.ExitCode == 0, third.ToString());
+        Assert.Contains("Pfa: compressing", third.Output);
+        Assert.DoesNotContain("epoch 1", third.Output); // training itself stayed up to date
+        Assert.NotEqual(stamp, File.GetLastWriteTimeUtc(Artifact(dir, "summary.json")));
+    }
+
+    [Fact]
+    public void A_harsh_budget_with_zero_tolerance_fails_the_build_with_PFA1001()
+    {
+        var dir = Asset("harsh", """
+        {
+          "strategy": "footprint", "target": 0.05, "tolerance": 0,
+          "data": { "path": "/usr/share/datasets/fashion-mnist", "limit": 500 },
+          "eval_data": { "path": "/usr/share/datasets/fashion-mnist", "split": "test", "limit": 2000 },
+          "finetune": { "epochs": 0 }
+        }
+        """);
+        var r = Build(dir);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Matches(@"error PFA1001: accuracy dropped [\d.]+ pp \([\d.]+% → [\d.]+%\), more than the tolerance of 0 pp", r.Output);
+        Assert.DoesNotContain("MSB6006", r.Output);
+        using var summary = JsonDocument.Parse(File.ReadAllText(Artifact(dir, "summary.json")));
+        Assert.False(summary.RootElement.GetProperty("passed").GetBoolean());
+    }
+
+    [Fact]
+    public void A_recipe_that_drifts_from_the_committed_baseline_fails_with_PFA1002()
+    {
+        var dir = Asset("drift");
+        var accept = Build(dir, "-p:PfaUpdateBaseline=true");
+        Assert.True(accept.ExitCode == 0, accept.ToString());
+        var baseline = Path.Combine(dir, "pfa.recipe.json");
+        Assert.True(File.Exists(baseline));
+        Assert.Equal(File.ReadAllText(Artifact(dir, "recipe.json")), File.ReadAllText(baseline));
+
+        // Same inputs: the recipe is byte-identical, so the baseline holds.
+        File.SetLastWriteTimeUtc(Path.Combine(dir, "pfa.json"), DateTime.UtcNow);
+        var same = Build(dir);
+        Assert.True(same.ExitCode == 0, same.ToString());
+
+        // A different energy gives a different recipe: drift, with the changed layers listed.
+        File.WriteAllText(Path.Combine(dir, "pfa.json"), File.ReadAllText(Path.Combine(dir, "pfa.json")).Replace("0.98", "0.8"));
+        var drift = Build(dir);
+        Assert.NotEqual(0, drift.ExitCode);
+        Assert.Contains("error PFA1002", drift.Output);
+        Assert.Matches(new Regex(@"conv\d: \d+ → \d+ filters \(baseline \d+ → \d+\)"), drift.Output);
+        Assert.Contains("pfa.recipe.json", drift.Output);
+    }
+
+    [Fact]
+    public void Bad_inputs_are_build_errors_with_codes_and_locations()
+    {
+        var dir = Asset("bad", "{\n  \"strategy\": \"shrink\"\n}\n");
+        Directory.CreateDirectory(Path.Combine(dir, "runs"));
+        File.WriteAllText(Path.Combine(dir, "runs", "model.dat"), "");
+        File.WriteAllText(Path.Combine(dir, "runs", "model.json"), "{}");
+        // Compression after Build, without training: the budget is checked before anything else is read.
+        var r = PackedFeed.Run(dir, "dotnet", "build", $"-p:PfaVersion={feed.Version}", "-p:PfaAfterTargets=Build", "-nologo");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Matches(@"pfa\.json\(2,\d+\): error PFA0007: unknown strategy 'shrink'", r.Output);
+
+        var missing = PackedFeed.Run(dir, "dotnet", "build", $"-p:PfaVersion={feed.Version}", "-p:PfaAfterTargets=Build", "-p:PfaTolerance=-1", "-nologo");
+        Assert.Contains("error PFA0007: the tolerance '-1'", missing.Output);
+
+        File.Delete(Path.Combine(dir, "runs", "model.dat"));
+        var noWeights = PackedFeed.Run(dir, "dotnet", "build", $"-p:PfaVersion={feed.Version}", "-p:PfaAfterTargets=Build", "-nologo");
+        Assert.NotEqual(0, noWeights.ExitCode);
+        Assert.Contains("error PFA0001: weights file", noWeights.Output);
+    }
+}
