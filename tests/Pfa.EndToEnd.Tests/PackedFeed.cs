@@ -43,9 +43,12 @@ public sealed class PackedFeed : IDisposable
         return dir?.FullName ?? throw new InvalidOperationException("cannot find Pfa.Build.sln above " + AppContext.BaseDirectory);
     }
 
-    public static RunResult Run(string workingDirectory, string file, params string[] args)
+    public static RunResult Run(string workingDirectory, string file, params string[] args) => Run(workingDirectory, null, file, args);
+
+    public static RunResult Run(string workingDirectory, IDictionary<string, string>? environment, string file, params string[] args)
     {
         var psi = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["DOTNET_NOLOGO"] = "1";

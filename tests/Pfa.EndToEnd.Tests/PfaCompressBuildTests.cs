@@ -31,8 +31,10 @@ public sealed class PfaCompressBuildTests(PackedFeed feed) : IClassFixture<Packe
         return dir;
     }
 
-    RunResult Build(string dir, params string[] extra) =>
-        PackedFeed.Run(dir, "dotnet", ["build", "-t:Train", $"-p:PfaVersion={feed.Version}", "-nologo", "-clp:NoSummary", .. extra]);
+    RunResult Build(string dir, params string[] extra) => Build(dir, null, extra);
+
+    RunResult Build(string dir, IDictionary<string, string>? environment, params string[] extra) =>
+        PackedFeed.Run(dir, environment, "dotnet", ["build", "-t:Train", $"-p:PfaVersion={feed.Version}", "-nologo", "-clp:NoSummary", .. extra]);
 
     static string Artifact(string dir, string name) => Path.Combine(dir, "artifacts", "pfa", name);
 
@@ -40,8 +42,15 @@ public sealed class PfaCompressBuildTests(PackedFeed feed) : IClassFixture<Packe
     public void Train_then_compress_then_up_to_date_then_rerun_when_the_budget_changes()
     {
         var dir = Asset("main");
-        var first = Build(dir);
+        var stepSummary = Path.Combine(dir, "step-summary.md");
+        File.WriteAllText(stepSummary, "# CI\n");
+        var first = Build(dir, new Dictionary<string, string> { ["GITHUB_STEP_SUMMARY"] = stepSummary });
         Assert.True(first.ExitCode == 0, first.ToString());
+        // In GitHub Actions the Markdown summary lands on the run's page.
+        var markdown = File.ReadAllText(stepSummary);
+        Assert.StartsWith("# CI\n", markdown);
+        Assert.Contains("### PFA compression — energy", markdown);
+        Assert.Contains("| top-1 accuracy |", markdown);
         Assert.Contains("Pfa: compressing", first.Output);
         Assert.Matches(@"Pfa: energy: parameters [\d.]+%, MACs [\d.]+%, accuracy", first.Output);
         foreach (var f in new[] { "recipe.json", "model.json", "model.dat", "summary.json", "summary.md" })
@@ -124,6 +133,16 @@ public sealed class PfaCompressBuildTests(PackedFeed feed) : IClassFixture<Packe
 
         var missing = PackedFeed.Run(dir, "dotnet", "build", $"-p:PfaVersion={feed.Version}", "-p:PfaAfterTargets=Build", "-p:PfaTolerance=-1", "-nologo");
         Assert.Contains("error PFA0007: the tolerance '-1'", missing.Output);
+
+        File.WriteAllText(Path.Combine(dir, "pfa.json"), "{\n  \"strategy\": \"energy\",\n  \"energy\": 1.5\n}\n");
+        var tau = PackedFeed.Run(dir, "dotnet", "build", $"-p:PfaVersion={feed.Version}", "-p:PfaAfterTargets=Build", "-nologo");
+        Assert.NotEqual(0, tau.ExitCode);
+        Assert.Matches(@"pfa\.json\(3,\d+\): error PFA0007: 'energy' must be in \(0, 1\]", tau.Output);
+
+        File.Delete(Path.Combine(dir, "runs", "model.json"));
+        var noModel = PackedFeed.Run(dir, "dotnet", "build", $"-p:PfaVersion={feed.Version}", "-p:PfaAfterTargets=Build", "-nologo");
+        Assert.NotEqual(0, noModel.ExitCode);
+        Assert.Contains("error PFA0001: model description", noModel.Output);
 
         File.Delete(Path.Combine(dir, "runs", "model.dat"));
         var noWeights = PackedFeed.Run(dir, "dotnet", "build", $"-p:PfaVersion={feed.Version}", "-p:PfaAfterTargets=Build", "-nologo");

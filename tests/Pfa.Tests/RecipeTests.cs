@@ -66,6 +66,7 @@ public class RecipeTests
         var spaces = new ChannelSpaces(ModelGraph.Build(Cnn()));
         Assert.Equal(["c1", "c2", "f1"], RecipePlanner.AnalysedLayers(spaces, BudgetFile.Default));
         Assert.Equal(["c1", "f1"], RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("""{ "exclude": ["c2"] }""")));
+        Assert.Equal(["c2"], RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("""{ "include": ["c2", "f1"], "layers": { "f1": { "exclude": true } } }""")));
         var e = Assert.Throws<PfaException>(() => RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("{\n \"exclude\": [\"out\"]\n}")));
         Assert.Contains("model output", e.Message);
         Assert.Equal(2, e.Line);

@@ -85,6 +85,26 @@ public class SurgeryTests
         Assert.Equal(["a"], names);
     }
 
+    [Fact]
+    public void Random_init_builds_the_same_architecture_with_fresh_seeded_weights()
+    {
+        var description = ModelDescription.Parse(Topologies.First()[1].ToString()!);
+        using var original = new PfaNetwork(description);
+        var spaces = new ChannelSpaces(original.Graph);
+        var kept = spaces.Prunable.ToDictionary(s => s.Id, s => Enumerable.Range(0, s.Channels / 2).ToArray());
+        var (d1, selected) = ChannelSurgery.Apply(original, kept, randomInit: false, seed: 3);
+        var (d2, random) = ChannelSurgery.Apply(original, kept, randomInit: true, seed: 3);
+        var (_, random2) = ChannelSurgery.Apply(original, kept, randomInit: true, seed: 3);
+        using (selected) using (random) using (random2)
+        {
+            Assert.Equal(d1.ToJson(), d2.ToJson());
+            var w = original.state_dict()["c1.weight"].index_select(0, tensor(kept[spaces.OutputOf(0).Id].Select(v => (long)v).ToArray()));
+            Assert.True(selected.state_dict()["c1.weight"].allclose(w, 0, 0));
+            Assert.False(random.state_dict()["c1.weight"].allclose(w, 1e-3, 1e-3));
+            Assert.True(random.state_dict()["c1.weight"].allclose(random2.state_dict()["c1.weight"], 0, 0));
+        }
+    }
+
     static void Randomize(PfaNetwork net)
     {
         using var _ = no_grad();

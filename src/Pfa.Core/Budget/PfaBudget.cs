@@ -66,6 +66,8 @@ public sealed record PfaBudget
     public long? Flops { get; init; }
     /// <summary>Minimum filters per layer (default 1).</summary>
     public int MinFilters { get; init; } = 1;
+    /// <summary>Only these layers are analysed and shrunk (default: every conv and linear but the classifier).</summary>
+    public List<string>? Include { get; init; }
     /// <summary>Layers never analysed nor shrunk.</summary>
     public List<string>? Exclude { get; init; }
     public Dictionary<string, LayerBudget>? Layers { get; init; }

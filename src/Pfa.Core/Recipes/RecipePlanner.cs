@@ -49,7 +49,8 @@ public sealed class RecipePlanner
 
     /// <summary>
     /// The spaces PFA analyses: every prunable space (a conv or linear whose output channels may shrink —
-    /// the classifier's output never) unless the budget excludes its layer. Unknown names are errors.
+    /// the classifier's output never), or only those the budget's <c>include</c> names, minus its
+    /// <c>exclude</c> (and <c>layers.X.exclude</c>). Unknown or unshrinkable names are errors.
     /// </summary>
     public static IEnumerable<ChannelSpace> AnalysedSpaces(ChannelSpaces spaces, BudgetFile budget)
     {
@@ -67,11 +68,13 @@ public sealed class RecipePlanner
                 throw budget.Error(path, $"layer '{name}' cannot be compressed: {why}. Analysable layers: {string.Join(", ", prunable.Keys)}.");
             }
         }
+        for (int i = 0; i < (b.Include?.Count ?? 0); i++) Check(b.Include![i], $"$.include[{i}]");
         for (int i = 0; i < (b.Exclude?.Count ?? 0); i++) Check(b.Exclude![i], $"$.exclude[{i}]");
         foreach (var name in b.Layers?.Keys ?? Enumerable.Empty<string>()) Check(name, $"$.layers.{name}");
         var excluded = new HashSet<string>(b.Exclude ?? []);
         foreach (var (name, l) in b.Layers ?? []) if (l.Exclude == true) excluded.Add(name);
-        return prunable.Where(kv => !excluded.Contains(kv.Key)).Select(kv => kv.Value);
+        var included = b.Include is { Count: > 0 } inc ? new HashSet<string>(inc) : null;
+        return prunable.Where(kv => !excluded.Contains(kv.Key) && (included is null || included.Contains(kv.Key))).Select(kv => kv.Value);
     }
 
     public static IReadOnlyList<string> AnalysedLayers(ChannelSpaces spaces, BudgetFile budget) =>
