@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the shipped example: train a VGG-style CNN on Fashion-MNIST briefly, then inspect and
-# evaluate it with the tool. EPOCHS and TRAIN_LIMIT shorten or lengthen the training.
+# The main job on the shipped example: train a VGG-style CNN on Fashion-MNIST briefly, inspect it, compress it
+# with PFA-KL (samples/FashionMnistVgg/pfa.json: analyse, recipe, select, surgery, fine-tune, evaluate, gate),
+# and inspect the result. EPOCHS and TRAIN_LIMIT shorten or lengthen the training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -16,3 +17,8 @@ echo "== dotnet pfa info"
 ./pfa info --model "$OUT/model.json" --weights "$OUT/model.dat"
 echo "== dotnet pfa eval"
 ./pfa eval --model "$OUT/model.json" --weights "$OUT/model.dat" --data "$DATA" --split test
+echo "== dotnet pfa compress (budget samples/FashionMnistVgg/pfa.json)"
+./pfa compress --model "$OUT/model.json" --weights "$OUT/model.dat" --budget samples/FashionMnistVgg/pfa.json --out "$OUT/pfa"
+echo "== the compressed model"
+./pfa info --model "$OUT/pfa/model.json" --weights "$OUT/pfa/model.dat"
+cat "$OUT/pfa/summary.md"
