@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Pfa.Core.Data;
 using Pfa.Core.Model;
 using Pfa.Core.Pipeline;
@@ -64,9 +65,12 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         var (code, stdout, stderr) = Compress(_out["a"], budget);
         Assert.True(code == 0, stderr);
         Assert.Contains("energy", stdout);
-        foreach (var f in new[] { "recipe.json", "model.json", "model.dat", "summary.json", "summary.md", "analysis/stats.safetensors", "analysis/spectra.json" })
+        foreach (var f in new[] { "recipe.json", "model.json", "model.dat", "summary.json", "summary.md", "report.html", "analysis/stats.safetensors", "analysis/spectra.json" })
             Assert.True(File.Exists(Path.Combine(_out["a"], f)), f);
 
+        var report = File.ReadAllText(Path.Combine(_out["a"], "report.html"));
+        Assert.Equal(3, Regex.Matches(report, "<polyline").Count);  // one energy curve per analysed layer
+        Assert.Contains("top-1 accuracy", report);
         var summary = Summary.Load(Path.Combine(_out["a"], "summary.json"));
         Assert.True(summary.Passed);
         Assert.Equal(10_000, summary.EvalSamples);

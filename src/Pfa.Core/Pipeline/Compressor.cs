@@ -37,7 +37,7 @@ public sealed record CompressRequest
 /// <summary>
 /// analyse → recipe → select → surgery → fine-tune → evaluate → gate, writing every artifact atomically into
 /// the output folder: analysis/ (statistics, spectra), recipe.json, model.json + weights (compressed and
-/// fine-tuned), summary.json and summary.md. A failed gate still writes everything, then throws PFA1001.
+/// fine-tuned), summary.json, summary.md and report.html. A failed gate still writes everything, then throws PFA1001.
 /// </summary>
 public static class Compressor
 {
@@ -146,6 +146,7 @@ public static class Compressor
             },
         };
         summary.Save(r.OutDir);
+        AtomicFile.WriteText(Path.Combine(r.OutDir, HtmlReport.FileName), HtmlReport.Render(recipe, summary));
         if (Environment.GetEnvironmentVariable("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)
             File.AppendAllText(stepSummary, summary.ToMarkdown());
         if (!summary.Passed)

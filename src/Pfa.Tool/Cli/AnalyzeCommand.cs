@@ -24,12 +24,9 @@ public static class AnalyzeCommand
         cmd.SetAction(r => ctx.Guard(() =>
         {
             var b = CommonOptions.LoadBudget(r, budget);
-            var modelPath = r.GetValue(model)!;
-            var description = ModelDescription.Load(modelPath);
-            using var network = PfaModel.Load(description, r.GetValue(weights)!);
-            var spec = data.Given(r) ? data.Spec(r) : b.DataSpec(b.Budget.Data, "train") ?? data.Spec(r);
-            using var dataset = Dataset.Open(spec, description.Normalize);
-            dataset.CheckShape(network.Graph.InputShape, modelPath);
+            var (_, network, dataset) = CommonOptions.LoadModelAndData(r.GetValue(model)!, r.GetValue(weights)!, data.SpecOrBudget(r, b));
+            using var _n = network;
+            using var _d = dataset;
             using var analysis = AnalysisResult.Run(network, dataset, b, b.Budget.BatchSize ?? r.GetValue(data.BatchSize));
             analysis.Save(r.GetValue(output)!);
             foreach (var l in analysis.Spectra.Layers)

@@ -15,6 +15,25 @@ public static class CommonOptions
     public static Pfa.Core.Budget.BudgetFile LoadBudget(ParseResult r, Option<string?> budget) =>
         r.GetValue(budget) is { } path ? Pfa.Core.Budget.PfaBudget.Load(path) : Pfa.Core.Budget.BudgetFile.Default;
 
+    /// <summary>A model with its weights and a dataset that fits its input, for the verbs that run data.</summary>
+    public static (Pfa.Core.Model.ModelDescription Description, Pfa.Core.Model.PfaNetwork Network, Dataset Data) LoadModelAndData(string modelPath, string weightsPath, DataSpec spec)
+    {
+        var description = Pfa.Core.Model.ModelDescription.Load(modelPath);
+        var network = Pfa.Core.Model.PfaModel.Load(description, weightsPath);
+        try
+        {
+            var dataset = Dataset.Open(spec, description.Normalize);
+            try { dataset.CheckShape(network.Graph.InputShape, modelPath); }
+            catch { dataset.Dispose(); throw; }
+            return (description, network, dataset);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>The data options of a verb, and how they become a <see cref="DataSpec"/>.</summary>
     public sealed class DataOptions(bool required = true, string defaultSplit = "test")
     {
@@ -32,6 +51,10 @@ public static class CommonOptions
         }
 
         public bool Given(ParseResult r) => r.GetValue(Data) is not null;
+
+        /// <summary>The command line's data when given, else the budget's <c>data</c> section.</summary>
+        public DataSpec SpecOrBudget(ParseResult r, Pfa.Core.Budget.BudgetFile b) =>
+            Given(r) ? Spec(r) : b.DataSpec(b.Budget.Data, "train") ?? Spec(r);
 
         public DataSpec Spec(ParseResult r) => new()
         {

@@ -31,7 +31,7 @@ public static class CompressCommand
         cmd.SetAction(r => ctx.Guard(() =>
         {
             var b = CommonOptions.LoadBudget(r, budget);
-            var train = data.Given(r) ? data.Spec(r) : b.DataSpec(b.Budget.Data, "train") ?? data.Spec(r);
+            var train = data.SpecOrBudget(r, b);
             var eval = r.GetValue(evalData) is { } e ? data.Spec(r) with { Path = e, Labels = null, Split = r.GetValue(evalSplit)! }
                 : !data.Given(r) && b.DataSpec(b.Budget.EvalData ?? b.Budget.Data, "test") is { } fromBudget ? fromBudget with { Split = b.Budget.EvalData?.Split ?? "test", Limit = b.Budget.EvalData?.Limit }
                 : train with { Split = "test", Limit = null };

@@ -23,11 +23,9 @@ public static class EvalCommand
         data.AddTo(cmd);
         cmd.SetAction(r => ctx.Guard(() =>
         {
-            var modelPath = r.GetValue(model)!;
-            var description = ModelDescription.Load(modelPath);
-            using var network = PfaModel.Load(description, r.GetValue(weights)!);
-            using var dataset = Dataset.Open(data.Spec(r), description.Normalize);
-            dataset.CheckShape(network.Graph.InputShape, modelPath);
+            var (_, network, dataset) = CommonOptions.LoadModelAndData(r.GetValue(model)!, r.GetValue(weights)!, data.Spec(r));
+            using var _n = network;
+            using var _d = dataset;
             var acc = Evaluator.Evaluate(network, dataset, r.GetValue(data.BatchSize));
             if (r.GetValue(json))
                 ctx.Out.Write(JsonFiles.Serialize(new { top1 = acc.Top1, top5 = acc.Top5, samples = acc.Samples }));

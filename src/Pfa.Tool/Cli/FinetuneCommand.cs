@@ -25,12 +25,9 @@ public static class FinetuneCommand
         cmd.SetAction(r => ctx.Guard(() =>
         {
             var b = CommonOptions.LoadBudget(r, budget);
-            var modelPath = r.GetValue(model)!;
-            var description = ModelDescription.Load(modelPath);
-            using var network = PfaModel.Load(description, r.GetValue(weights)!);
-            var spec = data.Given(r) ? data.Spec(r) : b.DataSpec(b.Budget.Data, "train") ?? data.Spec(r);
-            using var dataset = Dataset.Open(spec, description.Normalize);
-            dataset.CheckShape(network.Graph.InputShape, modelPath);
+            var (_, network, dataset) = CommonOptions.LoadModelAndData(r.GetValue(model)!, r.GetValue(weights)!, data.SpecOrBudget(r, b));
+            using var _n = network;
+            using var _d = dataset;
             var options = b.Budget.TrainOptions() with { Epochs = r.GetValue(epochs) ?? b.Budget.TrainOptions().Epochs };
             Trainer.Train(network, dataset, options, e => ctx.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")));

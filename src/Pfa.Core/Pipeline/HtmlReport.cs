@@ -1,0 +1,75 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using Pfa.Core.Recipes;
+
+namespace Pfa.Core.Pipeline;
+
+/// <summary>
+/// report.html: one self-contained page (inline SVG, no scripts) with the outcome, the widths before and
+/// after, and per layer the spectrum's cumulative energy with the cut point the recipe chose.
+/// </summary>
+public static class HtmlReport
+{
+    public const string FileName = "report.html";
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static string Render(Recipe recipe, Summary? summary)
+    {
+        var h = new StringBuilder();
+        string E(string s) => WebUtility.HtmlEncode(s);
+        h.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>PFA report — ").Append(E(recipe.Model)).Append("</title>\n");
+        h.Append("<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:right}th:first-child,td:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:1.5em}figure{margin:0}figcaption{font-weight:600}</style></head><body>\n");
+        h.Append("<h1>PFA compression of ").Append(E(recipe.Model == "" ? "the model" : recipe.Model)).Append("</h1>\n");
+        h.Append(string.Create(Inv, $"<p>Strategy <b>{E(recipe.Strategy.Name)}</b>{(recipe.Strategy.Tau is { } t ? $", τ = {t}" : "")}{(recipe.Strategy.Energy is { } en ? $", energy {en}" : "")}{(recipe.Strategy.Target is { } tg ? $", target {tg}" : "")}; {E(recipe.Tool)}.</p>\n"));
+        h.Append("<table><tr><th></th><th>before</th><th>after</th><th></th></tr>\n");
+        h.Append(string.Create(Inv, $"<tr><td>parameters</td><td>{recipe.Totals.ParametersBefore:N0}</td><td>{recipe.Totals.ParametersAfter:N0}</td><td>{recipe.Totals.ParametersPercent}%</td></tr>\n"));
+        h.Append(string.Create(Inv, $"<tr><td>MACs</td><td>{recipe.Totals.MacsBefore:N0}</td><td>{recipe.Totals.MacsAfter:N0}</td><td>{recipe.Totals.MacsPercent}%</td></tr>\n"));
+        if (summary is not null)
+            h.Append(string.Create(Inv, $"<tr><td>top-1 accuracy</td><td>{summary.AccuracyBefore:0.00}%</td><td>{summary.AccuracyAfter:0.00}%</td><td>{-summary.Drop:+0.00;-0.00} pp{(summary.Tolerance is { } tol ? $" (tolerance {tol} pp: {(summary.Passed ? "passed" : "failed")})" : "")}</td></tr>\n"));
+        h.Append("</table>\n<h2>Filters per layer</h2>\n").Append(Widths(recipe)).Append("\n<h2>Cumulative response energy</h2>\n<div class=\"grid\">\n");
+        foreach (var l in recipe.Layers) h.Append(Energy(l));
+        h.Append("</div>\n</body></html>\n");
+        return h.ToString();
+    }
+
+    static string Widths(Recipe recipe)
+    {
+        int rowH = 22, labelW = 120, barW = 420;
+        double max = recipe.Layers.Select(l => l.FiltersBefore).DefaultIfEmpty(1).Max();
+        var s = new StringBuilder();
+        s.Append(string.Create(Inv, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{labelW + barW + 120}\" height=\"{rowH * recipe.Layers.Count + 10}\" role=\"img\" aria-label=\"filters before and after\">"));
+        for (int i = 0; i < recipe.Layers.Count; i++)
+        {
+            var l = recipe.Layers[i];
+            double y = 5 + i * rowH, wb = barW * l.FiltersBefore / max, wa = barW * l.FiltersAfter / max;
+            s.Append(string.Create(Inv, $"<text x=\"0\" y=\"{y + 14}\">{WebUtility.HtmlEncode(l.Name)}</text>"));
+            s.Append(string.Create(Inv, $"<rect x=\"{labelW}\" y=\"{y}\" width=\"{wb:0.#}\" height=\"16\" fill=\"#ccd\"/><rect x=\"{labelW}\" y=\"{y}\" width=\"{wa:0.#}\" height=\"16\" fill=\"#36c\"/>"));
+            s.Append(string.Create(Inv, $"<text x=\"{labelW + wb + 6:0.#}\" y=\"{y + 14}\">{l.FiltersAfter} / {l.FiltersBefore}</text>"));
+        }
+        return s.Append("</svg>").ToString();
+    }
+
+    static string Energy(RecipeLayer l)
+    {
+        int w = 260, hgt = 150, pad = 28;
+        var points = new StringBuilder();
+        double cumulative = 0;
+        int n = l.Spectrum.Length;
+        points.Append(string.Create(Inv, $"{pad},{hgt - pad} "));
+        for (int k = 0; k < n; k++)
+        {
+            cumulative += l.Spectrum[k];
+            double x = pad + (w - 2 * pad) * (k + 1.0) / n, y = (hgt - pad) - (hgt - 2 * pad) * Math.Min(1, cumulative);
+            points.Append(string.Create(Inv, $"{x:0.#},{y:0.#} "));
+        }
+        double cut = pad + (w - 2 * pad) * (double)l.FiltersAfter / n;
+        return string.Create(Inv,
+            $"<figure><figcaption>{WebUtility.HtmlEncode(l.Name)} — keeps {l.FiltersAfter} of {l.FiltersBefore}, energy {l.EnergyKept:0.###}</figcaption>" +
+            $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{hgt}\" role=\"img\" aria-label=\"cumulative energy of {WebUtility.HtmlEncode(l.Name)}\">" +
+            $"<rect x=\"{pad}\" y=\"{pad}\" width=\"{w - 2 * pad}\" height=\"{hgt - 2 * pad}\" fill=\"none\" stroke=\"#bbb\"/>" +
+            $"<polyline points=\"{points.ToString().Trim()}\" fill=\"none\" stroke=\"#36c\" stroke-width=\"2\"/>" +
+            $"<line x1=\"{cut:0.#}\" y1=\"{pad}\" x2=\"{cut:0.#}\" y2=\"{hgt - pad}\" stroke=\"#c33\" stroke-dasharray=\"4 3\"/>" +
+            $"<text x=\"{pad}\" y=\"{hgt - 8}\" font-size=\"11\">filters →</text><text x=\"2\" y=\"{pad + 4}\" font-size=\"11\">1.0</text></svg></figure>\n");
+    }
+}
