@@ -92,6 +92,8 @@ public static partial class JsonFiles
         NumberArray().Replace(JsonSerializer.Serialize(value, WriteOptions), m =>
             "[" + string.Join(", ", m.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries)) + "]") + "\n";
 
-    [System.Text.RegularExpressions.GeneratedRegex(@"\[\s*([-+0-9.eE]+(?:\s*,\s*[-+0-9.eE]+)*)\s*\]")]
+    // Only arrays the indented writer laid out (a line break right after "["): a string value cannot contain
+    // a raw line break, so text inside strings is never touched.
+    [System.Text.RegularExpressions.GeneratedRegex(@"\[\n\s*([-+0-9.eE]+(?:,\n\s*[-+0-9.eE]+)*)\n\s*\]")]
     private static partial System.Text.RegularExpressions.Regex NumberArray();
 }
