@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# The whole test suite. Ends with the line "N passed, N failed" (summed over the TRX results).
+# The whole test suite: builds the solution once, runs each test project, and ends with the line
+# "N passed, N failed" (summed over the projects' TRX results).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 2
 results="$(pwd)/TestResults"
 rm -rf "$results"
-dotnet test Pfa.Build.sln -c Release --logger "trx" --results-directory "$results" -nologo
-status=$?
+status=0
+dotnet build Pfa.Build.sln -c Release -nologo -v:q || status=1
+if [ $status -eq 0 ]; then
+  for project in tests/*/*.csproj; do
+    name=$(basename "$project" .csproj)
+    dotnet test "$project" -c Release --no-build -nologo --logger "trx;LogFileName=$name.trx" --results-directory "$results" || status=1
+  done
+fi
 passed=0; failed=0
 for f in "$results"/*.trx; do
   [ -f "$f" ] || continue
   counters=$(grep -o '<Counters [^>]*>' "$f")
-  p=$(echo "$counters" | grep -o 'passed="[0-9]*"' | grep -o '[0-9]*')
+  p=$(echo "$counters" | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*')
   x=$(echo "$counters" | grep -o ' failed="[0-9]*"' | grep -o '[0-9]*')
   passed=$((passed + ${p:-0})); failed=$((failed + ${x:-0}))
 done
