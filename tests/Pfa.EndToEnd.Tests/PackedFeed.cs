@@ -18,7 +18,7 @@ public sealed class PackedFeed : IDisposable
 {
     public string RepoRoot { get; }
     public string Feed { get; }
-    public string Version { get; } = $"0.1.0-e2e.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
+    public string Version { get; } = $"0.2.0-e2e.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
     public string Configuration { get; }
     readonly string _root = Directory.CreateTempSubdirectory("pfa-e2e-").FullName;
 

@@ -24,7 +24,7 @@ public sealed class PfaCompressBuildTests(PackedFeed feed) : IClassFixture<Packe
         }
         File.WriteAllText(Path.Combine(dir, "nuget.config"), File.ReadAllText(Path.Combine(dir, "nuget.config")).Replace("../../artifacts/feed", feed.Feed));
         var manifest = Path.Combine(dir, ".config", "dotnet-tools.json");
-        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"0.1.0\"", $"\"{feed.Version}\""));
+        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"0.2.0\"", $"\"{feed.Version}\""));
         if (budget is not null) File.WriteAllText(Path.Combine(dir, "pfa.json"), budget);
         var restore = PackedFeed.Run(dir, "dotnet", "tool", "restore");
         Assert.True(restore.ExitCode == 0, restore.ToString());

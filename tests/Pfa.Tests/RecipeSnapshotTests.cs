@@ -52,14 +52,15 @@ public class RecipeSnapshotTests
         return recipe.ToJson();
     }
 
+    // The tool version changes with every release and says nothing about the recipe: it is not pinned.
     [Fact]
-    public void Kl_recipe() => Snapshot.Match(JToken.Parse(RecipeFor("{}")));
+    public void Kl_recipe() => Snapshot.Match(JToken.Parse(RecipeFor("{}")), o => o.IgnoreField("tool"));
 
     [Fact]
-    public void Energy_recipe() => Snapshot.Match(JToken.Parse(RecipeFor("""{ "strategy": "energy", "energy": 0.95 }""")));
+    public void Energy_recipe() => Snapshot.Match(JToken.Parse(RecipeFor("""{ "strategy": "energy", "energy": 0.95 }""")), o => o.IgnoreField("tool"));
 
     [Fact]
-    public void Footprint_recipe() => Snapshot.Match(JToken.Parse(RecipeFor("""{ "strategy": "footprint", "target": 0.6, "min_filters": 2 }""")));
+    public void Footprint_recipe() => Snapshot.Match(JToken.Parse(RecipeFor("""{ "strategy": "footprint", "target": 0.6, "min_filters": 2 }""")), o => o.IgnoreField("tool"));
 
     [Fact]
     public void Same_inputs_same_bytes() => Assert.Equal(RecipeFor("{}"), RecipeFor("{}"));

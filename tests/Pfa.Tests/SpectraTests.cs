@@ -116,18 +116,20 @@ public class SpectraTests
         using var zero = zeros(4, 4, dtype: ScalarType.Float64);
         var dead = LayerSpectrum.Compute("dead", zero, 100);
         Assert.Equal([1.0, 0, 0, 0], dead.Eigenvalues);
-        Assert.Contains(dead.Warnings, w => w.Contains("no variance"));
+        Assert.Contains(dead.Warnings, w => w.StartsWith("PFA2001: ", StringComparison.Ordinal) && w.Contains("no variance"));
 
         using var one = tensor(new double[] { 2.5 }, [1, 1]);
         var single = LayerSpectrum.Compute("one", one, 10);
         Assert.Equal([1.0], single.Eigenvalues);
-        Assert.Contains(single.Warnings, w => w.Contains("single filter"));
+        Assert.Contains(single.Notes, n => n.Contains("single filter"));
+        Assert.Empty(single.Warnings); // handled by design: a note, not a warning that -warnaserror would turn into a failure
 
         // Two live filters, one dead: no NaN, the dead one is reported inactive.
         using var partly = tensor(new double[] { 1, 0.5, 0, 0.5, 1, 0, 0, 0, 0 }, [3, 3]);
         var p = LayerSpectrum.Compute("partly", partly, 2);
         Assert.All(p.Eigenvalues, v => Assert.True(double.IsFinite(v)));
         Assert.Equal(1, p.Inactive);
-        Assert.Contains(p.Warnings, w => w.Contains("only 2 samples"));
+        Assert.Contains(p.Warnings, w => w.StartsWith("PFA2002: ", StringComparison.Ordinal) && w.Contains("only 2 samples"));
+        Assert.Contains(p.Notes, n => n.Contains("1 inactive filter"));
     }
 }

@@ -90,7 +90,11 @@ public static class Compressor
         using var analysis = AnalysisResult.Run(network, train, r.Budget, r.BatchSize);
         var analysisDir = Path.Combine(r.OutDir, "analysis");
         analysis.Save(analysisDir);
-        foreach (var w in analysis.Spectra.Layers.SelectMany(l => l.Warnings)) log($"warning: {w}");
+        foreach (var l in analysis.Spectra.Layers)
+        {
+            foreach (var w in l.Warnings) log(WarningCodes.Line(r.ModelPath, w));
+            foreach (var n in l.Notes) log($"note: {n}");
+        }
         double analyzeSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();

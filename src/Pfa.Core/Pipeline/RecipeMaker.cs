@@ -39,6 +39,7 @@ public static class RecipeMaker
                 Inactive = spectrum.Inactive,
                 Spectrum = spectrum.Eigenvalues.Select(v => Math.Round(v, 6)).ToArray(),
                 Warnings = spectrum.Warnings.Count > 0 ? spectrum.Warnings : null,
+                Notes = spectrum.Notes.Count > 0 ? spectrum.Notes : null,
             };
         }).ToList();
         return new Recipe

@@ -46,7 +46,10 @@ public sealed record RecipeLayer
     public int Inactive { get; init; }
     /// <summary>Normalised eigenvalues, descending, rounded to 1e-6.</summary>
     public double[] Spectrum { get; init; } = [];
+    /// <summary>"PFA2xxx: message" for what the user should act on (see <see cref="Errors.WarningCodes"/>).</summary>
     public List<string>? Warnings { get; init; }
+    /// <summary>What the recipe handled by design (inactive filters removed first, a single filter kept).</summary>
+    public List<string>? Notes { get; init; }
 }
 
 /// <summary>

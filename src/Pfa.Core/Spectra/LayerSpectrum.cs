@@ -1,3 +1,4 @@
+using Pfa.Core.Errors;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -18,7 +19,10 @@ public sealed record LayerSpectrum
     public double[] Eigenvalues { get; init; } = [];
     /// <summary>Per-filter response variances (the covariance diagonal).</summary>
     public double[] Variances { get; init; } = [];
+    /// <summary>Things the user should act on, each "PFA2xxx: message" (<see cref="Errors.WarningCodes"/>).</summary>
     public List<string> Warnings { get; init; } = [];
+    /// <summary>What the recipes handle by design (inactive filters, a single filter): worth knowing, not a warning.</summary>
+    public List<string> Notes { get; init; } = [];
 
     /// <summary>A filter is inactive when its variance is below this fraction of the layer's largest one
     /// (as in Apple's DNIKit PFA): it carries no signal and has no defined Pearson correlation.</summary>
@@ -41,22 +45,23 @@ public sealed record LayerSpectrum
         var eig = linalg.eigvalsh(covariance).flip(0).clamp_min(0).data<double>().ToArray();
         double total = eig.Sum();
         var warnings = new List<string>();
+        var notes = new List<string>();
         double[] lambda;
         if (!(total > 0) || !double.IsFinite(total))
         {
             lambda = new double[c];
             lambda[0] = 1;
-            warnings.Add($"the responses of {layer} have no variance over {samples} samples (every filter is inactive); the layer keeps its minimum number of filters");
+            warnings.Add(WarningCodes.Format(WarningCodes.NoVariance, $"the responses of {layer} have no variance over {samples} samples (every filter is inactive); the layer keeps its minimum number of filters"));
         }
         else lambda = eig.Select(v => v / total).ToArray();
         if (samples < c)
-            warnings.Add($"{layer} has {c} filters but only {samples} samples: at most {Math.Max(0, samples - 1)} eigenvalues can be non-zero; analyse more samples for a reliable spectrum");
+            warnings.Add(WarningCodes.Format(WarningCodes.TooFewSamples, $"{layer} has {c} filters but only {samples} samples: at most {Math.Max(0, samples - 1)} eigenvalues can be non-zero; analyse more samples for a reliable spectrum"));
         if (c == 1)
-            warnings.Add($"{layer} has a single filter; it is kept");
-        var result = new LayerSpectrum { Layer = layer, Filters = c, Samples = samples, TotalVariance = double.IsFinite(total) ? total : 0, Eigenvalues = lambda, Variances = variances, Warnings = warnings };
+            notes.Add($"{layer} has a single filter; it is kept");
+        var result = new LayerSpectrum { Layer = layer, Filters = c, Samples = samples, TotalVariance = double.IsFinite(total) ? total : 0, Eigenvalues = lambda, Variances = variances, Warnings = warnings, Notes = notes };
         int inactive = result.Inactive;
         if (inactive > 0 && total > 0)
-            warnings.Add($"{layer} has {inactive} inactive filter(s) (variance below {InactiveFraction:g} of the largest); they are removed first");
+            notes.Add($"{layer} has {inactive} inactive filter(s) (variance below {InactiveFraction:g} of the largest); they are removed first");
         return result;
     }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Pfa.Core.Data;
+using Pfa.Core.Errors;
 using Pfa.Core.Model;
 using Pfa.Core.Pipeline;
 
@@ -34,7 +35,8 @@ public static class AnalyzeCommand
                 var c = l.CumulativeEnergy();
                 ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{l.Layer,-16} {l.Filters,5} filters  λ1 {l.Eigenvalues[0]:0.0000}  filters for 90/95/99% energy: {Count(c, 0.90)}/{Count(c, 0.95)}/{Count(c, 0.99)}"));
-                foreach (var w in l.Warnings) ctx.Err.WriteLine($"warning: {w}");
+                foreach (var w in l.Warnings) ctx.Err.WriteLine(WarningCodes.Line(r.GetValue(model), w));
+                foreach (var n in l.Notes) ctx.Err.WriteLine($"note: {n}");
             }
             ctx.Out.WriteLine($"wrote {Path.Combine(r.GetValue(output)!, AnalysisResult.StatsFileName)} and {AnalysisResult.SpectraFileName} ({dataset.Count:N0} samples)");
             return 0;

@@ -1,0 +1,20 @@
+namespace Pfa.Core.Errors;
+
+/// <summary>
+/// Warnings the tool prints as "file: warning PFA2xxx: …" (the shape MSBuild turns into a coded build warning,
+/// so <c>NoWarn</c> and <c>-warnaserror</c> work on them). Documented in README.md, "Error codes". Only things a
+/// user should act on are warnings; what the tool handles by design (inactive filters, a single filter) is a note.
+/// </summary>
+public static class WarningCodes
+{
+    /// <summary>A layer's responses have no variance at all: it keeps its minimum number of filters.</summary>
+    public const string NoVariance = "PFA2001";
+    /// <summary>Fewer samples than filters: the spectrum is rank-deficient.</summary>
+    public const string TooFewSamples = "PFA2002";
+
+    /// <summary>"CODE: message", the form kept in spectra.json and recipe.json.</summary>
+    public static string Format(string code, string message) => $"{code}: {message}";
+
+    /// <summary>The line printed for a warning kept as "CODE: message", pointing at <paramref name="file"/>.</summary>
+    public static string Line(string? file, string codedMessage) => $"{(file is null ? "" : file + ": ")}warning {codedMessage}";
+}
