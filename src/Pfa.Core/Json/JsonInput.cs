@@ -65,6 +65,11 @@ public static partial class JsonFiles
             int? line = e.LineNumber is long l ? (int)l + 1 : null;
             int? col = e.BytePositionInLine is long c ? (int)c + 1 : null;
             var message = CleanMessage(e.Message);
+            if (JsonErrorText.Explain(e, typeof(T)) is var (explained, jsonPath))
+            {
+                message = explained;
+                if (jsonPath is not null) (line, col) = map.Locate(jsonPath);
+            }
             throw new PfaException(ErrorCodes.InvalidJson, $"{what} is not valid: {message}", path, line, col, e);
         }
         if (value is null)

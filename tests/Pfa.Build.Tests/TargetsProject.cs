@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Pfa.Build.Tests;
+
+/// <summary>
+/// A project for the targets tier: it imports a private copy of the repository's Pfa.Build.targets (so a test
+/// can change the targets), uses the built Pfa.Tasks.dll, runs fake-pfa.sh as the tool, and has an empty Train
+/// target. <see cref="Build"/> is a real `dotnet msbuild`.
+/// </summary>
+public sealed class TargetsProject : IDisposable
+{
+    readonly TempFolder _dir = new();
+    public string Path => _dir.Path;
+    public string this[string relative] => _dir[relative];
+    public string Tool { get; }
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    public TargetsProject(string items = """<PfaCompress Include="runs/model.dat" Model="runs/model.json" Budget="pfa.json" />""")
+    {
+        Tool = FakeTool.Install(Path);
+        var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
+        var tasks = System.IO.Path.Combine(RepoRoot, "src", "Pfa.Tasks", "bin", configuration, "net10.0", "Pfa.Tasks.dll");
+        if (!File.Exists(tasks)) throw new InvalidOperationException($"build src/Pfa.Tasks first ({tasks} is missing)");
+        _dir.Write("pfa/Pfa.Build.targets", File.ReadAllText(System.IO.Path.Combine(RepoRoot, "Pfa.Build.targets")));
+        _dir.Write("pfa/build/Pfa.NativeFix.targets", File.ReadAllText(System.IO.Path.Combine(RepoRoot, "build", "Pfa.NativeFix.targets")));
+        _dir.Write("app.proj", $"""
+            <Project>
+              <PropertyGroup>
+                <PfaTasksAssembly>{tasks}</PfaTasksAssembly>
+                <PfaToolPath>{Tool}</PfaToolPath>
+                <!-- What Microsoft.Common.CurrentVersion.targets does in every SDK project: NoWarn silences MSBuild warnings. -->
+                <MSBuildWarningsAsMessages>$(MSBuildWarningsAsMessages);$(NoWarn)</MSBuildWarningsAsMessages>
+              </PropertyGroup>
+              <Import Project="pfa/Pfa.Build.targets" />
+              <ItemGroup>
+                {items}
+              </ItemGroup>
+              <Target Name="Train" />
+            </Project>
+            """);
+        foreach (var name in new[] { "runs/model.dat", "runs/model.json", "runs/b.dat" }) _dir.Write(name, "x");
+        _dir.Write("pfa.json", "{}");
+        Age();
+    }
+
+    /// <summary>Moves every file's time an hour back, as if written long before the build.</summary>
+    public void Age()
+    {
+        foreach (var f in Directory.EnumerateFiles(Path, "*", SearchOption.AllDirectories))
+            File.SetLastWriteTimeUtc(f, DateTime.UtcNow.AddHours(-1));
+    }
+
+    public void Touch(string relative) => File.SetLastWriteTimeUtc(this[relative], DateTime.UtcNow);
+    public string Write(string relative, string content) => _dir.Write(relative, content);
+    public void FakeEnv(string content) => _dir.Write("fake.env", content);
+    public int Calls => FakeTool.Calls(Path).Count;
+
+    public RunResult Build(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = Path, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "msbuild", "app.proj", "-t:Train", "-nologo", "-nodeReuse:false", "-clp:NoSummary" }.Concat(args)) psi.ArgumentList.Add(a);
+        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
+        foreach (var v in new[] { "MSBuildExtensionsPath", "MSBUILD_EXE_PATH", "MSBuildSDKsPath", "MSBuildLoadMicrosoftTargetsReadOnly" }) psi.Environment.Remove(v);
+        var output = new StringBuilder();
+        using var p = new Process { StartInfo = psi };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        p.Start();
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        p.WaitForExit();
+        return new RunResult(p.ExitCode, output.ToString());
+    }
+
+    static string FindRepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(System.IO.Path.Combine(dir.FullName, "Pfa.Build.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new InvalidOperationException("cannot find Pfa.Build.sln above " + AppContext.BaseDirectory);
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
+
+public sealed record RunResult(int ExitCode, string Output)
+{
+    public override string ToString() => $"exit {ExitCode}\n{Output}";
+}

@@ -1,0 +1,57 @@
+using Pfa.Core.Budget;
+using Pfa.Core.Errors;
+using Pfa.Core.Json;
+
+namespace Pfa.Tests;
+
+/// <summary>A misspelt or mistyped budget property: the error names it, points at it, and offers the right name.</summary>
+public class BudgetErrorTests
+{
+    static PfaException Fails(string json) => Assert.Throws<PfaException>(() => PfaBudget.Parse(json, "pfa.json"));
+
+    [Fact]
+    public void A_misspelt_property_points_at_itself_and_suggests_the_known_one()
+    {
+        var e = Fails("{\n  \"strategy\": \"energy\",\n  \"energi\": 0.9\n}\n");
+        Assert.Equal(ErrorCodes.InvalidJson, e.Code);
+        Assert.Equal((3, 3), (e.Line, e.Column));   // the property name, not its value
+        Assert.Contains("unknown property 'energi'; did you mean 'energy'?", e.Message);
+        Assert.DoesNotContain("Pfa.Core", e.Message); // no .NET type names
+    }
+
+    [Fact]
+    public void A_nested_misspelling_is_found_in_its_own_object()
+    {
+        var e = Fails("{\n  \"finetune\": {\n    \"epoch\": 3\n  }\n}\n");
+        Assert.Equal((3, 5), (e.Line, e.Column));
+        Assert.Contains("did you mean 'epochs'?", e.Message);
+        Assert.Contains("learning_rate", e.Message); // lists what is allowed there
+    }
+
+    [Fact]
+    public void A_name_far_from_every_property_gets_no_guess()
+    {
+        var e = Fails("{ \"zzzzzzzz\": 1 }");
+        Assert.Contains("unknown property 'zzzzzzzz'.", e.Message);
+        Assert.DoesNotContain("did you mean", e.Message);
+    }
+
+    [Theory]
+    [InlineData("{ \"energy\": \"0.9\" }", "'energy' must be a number.")]
+    [InlineData("{ \"seed\": 1.5 }", "'seed' must be a whole number.")]
+    [InlineData("{ \"finetune\": { \"nesterov\": 1 } }", "'nesterov' must be true or false.")]
+    public void A_value_of_the_wrong_type_says_what_was_expected(string json, string expected)
+    {
+        var e = Fails(json);
+        Assert.Contains(expected, e.Message);
+        Assert.DoesNotContain("System.", e.Message);
+    }
+
+    [Theory]
+    [InlineData("energi", "energy")]
+    [InlineData("min_filter", "min_filters")]
+    [InlineData("toleranse", "tolerance")]
+    [InlineData("xyz", null)]
+    public void Closest_name_by_edit_distance(string typo, string? expected) =>
+        Assert.Equal(expected, JsonErrorText.Closest(typo, ["energy", "min_filters", "tolerance", "target"]));
+}
