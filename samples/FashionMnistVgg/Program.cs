@@ -44,7 +44,8 @@ var options = new TrainOptions { Epochs = epochs, BatchSize = 128, LearningRate 
 Trainer.Train(model, train, options, e => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
     $"epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")));
 
-var description = PfaModel.Export(model, [1, 28, 28], Path.Combine(outDir, "model.json"), Path.Combine(outDir, "model.dat"), "fashion-vgg6", normalize);
+// The input shape and the normalisation come from the training data, so the tool sees the inputs the model saw.
+var description = PfaModel.Export(model, train, Path.Combine(outDir, "model.json"), Path.Combine(outDir, "model.dat"), "fashion-vgg6");
 using var network = PfaModel.Load(description, Path.Combine(outDir, "model.dat"));
 var accuracy = Evaluator.Evaluate(network, test);
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"test accuracy {accuracy.Top1 * 100:F2}% on {accuracy.Samples} samples; wrote {outDir}/model.json and {outDir}/model.dat"));

@@ -21,5 +21,5 @@ var model = torch.nn.Sequential(
 using var train = Dataset.Open(new DataSpec { Path = "/usr/share/datasets/fashion-mnist", Split = "train", Limit = samples }, normalize);
 Trainer.Train(model, train, new TrainOptions { Epochs = 1, LearningRate = 0.05, BatchSize = 64 },
     e => Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"epoch {e.Epoch}: loss {e.Loss:F3}, train accuracy {e.TrainAccuracy * 100:F1}%")));
-PfaModel.Export(model, [1, 28, 28], Path.Combine(outDir, "model.json"), Path.Combine(outDir, "model.dat"), "fashion-tiny", normalize);
+PfaModel.Export(model, train, Path.Combine(outDir, "model.json"), Path.Combine(outDir, "model.dat"), "fashion-tiny");
 Console.WriteLine($"wrote {outDir}/model.json and {outDir}/model.dat");

@@ -9,7 +9,8 @@ namespace Pfa.EndToEnd.Tests;
 /// </summary>
 public sealed class PfaCompressBuildTests(PackedFeed feed) : IClassFixture<PackedFeed>
 {
-    /// <summary>A private copy of the test asset wired to the packed feed and version.</summary>
+    /// <summary>A private copy of the test asset, wired to the packed feed and tool with README's own commands
+    /// ("MSBuild: from a folder feed"), not with files written by the test.</summary>
     string Asset(string name, string? budget = null)
     {
         var dir = feed.NewWorkDir(name);
@@ -17,17 +18,23 @@ public sealed class PfaCompressBuildTests(PackedFeed feed) : IClassFixture<Packe
         foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
         {
             var rel = Path.GetRelativePath(source, file);
-            if (rel.Split(Path.DirectorySeparatorChar)[0] is "bin" or "obj" or "runs" or "artifacts") continue;
+            if (rel.Split(Path.DirectorySeparatorChar)[0] is "bin" or "obj" or "runs" or "artifacts" or ".config" or "nuget.config") continue;
             var target = Path.Combine(dir, rel);
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
             File.Copy(file, target);
         }
-        File.WriteAllText(Path.Combine(dir, "nuget.config"), File.ReadAllText(Path.Combine(dir, "nuget.config")).Replace("../../artifacts/feed", feed.Feed));
-        var manifest = Path.Combine(dir, ".config", "dotnet-tools.json");
-        File.WriteAllText(manifest, File.ReadAllText(manifest).Replace("\"0.2.0\"", $"\"{feed.Version}\""));
         if (budget is not null) File.WriteAllText(Path.Combine(dir, "pfa.json"), budget);
-        var restore = PackedFeed.Run(dir, "dotnet", "tool", "restore");
-        Assert.True(restore.ExitCode == 0, restore.ToString());
+        foreach (var command in new[]
+        {
+            new[] { "new", "nugetconfig" },
+            ["nuget", "add", "source", feed.Feed, "--name", "pfa", "--configfile", "nuget.config"],
+            ["new", "tool-manifest"],
+            ["tool", "install", "dotnet-pfa", "--version", feed.Version],
+        })
+        {
+            var r = PackedFeed.Run(dir, "dotnet", command);
+            Assert.True(r.ExitCode == 0, $"dotnet {string.Join(" ", command)}: {r}");
+        }
         return dir;
     }
 
@@ -44,15 +51,18 @@ public sealed class PfaCompressBuildTests(PackedFeed feed) : IClassFixture<Packe
         var dir = Asset("main");
         var stepSummary = Path.Combine(dir, "step-summary.md");
         File.WriteAllText(stepSummary, "# CI\n");
-        var first = Build(dir, new Dictionary<string, string> { ["GITHUB_STEP_SUMMARY"] = stepSummary });
+        // A normal run is clean: no warning at all (NU1603 included), so -warnaserror passes.
+        var first = Build(dir, new Dictionary<string, string> { ["GITHUB_STEP_SUMMARY"] = stepSummary }, "-warnaserror", "-v:n");
         Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.DoesNotContain("warning", first.Output);
+        Assert.DoesNotContain("Task assembly was loaded from", first.Output);
         // In GitHub Actions the Markdown summary lands on the run's page.
         var markdown = File.ReadAllText(stepSummary);
         Assert.StartsWith("# CI\n", markdown);
         Assert.Contains("### PFA compression — energy", markdown);
         Assert.Contains("| top-1 accuracy |", markdown);
         Assert.Contains("Pfa: compressing", first.Output);
-        Assert.Matches(@"Pfa: energy: parameters [\d.]+%, MACs [\d.]+%, accuracy", first.Output);
+        Assert.Matches(@"Pfa: energy: parameters \d+\.\d\d%, MACs \d+\.\d\d%, accuracy", first.Output);
         foreach (var f in new[] { "recipe.json", "model.json", "model.dat", "summary.json", "summary.md" })
             Assert.True(File.Exists(Artifact(dir, f)), f);
         using (var summary = JsonDocument.Parse(File.ReadAllText(Artifact(dir, "summary.json"))))
@@ -91,6 +101,15 @@ public sealed class PfaCompressBuildTests(PackedFeed feed) : IClassFixture<Packe
         Assert.NotEqual(0, r.ExitCode);
         Assert.Matches(@"error PFA1001: accuracy dropped [\d.]+ pp \([\d.]+% → [\d.]+%\), more than the tolerance of 0 pp", r.Output);
         Assert.DoesNotContain("MSB6006", r.Output);
+        // Nothing changed: the gate fails again (it used to turn green here).
+        var again = Build(dir);
+        Assert.NotEqual(0, again.ExitCode);
+        Assert.Contains("error PFA1001", again.Output);
+        Assert.DoesNotContain("up to date", again.Output);
+        // A tolerance that admits the drop: compression re-runs and the build passes.
+        var raised = Build(dir, "-p:PfaTolerance=100");
+        Assert.True(raised.ExitCode == 0, raised.ToString());
+        Assert.Contains("Pfa: compressing", raised.Output);
         using var summary = JsonDocument.Parse(File.ReadAllText(Artifact(dir, "summary.json")));
         Assert.False(summary.RootElement.GetProperty("passed").GetBoolean());
     }

@@ -36,7 +36,7 @@ public sealed class CheckpointTests : IDisposable
     public void Sequential_round_trips_through_description_and_weights_with_identical_outputs(string weightsFile)
     {
         using var seq = TrainedLikeCnn();
-        var d = PfaModel.Export(seq, [3, 9, 9], _dir["model.json"], _dir[weightsFile]);
+        var d = PfaModel.Export(seq, [3, 9, 9], null, _dir["model.json"], _dir[weightsFile]);
         Assert.Equal(13, d.Layers.Count);
         using var net = PfaModel.Load(_dir["model.json"], _dir[weightsFile]);
         var x = randn(5, 3, 9, 9);
@@ -144,7 +144,7 @@ public sealed class CheckpointTests : IDisposable
     public void Description_and_weights_that_disagree_name_the_key_and_both_shapes()
     {
         using var seq = TrainedLikeCnn();
-        var d = PfaModel.Export(seq, [3, 9, 9], _dir["model.json"], _dir["model.safetensors"]);
+        var d = PfaModel.Export(seq, [3, 9, 9], null, _dir["model.json"], _dir["model.safetensors"]);
         var weights = SafetensorsFormat.Read(_dir["model.safetensors"]);
 
         void Write(IEnumerable<(string, Tensor)> e) => Checkpoint.Write(_dir["w.safetensors"], e);
@@ -175,5 +175,25 @@ public sealed class CheckpointTests : IDisposable
         Assert.Equal(ErrorCodes.UnsupportedModule, e.Code);
         Assert.Contains("child 1", e.Message);
         Assert.Contains("Softmax", e.Message);
+    }
+
+    /// <summary>Export from the training dataset: the description carries that dataset's shape and normalisation,
+    /// so the tool evaluates on the inputs the model was trained on.</summary>
+    [Fact]
+    public void Export_from_the_training_data_records_its_shape_and_normalisation_and_a_default_name()
+    {
+        DataFiles.Idx(_dir["train-images-idx3-ubyte"], _dir["train-labels-idx1-ubyte"], 4, 6, 6, i => (byte)(i % 2), gzip: false);
+        var normalize = new Normalization { Mean = [0.25], Std = [0.5] };
+        using var data = Pfa.Core.Data.Dataset.Open(new Pfa.Core.Data.DataSpec { Path = _dir.Path, Split = "train" }, normalize);
+        using var seq = nn.Sequential(("conv", nn.Conv2d(1, 2, 3)), ("flatten", nn.Flatten()), ("fc", nn.Linear(32, 2)));
+        Directory.CreateDirectory(_dir["fashion"]);
+        var d = PfaModel.Export(seq, data, _dir["fashion/model.json"], _dir["fashion/model.dat"]);
+        Assert.Equal([1, 6, 6], d.Input);
+        Assert.Equal([0.25], d.Normalize!.Mean);
+        Assert.Equal([0.5], d.Normalize.Std);
+        Assert.Equal("fashion", d.Name);                         // the folder, since the file is just "model"
+        Assert.Equal("vgg6", PfaModel.DefaultName("runs/vgg6.json"));
+        var reloaded = ModelDescription.Load(_dir["fashion/model.json"]);
+        Assert.Equal([0.25], reloaded.Normalize!.Mean);
     }
 }

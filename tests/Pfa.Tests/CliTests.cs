@@ -24,7 +24,7 @@ public sealed class CliTests : IDisposable
         torch.manual_seed(3);
         using var seq = torch.nn.Sequential(("c", torch.nn.Conv2d(1, 3, 3, padding: 1)), ("r", torch.nn.ReLU()),
             ("p", torch.nn.MaxPool2d(2)), ("f", torch.nn.Flatten()), ("l", torch.nn.Linear(27, 4)));
-        PfaModel.Export(seq, [1, 6, 6], _dir["model.json"], _dir["model.dat"], "tiny");
+        PfaModel.Export(seq, [1, 6, 6], null, _dir["model.json"], _dir["model.dat"], "tiny");
         DataFiles.Idx(_dir["t10k-images-idx3-ubyte"], _dir["t10k-labels-idx1-ubyte"], 20, 6, 6, i => (byte)(i % 4), gzip: false);
     }
 

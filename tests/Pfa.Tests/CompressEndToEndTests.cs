@@ -30,7 +30,7 @@ public sealed class TinyFashionModel : IDisposable
             ("flat", torch.nn.Flatten()), ("f1", torch.nn.Linear(16 * 7 * 7, 32)), ("r3", torch.nn.ReLU()), ("out", torch.nn.Linear(32, 10)));
         using var train = Dataset.Open(new DataSpec { Path = Data, Split = "train", Limit = 3000 }, normalize);
         Trainer.Train(seq, train, new TrainOptions { Epochs = 1, LearningRate = 0.05, BatchSize = 64 });
-        PfaModel.Export(seq, [1, 28, 28], Model, Weights, "tiny-fashion", normalize);
+        PfaModel.Export(seq, [1, 28, 28], normalize, Model, Weights, "tiny-fashion");
     }
 
     public void Dispose() => Dir.Dispose();

@@ -18,6 +18,8 @@ public sealed class CifarSource : SampleSource
     public override long[] Labels { get; }
     public override string Description => $"CIFAR-{(_labelBytes == 1 ? 10 : 100)} {string.Join(", ", _files.Select(Path.GetFileName))}";
 
+    /// <param name="files">The binary batch files (data_batch_1.bin …, or train.bin/test.bin for CIFAR-100).</param>
+    /// <param name="cifar100">Whether the files are CIFAR-100 (two label bytes per record) rather than CIFAR-10.</param>
     /// <param name="fine">CIFAR-100 only: use the 100 fine labels (default) rather than the 20 coarse ones.</param>
     public CifarSource(IReadOnlyList<string> files, bool cifar100, bool fine = true)
     {

@@ -30,10 +30,13 @@ public sealed class Dataset : IDisposable
     public string Description => _source.Description;
     /// <summary>Labels of the selected samples, in order.</summary>
     public long[] Labels { get; }
+    /// <summary>The normalisation applied to every sample (null: samples are used as read, scaled to [0, 1]).</summary>
+    public Normalization? Normalize { get; }
 
     Dataset(SampleSource source, int[] selected, Normalization? normalize)
     {
         _source = source;
+        Normalize = normalize;
         _selected = selected;
         Labels = selected.Select(i => source.Labels[i]).ToArray();
         int channels = source.SampleShape.Length == 3 ? source.SampleShape[0] : 1;

@@ -6,6 +6,7 @@ namespace Pfa.Core.Surgery;
 /// producers' <c>out</c>, and <c>out</c>/<c>groups</c> of depthwise convs in the space).</summary>
 public static class Widths
 {
+    /// <param name="spaces">The model's channel spaces.</param>
     /// <param name="widths">New channel count per space id; spaces not listed keep theirs.</param>
     public static ModelDescription Apply(ChannelSpaces spaces, IReadOnlyDictionary<int, int> widths)
     {
