@@ -27,7 +27,8 @@ public sealed class TargetsProject : IDisposable
         _dir.Write("app.proj", $"""
             <Project>
               <PropertyGroup>
-                <PfaTasksAssembly>{tasks}</PfaTasksAssembly>
+                <!-- Not normalised, like the package's "build/../tasks/…": the targets must normalise it. -->
+                <PfaTasksAssembly>{System.IO.Path.GetDirectoryName(tasks)}/../net10.0/./Pfa.Tasks.dll</PfaTasksAssembly>
                 <PfaToolPath>{Tool}</PfaToolPath>
                 <!-- What Microsoft.Common.CurrentVersion.targets does in every SDK project: NoWarn silences MSBuild warnings. -->
                 <MSBuildWarningsAsMessages>$(MSBuildWarningsAsMessages);$(NoWarn)</MSBuildWarningsAsMessages>
