@@ -64,8 +64,11 @@ public sealed class PfaResolveItems : Microsoft.Build.Utilities.Task
             }
             byOutput[output] = item.ItemSpec;
             var budget = M("Budget").Length > 0 ? Full(M("Budget")) : "";
+            // An explicit Baseline must exist (the tool says so when it does not); the default one next to the
+            // budget is used when it exists, or when this build writes it.
+            var defaultBaseline = Path.Combine(budget.Length > 0 ? Path.GetDirectoryName(budget)! : projectDir, "pfa.recipe.json");
             var baseline = M("Baseline").Length > 0 ? Full(M("Baseline"))
-                : Path.Combine(budget.Length > 0 ? Path.GetDirectoryName(budget)! : projectDir, "pfa.recipe.json");
+                : File.Exists(defaultBaseline) || UpdateBaseline ? defaultBaseline : "";
             var values = new SortedDictionary<string, string>(StringComparer.Ordinal)
             {
                 ["Weights"] = weights,
@@ -97,7 +100,7 @@ public sealed class PfaResolveItems : Microsoft.Build.Utilities.Task
             if (budget.Length > 0) inputs.Add(budget);
             inputs.AddRange(DataFiles(values["Data"]));
             inputs.AddRange(DataFiles(values["EvalData"]));
-            if (File.Exists(baseline)) inputs.Add(baseline);
+            if (baseline.Length > 0 && File.Exists(baseline)) inputs.Add(baseline);
             if (!string.IsNullOrEmpty(ToolPath) && (ToolPath!.Contains('/') || ToolPath.Contains('\\'))) inputs.Add(Full(ToolPath));
             r.SetMetadata("InputFiles", string.Join(";", inputs.Distinct(StringComparer.Ordinal)));
             r.SetMetadata("SettingsFile", settingsFile);

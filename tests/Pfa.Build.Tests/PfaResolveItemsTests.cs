@@ -42,7 +42,11 @@ public sealed class PfaResolveItemsTests : IDisposable
         Assert.Equal(_dir["runs/model.json"], r.GetMetadata("Model"));
         Assert.Equal(_dir["artifacts/pfa/"], r.GetMetadata("OutputDir"));
         Assert.Equal("1.5", r.GetMetadata("Tolerance"));
-        Assert.Equal(_dir["cfg/pfa.recipe.json"], r.GetMetadata("Baseline"));   // next to the budget
+        Assert.Equal("", r.GetMetadata("Baseline"));   // none committed yet
+        _dir.Write("cfg/pfa.recipe.json", "{}");
+        var again = Assert.Single(Resolve("1.5", items: Item("runs/model.dat", ("Budget", "cfg/pfa.json"))).Resolved);
+        Assert.Equal(_dir["cfg/pfa.recipe.json"], again.GetMetadata("Baseline"));   // next to the budget
+        Assert.Contains(_dir["cfg/pfa.recipe.json"], again.GetMetadata("InputFiles").Split(';'));
         Assert.StartsWith(_dir["obj/pfa/model.dat-"], r.GetMetadata("Stamp"));
         Assert.EndsWith(".stamp", r.GetMetadata("Stamp"));
         Assert.Equal("", r.GetMetadata("Force"));

@@ -207,7 +207,7 @@ public sealed class TargetsTests
         var call = Assert.Single(FakeTool.Calls(p.Path));
         Assert.Equal(["compress", "--model", p["runs/model.json"], "--weights", p["runs/model.dat"], "--budget", p["pfa.json"],
             "--data", p["my data"], "--eval-data", p["my data/test.npy"], "--out", p["out dir"], "--tolerance", "0.75",
-            "--baseline", p["pfa.recipe.json"], "--limit", "100", "--note", "two words", "--x", "a b"], call);
+            "--limit", "100", "--note", "two words", "--x", "a b"], call);   // no pfa.recipe.json yet: no --baseline
         Assert.True(File.Exists(p["out dir/summary.json"]));
         // At normal verbosity nothing that looks like a fault.
         Assert.DoesNotContain("Task assembly was loaded from", r.Output);

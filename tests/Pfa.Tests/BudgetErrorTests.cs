@@ -54,4 +54,18 @@ public class BudgetErrorTests
     [InlineData("xyz", null)]
     public void Closest_name_by_edit_distance(string typo, string? expected) =>
         Assert.Equal(expected, JsonErrorText.Closest(typo, ["energy", "min_filters", "tolerance", "target"]));
+
+    [Theory]
+    [InlineData("{ \"finetune\": { \"momentum\": 5 } }", 1, "'momentum' must be in [0, 1); found 5.")]
+    [InlineData("{ \"finetune\": { \"crop_padding\": -1 } }", 1, "'crop_padding' must be ≥ 0")]
+    [InlineData("{ \"finetune\": { \"step_epochs\": 0 } }", 1, "'step_epochs' must be at least 1")]
+    [InlineData("{ \"finetune\": { \"step_gamma\": 0 } }", 1, "'step_gamma' must be in (0, 1]")]
+    [InlineData("{ \"finetune\": { \"weight_decay\": -0.1 } }", 1, "'weight_decay' must be ≥ 0")]
+    public void Nonsensical_training_settings_are_budget_errors_with_a_location(string json, int line, string expected)
+    {
+        var e = Fails(json);
+        Assert.Equal(ErrorCodes.InvalidBudget, e.Code);
+        Assert.Equal(line, e.Line);
+        Assert.Contains(expected, e.Message);
+    }
 }

@@ -158,4 +158,33 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         Assert.Contains("PFA0007", err);
         Assert.False(Directory.Exists(_out["x"]) && Directory.EnumerateFiles(_out["x"], "*", SearchOption.AllDirectories).Any());
     }
+
+    /// <summary>A diverged fine-tune (learning rate 1e30) stops with PFA1003 and exit 1, with the hint, and leaves
+    /// no summary that claims to have passed — even with no tolerance set.</summary>
+    [Fact]
+    public void A_diverged_fine_tune_is_a_coded_failure_never_a_pass()
+    {
+        var budget = Budget("nan.json", """{ "strategy": "energy", "energy": 0.9, "finetune": { "epochs": 1, "learning_rate": 1e30, "schedule": "constant" } }""");
+        var (code, _, err) = Compress(_out["nan"], budget);
+        Assert.True(code == 1, err);
+        Assert.Contains("error PFA1003: fine-tuning diverged: the loss became", err);
+        Assert.Contains("Lower 'finetune.learning_rate'", err);
+        Assert.False(File.Exists(_out["nan/summary.json"]));
+        Assert.False(File.Exists(_out["nan/model.dat"]));
+    }
+
+    /// <summary>The command line follows pfa.json's rules, before any work is done.</summary>
+    [Theory]
+    [InlineData("--tolerance", "NaN", "PFA0009: --tolerance must be a finite number")]
+    [InlineData("--tolerance", "Infinity", "PFA0009: --tolerance must be a finite number")]
+    [InlineData("--tolerance", "-1", "PFA0009: --tolerance must be a finite number")]
+    [InlineData("--epochs", "-1", "PFA0009: --epochs must be ≥ 0")]
+    [InlineData("--baseline", "no-such-recipe.json", "PFA0001: the baseline recipe 'no-such-recipe.json' does not exist")]
+    public void Bad_command_line_values_are_input_errors_before_any_work(string option, string value, string expected)
+    {
+        var (code, _, err) = Compress(_out["bad"], Budget("b.json", "{}"), option, value);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, err);
+        Assert.False(Directory.Exists(_out["bad"]));
+    }
 }

@@ -125,7 +125,7 @@ public sealed record PfaBudget
         if (b.Strategy is not ("footprint" or "flops") && b.Target is not null) throw Bad("$.target", $"'target' applies to strategies 'footprint' and 'flops', not '{b.Strategy}'.");
         if (b.MinFilters < 1) throw Bad("$.min_filters", $"'min_filters' must be at least 1; found {b.MinFilters}.");
         if (b.Init is not ("selected" or "random")) throw Bad("$.init", $"'init' must be \"selected\" or \"random\"; found '{b.Init}'.");
-        if (b.Tolerance is { } tol && !(tol >= 0)) throw Bad("$.tolerance", $"'tolerance' is an accuracy drop in percentage points and must be ≥ 0; found {tol}.");
+        if (b.Tolerance is { } tol && !(tol >= 0 && double.IsFinite(tol))) throw Bad("$.tolerance", $"'tolerance' is an accuracy drop in percentage points and must be ≥ 0; found {tol}.");
         if (b.BatchSize is { } bs && bs <= 0) throw Bad("$.batch_size", $"'batch_size' must be positive; found {bs}.");
         foreach (var (name, layer) in b.Layers ?? [])
         {
@@ -140,7 +140,12 @@ public sealed record PfaBudget
         {
             if (ft.Epochs is { } ep && ep < 0) throw Bad("$.finetune.epochs", $"'epochs' must be ≥ 0; found {ep}.");
             if (ft.BatchSize is { } fb && fb <= 0) throw Bad("$.finetune.batch_size", $"'batch_size' must be positive; found {fb}.");
-            if (ft.LearningRate is { } lr && !(lr > 0)) throw Bad("$.finetune.learning_rate", $"'learning_rate' must be positive; found {lr}.");
+            if (ft.LearningRate is { } lr && !(lr > 0 && double.IsFinite(lr))) throw Bad("$.finetune.learning_rate", $"'learning_rate' must be a positive number; found {lr}.");
+            if (ft.Momentum is { } mo && !(mo >= 0 && mo < 1)) throw Bad("$.finetune.momentum", $"'momentum' must be in [0, 1); found {mo}.");
+            if (ft.WeightDecay is { } wd && !(wd >= 0 && double.IsFinite(wd))) throw Bad("$.finetune.weight_decay", $"'weight_decay' must be ≥ 0; found {wd}.");
+            if (ft.StepEpochs is { } se && se < 1) throw Bad("$.finetune.step_epochs", $"'step_epochs' must be at least 1; found {se}.");
+            if (ft.StepGamma is { } sg && !(sg > 0 && sg <= 1)) throw Bad("$.finetune.step_gamma", $"'step_gamma' must be in (0, 1]; found {sg}.");
+            if (ft.CropPadding is { } cp && cp < 0) throw Bad("$.finetune.crop_padding", $"'crop_padding' must be ≥ 0; found {cp}.");
         }
     }
 

@@ -25,4 +25,6 @@ public static class ErrorCodes
     public const string AccuracyGate = "PFA1001";
     /// <summary>Gate: the recipe differs from the committed baseline.</summary>
     public const string RecipeDrift = "PFA1002";
+    /// <summary>Fine-tuning diverged: a non-finite loss or weight. The model is unusable, so it never passes.</summary>
+    public const string Diverged = "PFA1003";
 }

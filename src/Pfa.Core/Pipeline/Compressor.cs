@@ -120,6 +120,9 @@ public static class Compressor
                 $"  epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")));
         }
         double finetuneSeconds = watch.Elapsed.TotalSeconds;
+        // A model with a non-finite weight is unusable, whatever its accuracy says: it never passes.
+        if (compressed.parameters().FirstOrDefault(p => !p.isfinite().all().item<bool>()) is not null)
+            throw new PfaException(ErrorCodes.Diverged, "the compressed model has non-finite weights after fine-tuning; lower 'finetune.learning_rate'.", r.Budget.Source?.File);
 
         var modelPath = Path.Combine(r.OutDir, ModelFileName);
         var weightsPath = Path.Combine(r.OutDir, "model" + r.WeightsExtension);

@@ -1,4 +1,6 @@
+using System.Globalization;
 using Pfa.Core.Data;
+using Pfa.Core.Errors;
 using Pfa.Core.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -43,9 +45,13 @@ public static class Trainer
                 optimizer.zero_grad();
                 var logits = network.call(x);
                 var l = loss.call(logits, batch.Y);
+                double lossValue = l.item<float>();
+                if (!double.IsFinite(lossValue))
+                    throw new PfaException(ErrorCodes.Diverged, string.Create(CultureInfo.InvariantCulture,
+                        $"fine-tuning diverged: the loss became {lossValue} in epoch {epoch + 1}, step {step + 1} (learning rate {lr:g4}). Lower 'finetune.learning_rate' (e.g. to {o.LearningRate / 10:g3}) or use the default schedule."));
                 l.backward();
                 optimizer.step();
-                lossSum += l.item<float>() * batch.Size;
+                lossSum += lossValue * batch.Size;
                 correct += logits.argmax(1).eq(batch.Y).sum().item<long>();
                 seen += batch.Size;
                 step++;

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using Pfa.Core.Errors;
 using Pfa.Core.Json;
 using Pfa.Core.Pipeline;
 
@@ -30,6 +32,13 @@ public static class CompressCommand
         data.AddTo(cmd);
         cmd.SetAction(r => ctx.Guard(() =>
         {
+            // The same rules as pfa.json's 'tolerance' and 'finetune.epochs', checked before any work.
+            if (r.GetValue(tolerance) is { } tol && !(tol >= 0 && double.IsFinite(tol)))
+                throw new PfaException(ErrorCodes.InvalidArgument, $"--tolerance must be a finite number of percentage points ≥ 0; found {tol.ToString(CultureInfo.InvariantCulture)}.");
+            if (r.GetValue(epochs) is { } ep && ep < 0)
+                throw new PfaException(ErrorCodes.InvalidArgument, $"--epochs must be ≥ 0; found {ep}.");
+            if (r.GetValue(baseline) is { } bl && !r.GetValue(updateBaseline) && !File.Exists(bl))
+                throw new PfaException(ErrorCodes.FileNotFound, $"the baseline recipe '{bl}' does not exist; create it with --update-baseline (or 'dotnet pfa accept'), or leave --baseline out.");
             var b = CommonOptions.LoadBudget(r, budget);
             var train = data.SpecOrBudget(r, b);
             var eval = r.GetValue(evalData) is { } e ? data.Spec(r) with { Path = e, Labels = null, Split = r.GetValue(evalSplit)! }
