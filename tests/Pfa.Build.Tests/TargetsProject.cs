@@ -1,5 +1,4 @@
-using System.Diagnostics;
-using System.Text;
+using Pfa.Testing;
 
 namespace Pfa.Build.Tests;
 
@@ -57,24 +56,8 @@ public sealed class TargetsProject : IDisposable
     public void FakeEnv(string content) => _dir.Write("fake.env", content);
     public int Calls => FakeTool.Calls(Path).Count;
 
-    public RunResult Build(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = Path, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "msbuild", "app.proj", "-t:Train", "-nologo", "-nodeReuse:false", "-clp:NoSummary" }.Concat(args)) psi.ArgumentList.Add(a);
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        psi.Environment["DOTNET_NOLOGO"] = "1";
-        psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        foreach (var v in new[] { "MSBuildExtensionsPath", "MSBUILD_EXE_PATH", "MSBuildSDKsPath", "MSBuildLoadMicrosoftTargetsReadOnly" }) psi.Environment.Remove(v);
-        var output = new StringBuilder();
-        using var p = new Process { StartInfo = psi };
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        p.Start();
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        p.WaitForExit();
-        return new RunResult(p.ExitCode, output.ToString());
-    }
+    public RunResult Build(params string[] args) =>
+        ChildProcess.Run(Path, null, "dotnet", ["msbuild", "app.proj", "-t:Train", "-nologo", "-nodeReuse:false", "-clp:NoSummary", .. args]);
 
     static string FindRepoRoot()
     {
@@ -84,9 +67,4 @@ public sealed class TargetsProject : IDisposable
     }
 
     public void Dispose() => _dir.Dispose();
-}
-
-public sealed record RunResult(int ExitCode, string Output)
-{
-    public override string ToString() => $"exit {ExitCode}\n{Output}";
 }

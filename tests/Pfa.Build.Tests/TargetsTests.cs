@@ -1,3 +1,5 @@
+using Pfa.Testing;
+
 namespace Pfa.Build.Tests;
 
 /// <summary>
@@ -191,6 +193,18 @@ public sealed class TargetsTests
         }
         Assert.Equal(0, p.Calls);
         Assert.False(Directory.Exists(p["obj/pfa"]));
+    }
+
+    [Fact]
+    public void A_multi_targeted_project_compresses_in_its_outer_build_only()
+    {
+        using var p = new TargetsProject();
+        var inner = p.Build("-p:TargetFrameworks=net10.0%3Bnet9.0", "-p:TargetFramework=net10.0");
+        Assert.True(inner.ExitCode == 0, inner.ToString());
+        Assert.Equal(0, p.Calls);
+        var outer = p.Build("-p:TargetFrameworks=net10.0%3Bnet9.0", "-p:IsCrossTargetingBuild=true");
+        Assert.True(outer.ExitCode == 0, outer.ToString());
+        Assert.Equal(1, p.Calls);
     }
 
     [Fact]

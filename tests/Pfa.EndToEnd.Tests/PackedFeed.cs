@@ -1,13 +1,6 @@
-using System.Diagnostics;
-using System.Text;
+using Pfa.Testing;
 
 namespace Pfa.EndToEnd.Tests;
-
-/// <summary>Result of a child process.</summary>
-public sealed record RunResult(int ExitCode, string Output)
-{
-    public override string ToString() => $"exit {ExitCode}\n{Output}";
-}
 
 /// <summary>
 /// Packs Pfa.Core, Pfa.Build and dotnet-pfa from this repository into a folder feed, once per test run, under a
@@ -45,26 +38,8 @@ public sealed class PackedFeed : IDisposable
 
     public static RunResult Run(string workingDirectory, string file, params string[] args) => Run(workingDirectory, null, file, args);
 
-    public static RunResult Run(string workingDirectory, IDictionary<string, string>? environment, string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file) { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        psi.Environment["DOTNET_NOLOGO"] = "1";
-        psi.Environment.Remove("MSBuildExtensionsPath");
-        psi.Environment.Remove("MSBUILD_EXE_PATH");
-        psi.Environment.Remove("MSBuildSDKsPath");
-        var output = new StringBuilder();
-        using var p = new Process { StartInfo = psi };
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        p.Start();
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        p.WaitForExit();
-        return new RunResult(p.ExitCode, output.ToString());
-    }
+    public static RunResult Run(string workingDirectory, IDictionary<string, string>? environment, string file, params string[] args) =>
+        ChildProcess.Run(workingDirectory, environment, file, args);
 
     public void Dispose()
     {

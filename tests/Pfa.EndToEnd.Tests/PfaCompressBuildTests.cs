@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Pfa.Testing;
 
 namespace Pfa.EndToEnd.Tests;
 
@@ -84,6 +85,23 @@ public sealed class PfaCompressBuildTests(PackedFeed feed) : IClassFixture<Packe
         Assert.Contains("Pfa: compressing", third.Output);
         Assert.DoesNotContain("epoch 1", third.Output); // training itself stayed up to date
         Assert.NotEqual(stamp, File.GetLastWriteTimeUtc(Artifact(dir, "summary.json")));
+    }
+
+    /// <summary>A multi-targeted project gets the package's buildMultiTargeting/ targets: it trains and compresses
+    /// once, in the outer build.</summary>
+    [Fact]
+    public void A_multi_targeted_project_trains_and_compresses_once()
+    {
+        var dir = Asset("multi");
+        var project = Path.Combine(dir, "FashionTrainer.csproj");
+        File.WriteAllText(project, File.ReadAllText(project)
+            .Replace("<TargetFramework>net10.0</TargetFramework>", "<TargetFrameworks>net10.0</TargetFrameworks>")
+            .Replace("$(TargetPath)", "$(MSBuildProjectDirectory)/bin/$(Configuration)/net10.0/FashionTrainer.dll"));
+        var r = Build(dir);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Single(Regex.Matches(r.Output, "Pfa: compressing"));
+        Assert.True(File.Exists(Artifact(dir, "summary.json")));
+        Assert.Contains("is up to date", Build(dir).Output);
     }
 
     [Fact]
