@@ -33,7 +33,8 @@ public class PfaException : Exception
     /// <summary>"file(line,col): error CODE: message", the shape compilers and MSBuild use.</summary>
     public string Format()
     {
-        var where = File is null ? "" : Line is null ? $"{File}: " : $"{File}({Line},{Column ?? 1}): ";
-        return $"{where}error {Code}: {Message}";
+        var file = Printable.Escape(File);
+        var where = File is null ? "" : Line is null ? $"{file}: " : $"{file}({Line},{Column ?? 1}): ";
+        return $"{where}error {Code}: {Printable.Escape(Message)}";
     }
 }

@@ -46,7 +46,7 @@ public static class Compressor
 
     /// <summary>Compares the new recipe with the committed baseline (fails fast, before fine-tuning, on drift)
     /// or, when asked, replaces the baseline with it.</summary>
-    static void CheckBaseline(CompressRequest r, Recipe recipe, string recipePath, Action<string> log)
+    static void CheckBaseline(CompressRequest r, Recipe recipe, string recipePath, string finalRecipePath, Action<string> log)
     {
         if (r.Baseline is not { } baseline) return;
         if (r.UpdateBaseline)
@@ -63,7 +63,7 @@ public static class Compressor
         var changes = RecipeDiff.Compare(Recipe.Load(baseline), recipe);
         if (changes.Count > 0)
             throw new PfaException(ErrorCodes.RecipeDrift,
-                $"the recipe differs from the baseline: {string.Join("; ", changes)}. If the change is intended, accept it: dotnet pfa accept --recipe {recipePath} --baseline {baseline} (or build with -p:PfaUpdateBaseline=true).",
+                $"the recipe differs from the baseline: {string.Join("; ", changes)}. If the change is intended, accept it: dotnet pfa accept --recipe {finalRecipePath} --baseline {baseline} (or build with -p:PfaUpdateBaseline=true).",
                 baseline, 1, 1);
     }
 
@@ -71,14 +71,29 @@ public static class Compressor
     {
         log ??= _ => { };
         var total = Stopwatch.StartNew();
-        var b = r.Budget.Budget;
         var description = ModelDescription.Load(r.ModelPath);
         using var network = PfaModel.Load(description, r.WeightsPath);
         using var train = Dataset.Open(r.TrainData, description.Normalize);
         using var eval = Dataset.Open(r.EvalData, description.Normalize);
         train.CheckShape(network.Graph.InputShape, r.ModelPath);
         eval.CheckShape(network.Graph.InputShape, r.ModelPath);
-        Directory.CreateDirectory(r.OutDir);
+        // Everything is written into a staging folder and published as one set (RunFolder): with a result
+        // (passed, or a gate failure the user must see), never after bad input or a kill.
+        using var run = RunFolder.Begin(r.OutDir, "compress", requiredBytes: 2 * new FileInfo(r.WeightsPath).Length + (64L << 20));
+        try
+        {
+            return RunIn(run, r, description, network, train, eval, total, log);
+        }
+        catch (PfaException e) when (e.ExitCode == ExitCodes.GateFailed)
+        {
+            run.Publish();
+            throw;
+        }
+    }
+
+    static Summary RunIn(RunFolder run, CompressRequest r, ModelDescription description, PfaNetwork network, Dataset train, Dataset eval, Stopwatch total, Action<string> log)
+    {
+        var b = r.Budget.Budget;
 
         var watch = Stopwatch.StartNew();
         log($"evaluating the input model on {eval.Count:N0} samples");
@@ -88,7 +103,7 @@ public static class Compressor
         watch.Restart();
         log($"analysing responses on {train.Count:N0} samples");
         using var analysis = AnalysisResult.Run(network, train, r.Budget, r.BatchSize);
-        var analysisDir = Path.Combine(r.OutDir, "analysis");
+        var analysisDir = run.Stage("analysis");
         analysis.Save(analysisDir);
         foreach (var l in analysis.Spectra.Layers)
         {
@@ -99,10 +114,10 @@ public static class Compressor
 
         watch.Restart();
         var recipe = RecipeMaker.Make(description, analysis, r.Budget, File.ReadAllBytes(Path.Combine(analysisDir, AnalysisResult.StatsFileName)));
-        var recipePath = Path.Combine(r.OutDir, RecipeFileName);
+        var recipePath = run.Stage(RecipeFileName);
         recipe.Save(recipePath);
         log(string.Create(CultureInfo.InvariantCulture, $"recipe: {string.Join(", ", recipe.Layers.Select(l => $"{l.Name} {l.FiltersBefore}→{l.FiltersAfter}"))}"));
-        CheckBaseline(r, recipe, recipePath, log);
+        CheckBaseline(r, recipe, recipePath, run.FinalPath(RecipeFileName), log);
         double recipeSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
@@ -124,8 +139,8 @@ public static class Compressor
         if (compressed.parameters().FirstOrDefault(p => !p.isfinite().all().item<bool>()) is not null)
             throw new PfaException(ErrorCodes.Diverged, "the compressed model has non-finite weights after fine-tuning; lower 'finetune.learning_rate'.", r.Budget.Source?.File);
 
-        var modelPath = Path.Combine(r.OutDir, ModelFileName);
-        var weightsPath = Path.Combine(r.OutDir, "model" + r.WeightsExtension);
+        var modelPath = run.Stage(ModelFileName);
+        var weightsPath = run.Stage("model" + r.WeightsExtension);
         PfaModel.SaveWeights(compressed, weightsPath);
         (compressedDescription with { Name = description.Name }).Save(modelPath);
 
@@ -138,7 +153,7 @@ public static class Compressor
         var summary = new Summary
         {
             Strategy = b.Strategy, Tau = recipe.Strategy.Tau,
-            Recipe = recipePath, CompressedModel = modelPath, CompressedWeights = weightsPath,
+            Recipe = run.FinalPath(RecipeFileName), CompressedModel = run.FinalPath(ModelFileName), CompressedWeights = run.FinalPath("model" + r.WeightsExtension),
             AccuracyBefore = Math.Round(before.Top1 * 100, 4), AccuracyAfter = Math.Round(after.Top1 * 100, 4),
             Top5Before = Math.Round(before.Top5 * 100, 4), Top5After = Math.Round(after.Top5 * 100, 4),
             Drop = drop, Tolerance = tolerance, Passed = tolerance is not { } t || drop <= t + 1e-9,
@@ -152,8 +167,9 @@ public static class Compressor
                 FinetuneSeconds = Math.Round(finetuneSeconds, 3), EvaluateSeconds = Math.Round(evalSeconds, 3), TotalSeconds = Math.Round(total.Elapsed.TotalSeconds, 3),
             },
         };
-        summary.Save(r.OutDir);
-        AtomicFile.WriteText(Path.Combine(r.OutDir, HtmlReport.FileName), HtmlReport.Render(recipe, summary));
+        summary.Save(run.Staging);
+        AtomicFile.WriteText(run.Stage(HtmlReport.FileName), HtmlReport.Render(recipe, summary));
+        run.Publish();
         if (Environment.GetEnvironmentVariable("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)
             File.AppendAllText(stepSummary, summary.ToMarkdown());
         if (!summary.Passed)

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Pfa.Core.Pipeline;
 using Pfa.Core.Model;
 using Pfa.Core.Recipes;
 using Pfa.Core.Surgery;
@@ -28,10 +29,12 @@ public static class ApplyCommand
             var kept = ChannelSurgery.KeptBySpace(new ChannelSpaces(network.Graph), rec);
             var (compressedDescription, compressed) = ChannelSurgery.Apply(network, kept, rec.Strategy.Init == "random", rec.Strategy.Seed);
             using var _ = compressed;
-            var dir = r.GetValue(output)!;
-            PfaModel.SaveWeights(compressed, Path.Combine(dir, "model." + r.GetValue(format)));
-            compressedDescription.Save(Path.Combine(dir, "model.json"));
-            ctx.Out.WriteLine($"wrote {Path.Combine(dir, "model.json")} and model.{r.GetValue(format)}");
+            // Written as one set (see RunFolder): never a new model.json beside old weights.
+            using var run = RunFolder.Begin(r.GetValue(output)!, "apply");
+            PfaModel.SaveWeights(compressed, run.Stage("model." + r.GetValue(format)));
+            compressedDescription.Save(run.Stage("model.json"));
+            run.Publish();
+            ctx.Out.WriteLine($"wrote {run.FinalPath("model.json")} and model.{r.GetValue(format)}");
             return 0;
         }));
         return cmd;

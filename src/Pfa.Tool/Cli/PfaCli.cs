@@ -56,6 +56,13 @@ public sealed class CliContext(TextWriter stdout, TextWriter stderr)
             Err.WriteLine(e.Format());
             return e.ExitCode;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException && !IsNativeLoadFailure(e))
+        {
+            // The environment, not the tool: a full disk, a read-only or vanished location, a path that is a file.
+            Err.WriteLine($"error {ErrorCodes.FileNotFound}: {Printable.Escape(e.Message)} — check the path, its permissions and the free space.");
+            if (Verbose) Err.WriteLine(e.ToString());
+            return ExitCodes.BadInput;
+        }
         catch (Exception e) when (IsNativeLoadFailure(e))
         {
             Err.WriteLine($"error: TorchSharp's native library could not be loaded: {Innermost(e).Message}");
