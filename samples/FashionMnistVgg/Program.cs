@@ -8,15 +8,48 @@ using Pfa.Core.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
+const string Usage = """
+    FashionMnistVgg: trains a VGG-style CNN (6 conv layers) on Fashion-MNIST and writes DIR/model.json and
+    DIR/model.dat, the inputs of `dotnet pfa`.
+
+    Usage: FashionMnistVgg [--out DIR] [--epochs N] [--train-limit N] [--data DIR] [--seed N]
+      --out DIR          output folder (default runs)
+      --epochs N         training epochs (default 1)
+      --train-limit N    train on the first N of the 60,000 images (default 60000)
+      --data DIR         Fashion-MNIST IDX folder (default /usr/share/datasets/fashion-mnist)
+      --seed N           seed of initialisation and shuffling (default 1)
+    """;
+string[] known = ["--out", "--epochs", "--train-limit", "--data", "--seed"];
+if (args.Any(a => a is "--help" or "-h" or "-?" or "help"))
+{
+    Console.WriteLine(Usage);
+    return 0;
+}
+for (int i = 0; i < args.Length; i += 2)
+{
+    if (!known.Contains(args[i]) || i + 1 >= args.Length)
+    {
+        Console.Error.WriteLine($"error: unexpected argument '{args[i]}'{(known.Contains(args[i]) ? " (it needs a value)" : "")}.\n\n{Usage}");
+        return 2;
+    }
+}
 string Arg(string name, string fallback)
 {
     int i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
+int Number(string name, string fallback)
+{
+    var text = Arg(name, fallback);
+    if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 0) return n;
+    Console.Error.WriteLine($"error: {name} needs a whole number ≥ 0; found '{text}'.");
+    Environment.Exit(2);
+    return 0;
+}
 var outDir = Arg("--out", "runs");
-int epochs = int.Parse(Arg("--epochs", "1"), CultureInfo.InvariantCulture);
-int trainLimit = int.Parse(Arg("--train-limit", "60000"), CultureInfo.InvariantCulture);
-int seed = int.Parse(Arg("--seed", "1"), CultureInfo.InvariantCulture);
+int epochs = Number("--epochs", "1");
+int trainLimit = Number("--train-limit", "60000");
+int seed = Number("--seed", "1");
 var dataDir = Arg("--data", "/usr/share/datasets/fashion-mnist");
 
 torch.manual_seed(seed);
@@ -49,3 +82,4 @@ var description = PfaModel.Export(model, train, Path.Combine(outDir, "model.json
 using var network = PfaModel.Load(description, Path.Combine(outDir, "model.dat"));
 var accuracy = Evaluator.Evaluate(network, test);
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"test accuracy {accuracy.Top1 * 100:F2}% on {accuracy.Samples} samples; wrote {outDir}/model.json and {outDir}/model.dat"));
+return 0;

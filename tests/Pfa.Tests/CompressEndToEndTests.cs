@@ -133,6 +133,17 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         for (int i = 0; i < whole.Count; i++)
             for (int k = 0; k < whole[i].Filters; k++)
                 Assert.Equal(whole[i].Eigenvalues[k], merged[i].Eigenvalues[k], 5);
+
+        // The same shard twice, or a copy of it, would double its samples: refused, naming both.
+        Directory.CreateDirectory(_out["copy"]);
+        foreach (var f in Directory.GetFiles(_out["s1"])) File.Copy(f, Path.Combine(_out["copy"], Path.GetFileName(f)));
+        foreach (var twice in new[] { new[] { _out["s1"], _out["s2"], _out["s1"] }, [_out["s1"], _out["copy"]] })
+        {
+            var (c, _, e) = Cli(["merge", .. twice, "--out", _out["twice"]]);
+            Assert.Equal(2, c);
+            Assert.Contains("error PFA0009: shards", e);
+            Assert.Contains("hold the same statistics", e);
+        }
     }
 
     [Fact]

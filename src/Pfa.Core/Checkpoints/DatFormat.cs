@@ -32,15 +32,14 @@ public static class DatFormat
                 long rank = ReadLeb(r);
                 if (rank < 0 || rank > 8) throw Bad($"entry '{key}' has rank {rank}.");
                 var shape = new long[rank];
-                long numel = 1;
                 for (int d = 0; d < rank; d++)
                 {
                     shape[d] = ReadLeb(r);
                     if (shape[d] < 0) throw Bad($"entry '{key}' has a negative dimension.");
-                    numel *= shape[d];
                 }
-                long bytes = numel * TensorCodec.ElementSize((ScalarType)type);
-                if (stream.Position + bytes > length)
+                if (SizeMath.Bytes(shape, TensorCodec.ElementSize((ScalarType)type)) is not { } bytes)
+                    throw Bad($"entry '{key}' has shape {TensorCodec.Shape(shape)}, larger than any tensor this tool can read ({SizeMath.MaxBytes:N0} bytes).");
+                if (bytes > length - stream.Position)
                     throw Bad($"entry '{key}' of shape {TensorCodec.Shape(shape)} needs {bytes} bytes but the file ends after {length - stream.Position} (truncated?).");
                 var data = r.ReadBytes((int)bytes);
                 entries.Add((key, TensorCodec.Decode(data, (ScalarType)type, shape)));
@@ -53,6 +52,12 @@ public static class DatFormat
         {
             foreach (var (_, t) in entries) t.Dispose();
             throw Bad("the file ends in the middle of an entry (truncated?).");
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or DecoderFallbackException)
+        {
+            // A malformed LEB128 number or key length: damaged data, not an I/O fault.
+            foreach (var (_, t) in entries) t.Dispose();
+            throw Bad($"a length or number in it is malformed at byte {stream.Position} ({e.Message}).");
         }
         catch (PfaException)
         {

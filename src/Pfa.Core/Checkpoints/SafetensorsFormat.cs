@@ -57,7 +57,8 @@ public static class SafetensorsFormat
                     if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
                         throw Bad($"tensor '{prop.Name}' has data_offsets [{string.Join(", ", offsets)}] outside the {dataLength} data bytes (truncated?).");
                     if (shape.Any(d => d < 0)) throw Bad($"tensor '{prop.Name}' has a negative dimension.");
-                    long expected = shape.Aggregate(1L, (a, b) => a * b) * TensorCodec.ElementSize(type);
+                    if (SizeMath.Bytes(shape, TensorCodec.ElementSize(type)) is not { } expected)
+                        throw Bad($"tensor '{prop.Name}' has shape {TensorCodec.Shape(shape)}, larger than any tensor this tool can read ({SizeMath.MaxBytes:N0} bytes).");
                     if (offsets[1] - offsets[0] != expected)
                         throw Bad($"tensor '{prop.Name}' of dtype {dtype} and shape {TensorCodec.Shape(shape)} needs {expected} bytes but its data_offsets span {offsets[1] - offsets[0]}.");
                     specs.Add((prop.Name, type, shape, offsets[0], offsets[1]));

@@ -28,6 +28,9 @@ public sealed partial class NpySource : SampleSource
         if (shape.Length is not (2 or 3 or 4))
             throw Bad(samplesPath, $"samples must be N×C×H×W, N×H×W or N×D; this array has shape ({string.Join(", ", shape)}).");
         IsUInt8 = descr != "<f4";
+        // Sizes from the header are checked before any is used: one sample must fit an array, and all of them the file.
+        if (Checkpoints.SizeMath.Bytes(shape.Skip(1), IsUInt8 ? 1 : 4) is not { } sampleBytes || sampleBytes > int.MaxValue / 2)
+            throw Bad(samplesPath, $"shape ({string.Join(", ", shape)}) is larger than any array this tool can read.");
         SampleShape = shape.Length switch
         {
             4 => [(int)shape[1], (int)shape[2], (int)shape[3]],
@@ -35,7 +38,9 @@ public sealed partial class NpySource : SampleSource
             _ => [(int)shape[1]],
         };
         _dataOffset = offset;
-        long need = offset + shape[0] * (long)SampleBytes;
+        long need;
+        try { need = checked(offset + shape[0] * (long)SampleBytes); }
+        catch (OverflowException) { throw Bad(samplesPath, $"shape ({string.Join(", ", shape)}) is larger than any file."); }
         long have = new FileInfo(samplesPath).Length;
         if (have < need) throw Bad(samplesPath, $"shape ({string.Join(", ", shape)}) needs {need} bytes; the file has {have} (truncated?).");
 

@@ -19,6 +19,17 @@ public static class MergeCommand
         cmd.SetAction(r => ctx.Guard(() =>
         {
             var folders = r.GetValue(shards)!;
+            // The same statistics twice (one shard named twice, or a copy of it) would count its samples twice.
+            var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var folder in folders)
+            {
+                var file = Path.Combine(folder, AnalysisResult.StatsFileName);
+                if (!File.Exists(file)) continue; // StatisticsFile.Read reports it
+                var hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(file)));
+                if (seen.TryGetValue(hash, out var first))
+                    throw new PfaException(ErrorCodes.InvalidArgument, $"shards '{first}' and '{folder}' hold the same statistics: merging them would count those samples twice. Name each shard once.");
+                seen[hash] = folder;
+            }
             var merged = StatisticsFile.Read(Path.Combine(folders[0], AnalysisResult.StatsFileName));
             foreach (var folder in folders.Skip(1))
             {
