@@ -114,4 +114,48 @@ public sealed class DamagedInputTests : IDisposable
         Assert.DoesNotContain("\u001b", err);
         Assert.Contains("\\u001b[31m", err);
     }
+
+    [Theory]
+    [InlineData("""{ "schema": "pfa.model/1", "input": [1, 2147483647, 2147483647], "layers": [ { "type": "flatten" }, { "type": "linear", "out": 2 } ] }""", "more than 2,147,483,648 values per sample")]
+    [InlineData("""{ "schema": "pfa.model/1", "input": [4], "layers": [ { "name": "a", "type": "linear", "out": 2, "inputs": ["a"] } ] }""", "reads itself")]
+    [InlineData("""{ "schema": "pfa.model/1", "input": [4], "layers": [ { "name": "a", "type": "linear", "out": 2, "inputs": ["b"] }, { "name": "b", "type": "linear", "out": 2 } ] }""", "not the name of an earlier layer")]
+    [InlineData("""{ "schema": "pfa.model/1", "input": [65536], "layers": [ { "type": "linear", "out": 65536 } ] }""", "more than 2,147,483,648 weights")]
+    [InlineData("""{ "schema": "pfa.model/1", "input": [64, 2048, 2048], "layers": [ { "type": "conv2d", "out": 256, "kernel": 7, "padding": 3 }, { "type": "flatten" } ] }""", "multiply-accumulates per sample")]
+    public void Model_descriptions_with_impossible_sizes_or_references_are_PFA0003(string json, string expected)
+    {
+        File.WriteAllText(_dir["m.json"], json);
+        var (code, output, err) = Cli("info", "--model", _dir["m.json"]);
+        AssertCoded(code, err, "PFA0003");
+        Assert.Contains(expected, err);
+        Assert.DoesNotContain("-", output); // never a negative count
+    }
+
+    [Fact]
+    public void A_model_description_over_the_size_limit_is_refused_before_it_is_parsed()
+    {
+        using (var w = new StreamWriter(_dir["huge.json"]))
+        {
+            w.Write("""{ "schema": "pfa.model/1", "input": [4], "layers": [""");
+            for (int i = 0; i < 1_000_000; i++) w.Write("""{ "type": "relu" },""");
+            w.Write("""{ "type": "relu" } ] }""");
+        }
+        var (code, _, err) = Cli("info", "--model", _dir["huge.json"]);
+        AssertCoded(code, err, "PFA0003");
+        Assert.Contains("limited to 16 MiB", err);
+
+        File.WriteAllText(_dir["many.json"], """{ "schema": "pfa.model/1", "input": [4], "layers": [""" + string.Concat(Enumerable.Repeat("""{ "type": "relu" },""", 10_001)).TrimEnd(',') + "] }");
+        (code, _, err) = Cli("info", "--model", _dir["many.json"]);
+        AssertCoded(code, err, "PFA0003");
+        Assert.Contains("up to 10,000", err);
+    }
+
+    [Fact]
+    public void A_batch_size_larger_than_the_data_is_the_whole_data_at_once()
+    {
+        var model = Model();
+        DataFiles.Idx(_dir["t10k-images-idx3-ubyte"], _dir["t10k-labels-idx1-ubyte"], 20, 6, 6, i => (byte)(i % 4), gzip: false);
+        var (code, output, err) = Cli("eval", "--model", model, "--weights", _dir["model.dat"], "--data", _dir.Path, "--batch-size", "2147483647");
+        Assert.True(code == 0, err);
+        Assert.Contains("20", output);
+    }
 }

@@ -88,9 +88,20 @@ public sealed class Dataset : IDisposable
     }
 
     /// <summary>Batches in file order, streamed.</summary>
-    public IEnumerable<Batch> Batches(int batchSize)
+    /// <summary>A positive batch size no larger than the data (a huge --batch-size means "all at once"), whose
+    /// buffer (samples × elements) fits one array.</summary>
+    int CheckedBatchSize(int batchSize)
     {
         if (batchSize <= 0) throw new PfaException(ErrorCodes.InvalidArgument, $"batch size must be positive; found {batchSize}.");
+        int b = Math.Max(1, Math.Min(batchSize, _selected.Length));
+        if ((long)b * _source.SampleElements > Array.MaxLength)
+            throw new PfaException(ErrorCodes.InvalidArgument, $"a batch of {b:N0} samples of {_source.SampleElements:N0} values does not fit in memory; use a smaller --batch-size (or 'batch_size').");
+        return b;
+    }
+
+    public IEnumerable<Batch> Batches(int batchSize)
+    {
+        batchSize = CheckedBatchSize(batchSize);
         _source.Rewind();
         int sampleBytes = _source.SampleBytes;
         var scratch = new byte[sampleBytes];
@@ -120,7 +131,7 @@ public sealed class Dataset : IDisposable
     /// <summary>Batches in a seeded random order (every sample once per pass), from memory.</summary>
     public IEnumerable<Batch> ShuffledBatches(int batchSize, Random random)
     {
-        if (batchSize <= 0) throw new PfaException(ErrorCodes.InvalidArgument, $"batch size must be positive; found {batchSize}.");
+        batchSize = CheckedBatchSize(batchSize);
         var cache = LoadCache();
         int sampleBytes = _source.SampleBytes;
         var order = Enumerable.Range(0, Count).ToArray();

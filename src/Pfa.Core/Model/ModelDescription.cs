@@ -27,8 +27,13 @@ public sealed record ModelDescription
     public List<LayerSpec> Layers { get; init; } = [];
 
     /// <summary>Reads and validates a description; errors name the file, line and column.</summary>
+    /// <summary>The largest model.json read: a description of <see cref="ModelGraph.MaxLayers"/> layers is far smaller.</summary>
+    public const long MaxFileBytes = 16L << 20;
+
     public static ModelDescription Load(string path)
     {
+        if (System.IO.File.Exists(path) && new FileInfo(path).Length > MaxFileBytes)
+            throw new Errors.PfaException(Errors.ErrorCodes.InvalidModel, $"model description '{path}' is {new FileInfo(path).Length / (1 << 20):N0} MiB; descriptions are limited to {MaxFileBytes >> 20} MiB ({ModelGraph.MaxLayers:N0} layers).", path);
         var input = JsonFiles.Read<ModelDescription>(path, "model description");
         ModelGraph.Build(input.Value, input);
         return input.Value;

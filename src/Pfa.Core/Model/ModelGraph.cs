@@ -64,6 +64,10 @@ public sealed partial class ModelGraph
                 throw Fail("$.schema", $"unknown schema '{d.Schema}'; expected \"{ModelDescription.SchemaId}\".");
             if (d.Input.Count is not (1 or 3) || d.Input.Any(v => v <= 0))
                 throw Fail("$.input", $"'input' must be the shape of one sample, [channels, height, width] or [features], with positive sizes; found [{string.Join(", ", d.Input)}].");
+            if (Checkpoints.SizeMath.Bytes(d.Input.Select(v => (long)v), 1) is not { } inputSize || inputSize > MaxElements)
+                throw Fail("$.input", $"'input' [{string.Join(", ", d.Input)}] has more than {MaxElements:N0} values per sample; this tool describes models up to that size.");
+            if (d.Layers.Count > MaxLayers)
+                throw Fail("$.layers", $"the model has {d.Layers.Count:N0} layers; this tool describes models of up to {MaxLayers:N0}.");
             if (d.Layers.Count == 0)
                 throw Fail("$.layers", "'layers' is empty; a model needs at least one layer.");
             if (d.Normalize is { } n)
@@ -102,7 +106,8 @@ public sealed partial class ModelGraph
                     {
                         var r = spec.Inputs[k];
                         if (r == "input") inputs.Add(LayerNode.ModelInput);
-                        else if (byName.TryGetValue(r, out var j)) inputs.Add(j);
+                        else if (r == name) throw Fail($"{at}.inputs[{k}]", $"{where} reads itself; a layer can read only the model input or earlier layers.");
+                        else if (byName.TryGetValue(r, out var j) && j < i) inputs.Add(j);
                         else throw Fail($"{at}.inputs[{k}]", $"{where} reads '{r}', which is not the name of an earlier layer (or \"input\").");
                     }
                 }
@@ -113,7 +118,14 @@ public sealed partial class ModelGraph
                 int[] Shape(int input) => input == LayerNode.ModelInput ? d.Input.ToArray() : nodes[input].OutShape;
                 var inShape = Shape(inputs[0]);
                 var outShape = InferShape(spec, inShape, inputs.Count > 1 ? Shape(inputs[1]) : null, at, where, Fail);
-                nodes.Add(new LayerNode(i, name, spec, inputs, inShape, outShape));
+                if (Checkpoints.SizeMath.Bytes(outShape.Select(v => (long)v), 1) is not { } outSize || outSize > MaxElements)
+                    throw Fail(at, $"{where} outputs [{string.Join(", ", outShape)}], more than {MaxElements:N0} values per sample.");
+                if (spec.Out is { } o && (long)o * inShape[0] * (spec.Kernel is { } kk ? (long)kk.H * kk.W : 1) > MaxElements)
+                    throw Fail($"{at}.out", $"{where} would have more than {MaxElements:N0} weights.");
+                var node = new LayerNode(i, name, spec, inputs, inShape, outShape);
+                if (Metrics.ModelCost.Of(node).Macs > MaxMacs)
+                    throw Fail(at, $"{where} would take more than {MaxMacs:N0} multiply-accumulates per sample.");
+                nodes.Add(node);
             }
             return new ModelGraph(d, nodes);
         }
@@ -124,6 +136,13 @@ public sealed partial class ModelGraph
     }
 
     // Carries a located error out of the local functions without losing its type.
+    /// <summary>Limits of what a description may describe (README, "Model description"): values per sample and
+    /// per layer's weights, and layers. Far beyond any CNN this tool is for; they keep sizes exact in 64-bit
+    /// arithmetic and a damaged file from exhausting memory.</summary>
+    public const long MaxElements = 1L << 31;
+    public const int MaxLayers = 10_000;
+    public const long MaxMacs = 1L << 40;
+
     sealed class PfaInvalid(Errors.PfaException error) : Exception(error.Message)
     {
         public Errors.PfaException Error { get; } = error;
