@@ -11,7 +11,11 @@ public sealed record Accuracy(double Top1, double Top5, long Samples);
 public static class Evaluator
 {
     /// <summary>Runs the network in eval mode without gradients over the whole dataset.</summary>
-    public static Accuracy Evaluate(PfaNetwork network, Dataset data, int batchSize = 256)
+    /// <param name="network">The model to evaluate.</param>
+    /// <param name="data">Samples and labels.</param>
+    /// <param name="batchSize">Samples per forward pass.</param>
+    /// <param name="progress">Called after each batch with (samples done, samples in all).</param>
+    public static Accuracy Evaluate(PfaNetwork network, Dataset data, int batchSize = 256, Action<long, long>? progress = null)
     {
         int classes = network.Graph.OutputShape.Length == 1 ? network.Graph.OutputShape[0]
             : throw new PfaException(ErrorCodes.InvalidModel, $"the model's output has shape [{string.Join(", ", network.Graph.OutputShape)}]; accuracy needs class scores [classes].");
@@ -34,6 +38,7 @@ public static class Evaluator
                 top1 += hits.narrow(1, 0, 1).sum().item<long>();
                 top5 += hits.sum().item<long>();
                 n += batch.Size;
+                progress?.Invoke(n, data.Count);
             }
         }
         if (wasTraining) network.train();

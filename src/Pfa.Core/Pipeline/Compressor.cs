@@ -32,6 +32,9 @@ public sealed record CompressRequest
     /// <summary>A committed recipe to compare with (PFA1002 on drift), or to write when <see cref="UpdateBaseline"/>.</summary>
     public string? Baseline { get; init; }
     public bool UpdateBaseline { get; init; }
+    /// <summary>Progress of a long stage: given the stage's name, a callback for (done, total), or null. The CLI
+    /// draws an updating line with an ETA on a terminal and nothing when its output is redirected.</summary>
+    public Func<string, Action<long, long>?>? Progress { get; init; }
 }
 
 /// <summary>
@@ -97,12 +100,12 @@ public static class Compressor
 
         var watch = Stopwatch.StartNew();
         log($"evaluating the input model on {eval.Count:N0} samples");
-        var before = Evaluator.Evaluate(network, eval, r.BatchSize);
+        var before = Evaluator.Evaluate(network, eval, r.BatchSize, r.Progress?.Invoke("evaluating"));
         double evalSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
         log($"analysing responses on {train.Count:N0} samples");
-        using var analysis = AnalysisResult.Run(network, train, r.Budget, r.BatchSize);
+        using var analysis = AnalysisResult.Run(network, train, r.Budget, r.BatchSize, r.Progress?.Invoke("analysing"));
         var analysisDir = run.Stage("analysis");
         analysis.Save(analysisDir);
         foreach (var l in analysis.Spectra.Layers)
@@ -132,7 +135,8 @@ public static class Compressor
         {
             log($"fine-tuning for {options.Epochs} epoch(s) on {train.Count:N0} samples");
             Trainer.Train(compressed, train, options, e => log(string.Create(CultureInfo.InvariantCulture,
-                $"  epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")));
+                $"  epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")),
+                r.Progress?.Invoke("fine-tuning"));
         }
         double finetuneSeconds = watch.Elapsed.TotalSeconds;
         // A model with a non-finite weight is unusable, whatever its accuracy says: it never passes.
@@ -145,7 +149,7 @@ public static class Compressor
         (compressedDescription with { Name = description.Name }).Save(modelPath);
 
         watch.Restart();
-        var after = Evaluator.Evaluate(compressed, eval, r.BatchSize);
+        var after = Evaluator.Evaluate(compressed, eval, r.BatchSize, r.Progress?.Invoke("evaluating"));
         evalSeconds += watch.Elapsed.TotalSeconds;
 
         double drop = Math.Round((before.Top1 - after.Top1) * 100, 4);

@@ -16,7 +16,13 @@ public sealed record EpochReport(int Epoch, double Loss, double TrainAccuracy, d
 /// </summary>
 public static class Trainer
 {
-    public static IReadOnlyList<EpochReport> Train(nn.Module<Tensor, Tensor> network, Dataset data, TrainOptions o, Action<EpochReport>? progress = null)
+    /// <param name="network">The model to train (left in eval mode).</param>
+    /// <param name="data">Training samples and labels.</param>
+    /// <param name="o">Optimiser, schedule, epochs, augmentation and seed.</param>
+    /// <param name="progress">Called after each epoch.</param>
+    /// <param name="batchProgress">Called after each batch with (samples done in this epoch, samples per epoch).</param>
+    public static IReadOnlyList<EpochReport> Train(nn.Module<Tensor, Tensor> network, Dataset data, TrainOptions o, Action<EpochReport>? progress = null,
+        Action<long, long>? batchProgress = null)
     {
         torch.manual_seed(o.Seed);
         var random = new Random(o.Seed);
@@ -55,6 +61,7 @@ public static class Trainer
                 correct += logits.argmax(1).eq(batch.Y).sum().item<long>();
                 seen += batch.Size;
                 step++;
+                batchProgress?.Invoke(seen, data.Count);
             }
             var report = new EpochReport(epoch + 1, lossSum / seen, (double)correct / seen, lr, watch.Elapsed);
             reports.Add(report);

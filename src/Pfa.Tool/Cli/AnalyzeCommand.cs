@@ -28,7 +28,7 @@ public static class AnalyzeCommand
             var (_, network, dataset) = CommonOptions.LoadModelAndData(r.GetValue(model)!, r.GetValue(weights)!, data.SpecOrBudget(r, b));
             using var _n = network;
             using var _d = dataset;
-            using var analysis = AnalysisResult.Run(network, dataset, b, b.Budget.BatchSize ?? r.GetValue(data.BatchSize));
+            using var analysis = AnalysisResult.Run(network, dataset, b, b.Budget.BatchSize ?? r.GetValue(data.BatchSize), ctx.Progress("analysing"));
             analysis.Save(r.GetValue(output)!);
             foreach (var l in analysis.Spectra.Layers)
             {

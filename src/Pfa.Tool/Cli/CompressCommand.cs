@@ -51,6 +51,7 @@ public static class CompressCommand
                 BatchSize = b.Budget.BatchSize ?? r.GetValue(data.BatchSize), Tolerance = r.GetValue(tolerance), Epochs = r.GetValue(epochs),
                 WeightsExtension = "." + r.GetValue(format),
                 Baseline = r.GetValue(baseline), UpdateBaseline = r.GetValue(updateBaseline),
+                Progress = ctx.Progress,
             };
             var summary = Compressor.Run(request, line => ctx.Err.WriteLine(line));
             if (r.GetValue(json)) ctx.Out.Write(JsonFiles.Serialize(summary));

@@ -26,7 +26,7 @@ public static class EvalCommand
             var (_, network, dataset) = CommonOptions.LoadModelAndData(r.GetValue(model)!, r.GetValue(weights)!, data.Spec(r));
             using var _n = network;
             using var _d = dataset;
-            var acc = Evaluator.Evaluate(network, dataset, r.GetValue(data.BatchSize));
+            var acc = Evaluator.Evaluate(network, dataset, r.GetValue(data.BatchSize), ctx.Progress("evaluating"));
             if (r.GetValue(json))
                 ctx.Out.Write(JsonFiles.Serialize(new { top1 = acc.Top1, top5 = acc.Top5, samples = acc.Samples }));
             else

@@ -30,7 +30,7 @@ public static class FinetuneCommand
             using var _d = dataset;
             var options = b.Budget.TrainOptions() with { Epochs = r.GetValue(epochs) ?? b.Budget.TrainOptions().Epochs };
             Trainer.Train(network, dataset, options, e => ctx.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")));
+                $"epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")), ctx.Progress("fine-tuning"));
             PfaModel.SaveWeights(network, r.GetValue(output)!);
             ctx.Out.WriteLine($"wrote {r.GetValue(output)}");
             return 0;

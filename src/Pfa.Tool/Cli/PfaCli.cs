@@ -10,12 +10,12 @@ namespace Pfa.Tool.Cli;
 /// </summary>
 public static class PfaCli
 {
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, TerminalProgress? terminal = null)
     {
         var root = new RootCommand("dotnet pfa: Principal Filter Analysis for TorchSharp CNNs — make trained networks smaller by what their layers do.");
         var verbose = new Option<bool>("--verbose") { Description = "Print stack traces of internal errors.", Recursive = true };
         root.Options.Add(verbose);
-        var context = new CliContext(stdout, stderr);
+        var context = new CliContext(stdout, stderr) { Terminal = terminal };
         root.Subcommands.Add(InfoCommand.Create(context));
         root.Subcommands.Add(EvalCommand.Create(context));
         root.Subcommands.Add(CompressCommand.Create(context));
@@ -44,6 +44,11 @@ public sealed class CliContext(TextWriter stdout, TextWriter stderr)
     public TextWriter Out { get; } = stdout;
     public TextWriter Err { get; } = stderr;
     public bool Verbose { get; set; }
+    /// <summary>Draws a progress line per long stage; null where output is not a terminal (logs stay plain).</summary>
+    public TerminalProgress? Terminal { get; set; }
+
+    /// <summary>The progress callback of a stage, or null.</summary>
+    public Action<long, long>? Progress(string stage) => Terminal?.Stage(stage);
 
     public int Guard(Func<int> action)
     {
