@@ -158,4 +158,20 @@ public sealed class DamagedInputTests : IDisposable
         Assert.True(code == 0, err);
         Assert.Contains("20", output);
     }
+
+    [Fact]
+    public void A_model_without_a_linear_classifier_is_evaluated_with_a_coded_warning()
+    {
+        torch.manual_seed(3);
+        using var seq = torch.nn.Sequential(("c", torch.nn.Conv2d(1, 3, 3, padding: 1)), ("f", torch.nn.Flatten()), ("l", torch.nn.Linear(108, 8)), ("r", torch.nn.ReLU()));
+        PfaModel.Export(seq, [1, 6, 6], null, _dir["relu.json"], _dir["relu.dat"], "relu-ending");
+        DataFiles.Idx(_dir["t10k-images-idx3-ubyte"], _dir["t10k-labels-idx1-ubyte"], 20, 6, 6, i => (byte)(i % 4), gzip: false);
+        var (code, _, err) = Cli("eval", "--model", _dir["relu.json"], "--weights", _dir["relu.dat"], "--data", _dir.Path);
+        Assert.True(code == 0, err);
+        Assert.Contains("relu.json: warning PFA2003: the model ends in layer 'r' (relu), not a linear classifier: accuracy takes its 8 outputs", err);
+
+        (code, _, err) = Cli("eval", "--model", Model(), "--weights", _dir["model.dat"], "--data", _dir.Path);
+        Assert.True(code == 0, err);
+        Assert.DoesNotContain("PFA2003", err);
+    }
 }

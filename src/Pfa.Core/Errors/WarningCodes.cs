@@ -11,6 +11,8 @@ public static class WarningCodes
     public const string NoVariance = "PFA2001";
     /// <summary>Fewer samples than filters: the spectrum is rank-deficient.</summary>
     public const string TooFewSamples = "PFA2002";
+    /// <summary>The model does not end in a linear classifier.</summary>
+    public const string NoClassifier = "PFA2003";
 
     /// <summary>"CODE: message", the form kept in spectra.json and recipe.json.</summary>
     public static string Format(string code, string message) => $"{code}: {message}";

@@ -22,6 +22,16 @@ public sealed partial class ModelGraph
     public int[] InputShape { get; }
     public int[] OutputShape => Nodes[^1].OutShape;
 
+    /// <summary>A warning ("PFA2003: …") when the model does not end in a linear classifier: accuracy then takes
+    /// whatever the last layer outputs as class scores, which is rarely what was meant.</summary>
+    public string? ClassifierWarning()
+    {
+        var last = Nodes[^1];
+        if (last.Type == LayerType.Linear || (last.Type == LayerType.Dropout && Nodes.Count > 1 && Nodes[^2].Type == LayerType.Linear)) return null;
+        return Errors.WarningCodes.Format(Errors.WarningCodes.NoClassifier,
+            $"the model ends in layer '{last.Name}' ({last.Type}), not a linear classifier: accuracy takes its {string.Join("×", last.OutShape)} outputs as class scores.");
+    }
+
     ModelGraph(ModelDescription description, IReadOnlyList<LayerNode> nodes)
     {
         Description = description;

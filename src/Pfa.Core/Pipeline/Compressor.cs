@@ -98,6 +98,7 @@ public static class Compressor
     {
         var b = r.Budget.Budget;
 
+        if (network.Graph.ClassifierWarning() is { } warning) log(WarningCodes.Line(r.ModelPath, warning));
         var watch = Stopwatch.StartNew();
         log($"evaluating the input model on {eval.Count:N0} samples");
         var before = Evaluator.Evaluate(network, eval, r.BatchSize, r.Progress?.Invoke("evaluating"));

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Pfa.Core.Errors;
 using System.Globalization;
 using Pfa.Core.Data;
 using Pfa.Core.Evaluation;
@@ -26,6 +27,7 @@ public static class EvalCommand
             var (_, network, dataset) = CommonOptions.LoadModelAndData(r.GetValue(model)!, r.GetValue(weights)!, data.Spec(r));
             using var _n = network;
             using var _d = dataset;
+            if (network.Graph.ClassifierWarning() is { } warning) ctx.Err.WriteLine(WarningCodes.Line(r.GetValue(model), warning));
             var acc = Evaluator.Evaluate(network, dataset, r.GetValue(data.BatchSize), ctx.Progress("evaluating"));
             if (r.GetValue(json))
                 ctx.Out.Write(JsonFiles.Serialize(new { top1 = acc.Top1, top5 = acc.Top5, samples = acc.Samples }));
