@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using Pfa.Core.Model;
-using Pfa.Tool.Cli;
 using TorchSharp;
+
+using static Pfa.Tests.TestCli;
 
 namespace Pfa.Tests;
 
@@ -10,13 +11,6 @@ public sealed class CliTests : IDisposable
     readonly TempDir _dir = new();
     public void Dispose() => _dir.Dispose();
 
-    static (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = PfaCli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
 
     /// <summary>A tiny CNN for 1×6×6 inputs, exported as description + weights, and a matching IDX test set.</summary>
     void Example()

@@ -4,8 +4,9 @@ using Pfa.Core.Data;
 using Pfa.Core.Model;
 using Pfa.Core.Pipeline;
 using Pfa.Core.Training;
-using Pfa.Tool.Cli;
 using TorchSharp;
+
+using static Pfa.Tests.TestCli;
 
 namespace Pfa.Tests;
 
@@ -41,12 +42,6 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
     readonly TempDir _out = new();
     public void Dispose() => _out.Dispose();
 
-    static (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        return (PfaCli.Run(args, o, e), o.ToString(), e.ToString());
-    }
 
     string Budget(string name, string json)
     {

@@ -1,7 +1,8 @@
 using System.Text;
 using Pfa.Core.Model;
-using Pfa.Tool.Cli;
 using TorchSharp;
+
+using static Pfa.Tests.TestCli;
 
 namespace Pfa.Tests;
 
@@ -14,12 +15,6 @@ public sealed class DamagedInputTests : IDisposable
     readonly TempDir _dir = new();
     public void Dispose() => _dir.Dispose();
 
-    static (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        return (PfaCli.Run(args, o, e), o.ToString(), e.ToString());
-    }
 
     string Model()
     {

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text;
-using Pfa.Tool.Cli;
 
 namespace Pfa.Tests;
 
@@ -32,8 +31,8 @@ public sealed class FaultInjectionTests(TinyFashionModel model) : IClassFixture<
 
     static (int Code, string Err) Cli(params string[] args)
     {
-        var e = new StringWriter();
-        return (PfaCli.Run(args, new StringWriter(), e), e.ToString());
+        var (code, _, err) = TestCli.Cli(args);
+        return (code, err);
     }
 
     /// <summary>Starts the tool and kills it when a stderr line contains <paramref name="stage"/>; returns the
