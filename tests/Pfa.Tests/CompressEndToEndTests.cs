@@ -193,4 +193,28 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         Assert.Contains(expected, err);
         Assert.False(Directory.Exists(_out["bad"]));
     }
+
+    /// <summary>The baseline users compare with, through the CLI: uniform widths at 30% of the parameters with L1
+    /// selection; the kept filters are those with the largest weight norms in the trained weights file.</summary>
+    [Fact]
+    public void Uniform_with_l1_selection_compresses_end_to_end()
+    {
+        var budget = Budget("uniform.json", """{ "strategy": "uniform", "target": 0.3, "select": "l1", "finetune": { "epochs": 0 } }""");
+        var (code, _, err) = Compress(_out["u"], budget);
+        Assert.True(code == 0, err);
+        var recipe = Pfa.Core.Recipes.Recipe.Load(_out["u/recipe.json"]);
+        Assert.Equal("l1", recipe.Strategy.Select);
+        Assert.NotNull(recipe.Strategy.KeepRatio);
+        Assert.True(recipe.Totals.ParametersAfter <= 0.3 * recipe.Totals.ParametersBefore);
+        var weights = Pfa.Core.Checkpoints.Checkpoint.Read(model.Weights).ToDictionary(e => e.Key, e => e.Value);
+        foreach (var layer in recipe.Layers)
+        {
+            Assert.Equal("uniform", layer.Rule);
+            var w = weights[layer.Name + ".weight"];
+            var norms = Enumerable.Range(0, (int)w.shape[0]).Select(i => w[i].abs().sum().item<float>()).ToArray();
+            var expected = Enumerable.Range(0, norms.Length).OrderByDescending(i => norms[i]).ThenBy(i => i).Take(layer.FiltersAfter).Order();
+            Assert.Equal(expected, layer.Kept);
+        }
+        foreach (var t in weights.Values) t.Dispose();
+    }
 }

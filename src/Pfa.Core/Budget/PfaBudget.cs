@@ -51,10 +51,8 @@ public sealed record FinetuneBudget
 /// </summary>
 public sealed record PfaBudget
 {
-    public static readonly string[] Strategies = ["kl", "energy", "footprint", "flops"];
-
     [JsonPropertyName("$schema")] public string? SchemaUrl { get; init; }
-    /// <summary>kl (default), energy, footprint or flops.</summary>
+    /// <summary>A name from <see cref="Recipes.Allocation.Strategies"/>: kl (default), energy, footprint, flops, uniform.</summary>
     public string Strategy { get; init; } = "kl";
     /// <summary>energy: τ in (0, 1].</summary>
     public double? Energy { get; init; }
@@ -64,6 +62,10 @@ public sealed record PfaBudget
     public long? Parameters { get; init; }
     /// <summary>flops: absolute target number of FLOPs (= 2·MACs).</summary>
     public long? Flops { get; init; }
+    /// <summary>uniform with 'target': what the fraction is of, "parameters" (default) or "flops".</summary>
+    public string? Measure { get; init; }
+    /// <summary>How the kept filters are chosen: pearson (default, PFA §3.2.1), l1 or random (see <see cref="Selection.Criteria"/>).</summary>
+    public string? Select { get; init; }
     /// <summary>Minimum filters per layer (default 1).</summary>
     public int MinFilters { get; init; } = 1;
     /// <summary>Only these layers are analysed and shrunk (default: every conv and linear but the classifier).</summary>
@@ -101,28 +103,22 @@ public sealed record PfaBudget
     {
         var b = input.Value;
         PfaException Bad(string path, string msg) => input.Error(ErrorCodes.InvalidBudget, path, msg);
-        if (!Strategies.Contains(b.Strategy))
-            throw Bad("$.strategy", $"unknown strategy '{b.Strategy}'; expected one of {string.Join(", ", Strategies)}.");
-        switch (b.Strategy)
-        {
-            case "energy":
-                if (b.Energy is not { } tau) throw Bad("$.strategy", "strategy 'energy' needs 'energy': the fraction τ of response energy to keep per layer, e.g. 0.95.");
-                if (!(tau > 0 && tau <= 1)) throw Bad("$.energy", $"'energy' must be in (0, 1]; found {tau}.");
-                break;
-            case "footprint":
-                if ((b.Target is null) == (b.Parameters is null))
-                    throw Bad("$.strategy", "strategy 'footprint' needs exactly one of 'target' (a fraction of the parameters, e.g. 0.5) or 'parameters' (an absolute count).");
-                if (b.Parameters is { } p && p <= 0) throw Bad("$.parameters", $"'parameters' must be positive; found {p}.");
-                break;
-            case "flops":
-                if ((b.Target is null) == (b.Flops is null))
-                    throw Bad("$.strategy", "strategy 'flops' needs exactly one of 'target' (a fraction of the FLOPs, e.g. 0.5) or 'flops' (an absolute count, 2·MACs).");
-                if (b.Flops is { } f && f <= 0) throw Bad("$.flops", $"'flops' must be positive; found {f}.");
-                break;
-        }
+        var strategy = Recipes.Allocation.Strategies.Find(b.Strategy)
+            ?? throw Bad("$.strategy", $"unknown strategy '{b.Strategy}'; expected one of {string.Join(", ", Recipes.Allocation.Strategies.Names)}.");
+        if (strategy.Requirement?.Invoke(b) is { } need) throw Bad("$.strategy", need);
+        if (b.Energy is { } tau && !(tau > 0 && tau <= 1)) throw Bad("$.energy", $"'energy' must be in (0, 1]; found {tau}.");
+        if (b.Parameters is { } p && p <= 0) throw Bad("$.parameters", $"'parameters' must be positive; found {p}.");
+        if (b.Flops is { } f && f <= 0) throw Bad("$.flops", $"'flops' must be positive; found {f}.");
         if (b.Target is { } t && !(t > 0 && t <= 1)) throw Bad("$.target", $"'target' is a fraction of the original model and must be in (0, 1]; found {t}.");
-        if (b.Strategy is not "energy" && b.Energy is not null) throw Bad("$.energy", $"'energy' applies to strategy 'energy', not '{b.Strategy}'.");
-        if (b.Strategy is not ("footprint" or "flops") && b.Target is not null) throw Bad("$.target", $"'target' applies to strategies 'footprint' and 'flops', not '{b.Strategy}'.");
+        if (b.Measure is not (null or "parameters" or "flops")) throw Bad("$.measure", $"'measure' must be \"parameters\" or \"flops\"; found '{b.Measure}'.");
+        foreach (var (property, value) in new (string, object?)[] { ("energy", b.Energy), ("target", b.Target), ("parameters", b.Parameters), ("flops", b.Flops), ("measure", b.Measure) })
+        {
+            if (value is null || strategy.Properties.Contains(property)) continue;
+            var users = Recipes.Allocation.Strategies.Using(property);
+            throw Bad($"$.{property}", $"'{property}' applies to {(users.Count == 1 ? "strategy" : "strategies")} {string.Join(", ", users.Select(u => $"'{u}'"))}, not '{b.Strategy}'.");
+        }
+        if (b.Select is { } sel && Selection.Criteria.Find(sel) is null)
+            throw Bad("$.select", $"unknown selection '{sel}'; expected one of {string.Join(", ", Selection.Criteria.Names)}.");
         if (b.MinFilters < 1) throw Bad("$.min_filters", $"'min_filters' must be at least 1; found {b.MinFilters}.");
         if (b.Init is not ("selected" or "random")) throw Bad("$.init", $"'init' must be \"selected\" or \"random\"; found '{b.Init}'.");
         if (b.Tolerance is { } tol && !(tol >= 0 && double.IsFinite(tol))) throw Bad("$.tolerance", $"'tolerance' is an accuracy drop in percentage points and must be ≥ 0; found {tol}.");

@@ -25,6 +25,13 @@ public static class PfaModel
         return network;
     }
 
+    /// <summary>A lookup of each layer's trained weight ("name.weight"), for selection criteria that read weights.</summary>
+    public static Func<string, TorchSharp.torch.Tensor?> WeightsOf(PfaNetwork network)
+    {
+        var weights = network.named_parameters().ToDictionary(p => p.name, p => (TorchSharp.torch.Tensor)p.parameter);
+        return layer => weights.GetValueOrDefault(layer + ".weight");
+    }
+
     /// <summary>Writes the network's weights (.dat or .safetensors, by extension) atomically.</summary>
     public static void SaveWeights(PfaNetwork network, string weightsPath) => Checkpoint.Write(weightsPath, Checkpoint.StateOf(network));
 

@@ -117,7 +117,7 @@ public static class Compressor
         double analyzeSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
-        var recipe = RecipeMaker.Make(description, analysis, r.Budget, File.ReadAllBytes(Path.Combine(analysisDir, AnalysisResult.StatsFileName)));
+        var recipe = RecipeMaker.Make(description, analysis, r.Budget, File.ReadAllBytes(Path.Combine(analysisDir, AnalysisResult.StatsFileName)), PfaModel.WeightsOf(network));
         var recipePath = run.Stage(RecipeFileName);
         recipe.Save(recipePath);
         log(string.Create(CultureInfo.InvariantCulture, $"recipe: {string.Join(", ", recipe.Layers.Select(l => $"{l.Name} {l.FiltersBefore}→{l.FiltersAfter}"))}"));

@@ -12,19 +12,24 @@ namespace Pfa.Core.Pipeline;
 /// <summary>Plan (how many filters) + selection (which filters) = recipe.json.</summary>
 public static class RecipeMaker
 {
-    public static Recipe Make(ModelDescription model, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes)
+    /// <param name="weightOf">A layer's trained weight, for criteria that read weights (l1); null when unavailable.</param>
+    public static Recipe Make(ModelDescription model, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes, Func<string, TorchSharp.torch.Tensor?>? weightOf = null)
     {
         var graph = ModelGraph.Build(model);
         var spaces = new ChannelSpaces(graph);
         var spectra = analysis.Spectra.ByLayer();
         var plan = new RecipePlanner(spaces, budget, spectra).Plan();
         var b = budget.Budget;
-        var layers = plan.Layers.Select(l =>
+        var strategy = Recipes.Allocation.Strategies.Get(b.Strategy);
+        var criterion = Criteria.Get(b.Select);
+        if (criterion.NeedsWeights && weightOf is null)
+            throw budget.Error("$.select", $"selection '{criterion.Name}' reads the trained weights: pass --weights (the 'recipe' verb), or use 'compress'.");
+        var layers = plan.Layers.Select((l, position) =>
         {
             var spectrum = spectra[l.Layer];
             int[] kept;
             using (var cov = analysis.Statistics[l.Layer].Covariance())
-                kept = FilterSelector.Select(cov, l.After);
+                kept = criterion.Select(new LayerEvidence(l.Layer, position, cov, weightOf?.Invoke(l.Layer), b.Seed), l.After);
             return new RecipeLayer
             {
                 Name = l.Layer,
@@ -49,8 +54,10 @@ public static class RecipeMaker
             Model = model.Name ?? "",
             Strategy = new RecipeStrategy
             {
-                Name = b.Strategy, Energy = b.Energy, Target = b.Target, Parameters = b.Parameters, Flops = b.Flops,
-                Tau = plan.Tau is { } t && b.Strategy is "footprint" or "flops" ? Math.Round(t, 6) : null,
+                Name = b.Strategy, Energy = b.Energy, Target = b.Target, Parameters = b.Parameters, Flops = b.Flops, Measure = b.Measure,
+                Tau = plan.Tau is { } t && strategy.Searches && strategy.Allocation.Knob == "tau" ? Math.Round(t, 6) : null,
+                KeepRatio = plan.Tau is { } r && strategy.Searches && strategy.Allocation.Knob == "keep_ratio" ? Math.Round(r, 6) : null,
+                Select = b.Select is { } sel && sel != Criteria.Default ? sel : null,
                 MinFilters = b.MinFilters, Init = b.Init, Seed = b.Seed,
             },
             Totals = new RecipeTotals

@@ -11,8 +11,14 @@ public sealed record RecipeStrategy
     public double? Target { get; init; }
     public long? Parameters { get; init; }
     public long? Flops { get; init; }
+    /// <summary>uniform with 'target': what the fraction is of.</summary>
+    public string? Measure { get; init; }
     /// <summary>footprint/flops: the energy threshold τ the search found.</summary>
     public double? Tau { get; init; }
+    /// <summary>uniform: the keep ratio the search found.</summary>
+    public double? KeepRatio { get; init; }
+    /// <summary>The selection criterion when it is not the default (pearson).</summary>
+    public string? Select { get; init; }
     public int MinFilters { get; init; }
     public string Init { get; init; } = "selected";
     public int Seed { get; init; }

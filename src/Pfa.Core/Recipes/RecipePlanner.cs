@@ -8,7 +8,8 @@ namespace Pfa.Core.Recipes;
 
 /// <summary>
 /// Turns spectra and a budget into filter counts (PFA §3.2). No data pass: it runs on saved spectra, so trying
-/// budgets is instant.
+/// budgets is instant. The budget's strategy (<see cref="Allocation.Strategies"/>) supplies the per-layer rule
+/// and where its knob comes from:
 /// <list type="bullet">
 /// <item><c>energy</c> — PFA-En, eq. (1): the smallest k with Σ_{i≤k} λ_i ≥ τ.</item>
 /// <item><c>kl</c> — PFA-KL, eq. (2) with the linear ψ: γ = 1 − KL(λ‖u)/KL(δ‖u) = 1 − KL(λ‖u)/ln C, keep ⌈γ·C⌉.</item>
@@ -16,6 +17,8 @@ namespace Pfa.Core.Recipes;
 ///   parameter τ with the desired footprint"). Each layer's count is a step function of τ that changes only
 ///   at its cumulative energies, and the cost grows with τ, so the exact answer is found by binary search over
 ///   the finite set of those cut points: no guess-and-retry.</item>
+/// <item><c>uniform</c> — one keep ratio ⌈t·C⌉ for every layer, the largest that fits, by the same search over
+///   the ratios k/C where counts change.</item>
 /// </list>
 /// Every count is then raised to the layer's minimum (default 1) and capped at its width.
 /// </summary>
@@ -28,6 +31,7 @@ public sealed class RecipePlanner
     readonly BudgetFile _budget;
     readonly Dictionary<string, LayerSpectrum> _spectra;
     readonly List<ChannelSpace> _analysed;
+    readonly Allocation.AllocationStrategy _strategy;
 
     public RecipePlanner(ChannelSpaces spaces, BudgetFile budget, IReadOnlyDictionary<string, LayerSpectrum> spectra)
     {
@@ -35,6 +39,7 @@ public sealed class RecipePlanner
         _budget = budget;
         _spectra = new Dictionary<string, LayerSpectrum>(spectra);
         _analysed = AnalysedSpaces(spaces, budget).ToList();
+        _strategy = Allocation.Strategies.Get(budget.Budget.Strategy);
         foreach (var s in _analysed)
         {
             var name = Name(s);
@@ -111,8 +116,9 @@ public sealed class RecipePlanner
     int MinFilters(string layer, int width) =>
         Math.Min(width, _budget.Budget.Layers?.GetValueOrDefault(layer)?.MinFilters ?? _budget.Budget.MinFilters);
 
-    /// <summary>A layer's count at energy τ (ignored by kl), with its overrides and minimum; and the rule used.</summary>
-    (int Count, string Rule) Count(ChannelSpace s, double tau)
+    /// <summary>A layer's count at knob t (τ; the ratio for uniform; ignored by kl), with its overrides and minimum;
+    /// and the rule used.</summary>
+    (int Count, string Rule) Count(ChannelSpace s, double t)
     {
         var name = Name(s);
         var spectrum = _spectra[name];
@@ -121,27 +127,21 @@ public sealed class RecipePlanner
         {
             { Keep: { } keep } => (Math.Min(keep, s.Channels), "keep"),
             { Energy: { } e } => (EnergyCount(spectrum.CumulativeEnergy(), e), $"energy {e}"),
-            _ when _budget.Budget.Strategy == "kl" => (KlCount(spectrum.Eigenvalues), "kl"),
-            _ => (EnergyCount(spectrum.CumulativeEnergy(), tau), "energy"),
+            _ => (_strategy.Allocation.Count(spectrum, t), _strategy.Allocation.Rule),
         };
         int min = MinFilters(name, s.Channels);
         return k < min ? (min, "min_filters") : (k, rule);
     }
 
-    Dictionary<int, int> Counts(double tau) => _analysed.ToDictionary(s => s.Id, s => Count(s, tau).Count);
+    Dictionary<int, int> Counts(double t) => _analysed.ToDictionary(s => s.Id, s => Count(s, t).Count);
 
-    ModelCost CostAt(double tau) => ModelCost.Of(Widths.Apply(_spaces, Counts(tau)));
+    ModelCost CostAt(double t) => ModelCost.Of(Widths.Apply(_spaces, Counts(t)));
 
     public RecipePlan Plan()
     {
         var b = _budget.Budget;
         var before = ModelCost.Of(_spaces.Graph);
-        double? tau = b.Strategy switch
-        {
-            "energy" => b.Energy,
-            "footprint" or "flops" => Search(before),
-            _ => null,
-        };
+        double? tau = _strategy.Target?.Invoke(b, before.Parameters, before.Macs) is { } target ? Search(before, target) : _strategy.FixedKnob?.Invoke(b);
         var after = CostAt(tau ?? 1);
         var layers = _analysed.Select(s =>
         {
@@ -149,26 +149,24 @@ public sealed class RecipePlanner
             var spectrum = _spectra[name];
             var (count, rule) = Count(s, tau ?? 1);
             double kept = spectrum.Eigenvalues.Take(count).Sum();
-            double? kl = b.Strategy == "kl" ? KlDivergence(spectrum.Eigenvalues) : null;
+            double? kl = _strategy.Allocation is Allocation.KlAllocation ? KlDivergence(spectrum.Eigenvalues) : null;
             return new LayerPlan(name, s.Channels, count, Math.Min(1, kept), kl, rule);
         }).OrderBy(l => _spaces.Graph.Nodes.First(n => n.Name == l.Layer).Index).ToList();
         return new RecipePlan(b.Strategy, layers, tau, before.Parameters, after.Parameters, before.Macs, after.Macs);
     }
 
-    /// <summary>The largest τ among the layers' cumulative energies whose recipe fits the target.</summary>
-    double Search(ModelCost before)
+    /// <summary>The largest knob among the layers' knots (cumulative energies; ratios k/C) whose recipe fits the target.</summary>
+    double Search(ModelCost before, Allocation.SizeTarget target)
     {
         var b = _budget.Budget;
-        bool footprint = b.Strategy == "footprint";
-        double limit = footprint
-            ? b.Parameters ?? b.Target!.Value * before.Parameters
-            : b.Flops is { } f ? f / 2.0 : b.Target!.Value * before.Macs;
+        bool footprint = target.Measure == Allocation.TargetMeasure.Parameters;
+        double limit = target.Limit;
         long Measure(ModelCost c) => footprint ? c.Parameters : c.Macs;
-        bool Fits(double tau) => Measure(CostAt(tau)) <= limit * (1 + 1e-12);
+        bool Fits(double t) => Measure(CostAt(t)) <= limit * (1 + 1e-12);
 
         var candidates = _analysed
             .Where(s => _budget.Budget.Layers?.GetValueOrDefault(Name(s)) is not ({ Keep: not null } or { Energy: not null }))
-            .SelectMany(s => _spectra[Name(s)].CumulativeEnergy())
+            .SelectMany(s => _strategy.Allocation.Knots(_spectra[Name(s)]))
             .Select(v => Math.Min(1.0, v)).Append(1.0).Distinct().Order().ToArray();
         if (!Fits(candidates[0]))
         {

@@ -14,9 +14,10 @@ public static class RecipeCommand
         var budget = CommonOptions.Budget();
         var analysis = new Option<string>("--analysis") { Description = "Folder written by 'analyze' (stats.safetensors, spectra.json).", DefaultValueFactory = _ => "artifacts/pfa/analysis" };
         var output = new Option<string>("--out") { Description = "Where to write the recipe.", DefaultValueFactory = _ => "artifacts/pfa/recipe.json" };
+        var weights = new Option<string?>("--weights") { Description = "The trained weights: needed by selections that read them (\"select\": \"l1\")." };
         var cmd = new Command("recipe", "Make recipe.json from saved analysis and a budget (instant: no data pass). Try budgets freely.")
         {
-            model, budget, analysis, output,
+            model, budget, analysis, output, weights,
         };
         cmd.SetAction(r => ctx.Guard(() =>
         {
@@ -24,7 +25,9 @@ public static class RecipeCommand
             var description = ModelDescription.Load(r.GetValue(model)!);
             var folder = r.GetValue(analysis)!;
             using var loaded = AnalysisResult.Load(folder);
-            var recipe = RecipeMaker.Make(description, loaded, b, File.ReadAllBytes(Path.Combine(folder, AnalysisResult.StatsFileName)));
+            using var network = r.GetValue(weights) is { } w ? PfaModel.Load(description, w) : null;
+            var recipe = RecipeMaker.Make(description, loaded, b, File.ReadAllBytes(Path.Combine(folder, AnalysisResult.StatsFileName)),
+                network is null ? null : PfaModel.WeightsOf(network));
             recipe.Save(r.GetValue(output)!);
             foreach (var l in recipe.Layers)
                 ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{l.Name,-16} {l.FiltersBefore,5} → {l.FiltersAfter,5}  energy {l.EnergyKept:0.0000}  ({l.Rule})"));

@@ -1,0 +1,66 @@
+using Pfa.Core.Budget;
+
+namespace Pfa.Core.Recipes.Allocation;
+
+/// <summary>What a size target counts: trainable parameters or MACs (FLOPs = 2·MACs).</summary>
+public enum TargetMeasure { Parameters, Macs }
+
+/// <summary>A size the recipe must fit: at most <paramref name="Limit"/> of <paramref name="Measure"/>.</summary>
+public sealed record SizeTarget(TargetMeasure Measure, double Limit);
+
+/// <summary>
+/// A value of pfa.json's <c>strategy</c>: a per-layer allocation and where its knob comes from — fixed by the budget
+/// (<c>energy</c>), none (<c>kl</c>), or the largest knob whose model fits a size target (<c>footprint</c>,
+/// <c>flops</c>, <c>uniform</c>). Registered by name in <see cref="Strategies"/>; the budget's validation, the
+/// planner and the recipe ask the strategy, never compare names.
+/// </summary>
+public sealed record AllocationStrategy(
+    string Name,
+    string Description,
+    ILayerAllocation Allocation,
+    IReadOnlyList<string> Properties,
+    Func<PfaBudget, double?>? FixedKnob,
+    Func<PfaBudget, long, long, SizeTarget?>? Target,
+    Func<PfaBudget, string?>? Requirement)
+{
+    /// <summary>Whether the knob is found by a target search (the recipe then records it as τ or the ratio).</summary>
+    public bool Searches => Target is not null;
+}
+
+/// <summary>The registry of allocation strategies, keyed by their pfa.json name.</summary>
+public static class Strategies
+{
+    static readonly ILayerAllocation Energy = new EnergyAllocation();
+
+    public static readonly IReadOnlyList<AllocationStrategy> All =
+    [
+        new("kl", "PFA-KL (§3.2, eq. 2): parameter-free", new KlAllocation(), [], null, null, null),
+        new("energy", "PFA-En (eq. 1): keep the energy fraction 'energy' per layer", Energy, ["energy"], b => b.Energy, null,
+            b => b.Energy is null ? "strategy 'energy' needs 'energy': the fraction τ of response energy to keep per layer, e.g. 0.95." : null),
+        new("footprint", "the largest PFA-En τ whose model fits 'target' (a fraction) or 'parameters'", Energy, ["target", "parameters"], null,
+            (b, p, m) => new SizeTarget(TargetMeasure.Parameters, b.Parameters ?? b.Target!.Value * p),
+            b => (b.Target is null) == (b.Parameters is null) ? "strategy 'footprint' needs exactly one of 'target' (a fraction of the parameters, e.g. 0.5) or 'parameters' (an absolute count)." : null),
+        new("flops", "the largest PFA-En τ whose model fits 'target' (a fraction of the FLOPs) or 'flops'", Energy, ["target", "flops"], null,
+            (b, p, m) => new SizeTarget(TargetMeasure.Macs, b.Flops is { } f ? f / 2.0 : b.Target!.Value * m),
+            b => (b.Target is null) == (b.Flops is null) ? "strategy 'flops' needs exactly one of 'target' (a fraction of the FLOPs, e.g. 0.5) or 'flops' (an absolute count, 2·MACs)." : null),
+        new("uniform", "one keep ratio for every analysed layer, the largest that fits 'target' of the parameters (or of the FLOPs with \"measure\": \"flops\"), 'parameters' or 'flops'",
+            new UniformAllocation(), ["target", "parameters", "flops", "measure"], null,
+            (b, p, m) => b.Parameters is { } n ? new SizeTarget(TargetMeasure.Parameters, n)
+                : b.Flops is { } f ? new SizeTarget(TargetMeasure.Macs, f / 2.0)
+                : b.Measure == "flops" ? new SizeTarget(TargetMeasure.Macs, b.Target!.Value * m)
+                : new SizeTarget(TargetMeasure.Parameters, b.Target!.Value * p),
+            b => new object?[] { b.Target, b.Parameters, b.Flops }.Count(v => v is not null) != 1
+                ? "strategy 'uniform' needs exactly one of 'target' (a fraction, of the parameters or with \"measure\": \"flops\" of the FLOPs), 'parameters' or 'flops'."
+                : b.Measure is not null && b.Target is null ? "'measure' goes with 'target' (it says what the fraction is of)." : null),
+    ];
+
+    public static IReadOnlyList<string> Names => All.Select(s => s.Name).ToList();
+
+    public static AllocationStrategy? Find(string name) => All.FirstOrDefault(s => s.Name == name);
+
+    public static AllocationStrategy Get(string name) =>
+        Find(name) ?? throw new InvalidOperationException($"unknown strategy '{name}' (the budget's validation should have refused it)");
+
+    /// <summary>The strategies that use a budget property, for "'target' applies to …" messages.</summary>
+    public static IReadOnlyList<string> Using(string property) => All.Where(s => s.Properties.Contains(property)).Select(s => s.Name).ToList();
+}
