@@ -68,6 +68,9 @@ public sealed record PfaBudget
     public string? Select { get; init; }
     /// <summary>Minimum filters per layer (default 1).</summary>
     public int MinFilters { get; init; } = 1;
+    /// <summary>Kept filter counts are rounded up to a multiple of this (Torch-Pruning's round_to), inside the
+    /// exact footprint/FLOPs search so targets still hold; a layer narrower than the multiple stays whole.</summary>
+    public int? RoundTo { get; init; }
     /// <summary>Only these layers are analysed and shrunk (default: every conv and linear but the classifier).</summary>
     public List<string>? Include { get; init; }
     /// <summary>Layers never analysed nor shrunk.</summary>
@@ -120,6 +123,7 @@ public sealed record PfaBudget
         if (b.Select is { } sel && Selection.Criteria.Find(sel) is null)
             throw Bad("$.select", $"unknown selection '{sel}'; expected one of {string.Join(", ", Selection.Criteria.Names)}.");
         if (b.MinFilters < 1) throw Bad("$.min_filters", $"'min_filters' must be at least 1; found {b.MinFilters}.");
+        if (b.RoundTo is { } rt && (rt < 1 || rt > 4096)) throw Bad("$.round_to", $"'round_to' must be between 1 and 4096 (e.g. 8 or 16); found {rt}.");
         if (b.Init is not ("selected" or "random")) throw Bad("$.init", $"'init' must be \"selected\" or \"random\"; found '{b.Init}'.");
         if (b.Tolerance is { } tol && !(tol >= 0 && double.IsFinite(tol))) throw Bad("$.tolerance", $"'tolerance' is an accuracy drop in percentage points and must be ≥ 0; found {tol}.");
         if (b.BatchSize is { } bs && bs <= 0) throw Bad("$.batch_size", $"'batch_size' must be positive; found {bs}.");

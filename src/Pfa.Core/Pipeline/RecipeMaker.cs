@@ -58,7 +58,7 @@ public static class RecipeMaker
                 Tau = plan.Tau is { } t && strategy.Searches && strategy.Allocation.Knob == "tau" ? Math.Round(t, 6) : null,
                 KeepRatio = plan.Tau is { } r && strategy.Searches && strategy.Allocation.Knob == "keep_ratio" ? Math.Round(r, 6) : null,
                 Select = b.Select is { } sel && sel != Criteria.Default ? sel : null,
-                MinFilters = b.MinFilters, Init = b.Init, Seed = b.Seed,
+                MinFilters = b.MinFilters, RoundTo = b.RoundTo is > 1 ? b.RoundTo : null, Init = b.Init, Seed = b.Seed,
             },
             Totals = new RecipeTotals
             {

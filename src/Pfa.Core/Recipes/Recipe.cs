@@ -20,6 +20,8 @@ public sealed record RecipeStrategy
     /// <summary>The selection criterion when it is not the default (pearson).</summary>
     public string? Select { get; init; }
     public int MinFilters { get; init; }
+    /// <summary>round_to, when above 1.</summary>
+    public int? RoundTo { get; init; }
     public string Init { get; init; } = "selected";
     public int Seed { get; init; }
 }

@@ -127,11 +127,16 @@ public sealed class RecipePlanner
         {
             { Keep: { } keep } => (Math.Min(keep, s.Channels), "keep"),
             { Energy: { } e } => (EnergyCount(spectrum.CumulativeEnergy(), e), $"energy {e}"),
-            _ => (_strategy.Allocation.Count(spectrum, t), _strategy.Allocation.Rule),
+            _ => (RoundUp(_strategy.Allocation.Count(spectrum, t), s.Channels), _strategy.Allocation.Rule),
         };
         int min = MinFilters(name, s.Channels);
-        return k < min ? (min, "min_filters") : (k, rule);
+        return k < min ? (RoundUp(min, s.Channels), "min_filters") : (k, rule);
     }
+
+    /// <summary>Up to a multiple of round_to (hardware-friendly widths), never past the layer's width. Monotone in
+    /// the count, so the target search stays exact over the same knots. An explicit 'keep' is left as written.</summary>
+    int RoundUp(int count, int width) =>
+        _budget.Budget.RoundTo is { } m and > 1 ? Math.Min(width, (count + m - 1) / m * m) : count;
 
     Dictionary<int, int> Counts(double t) => _analysed.ToDictionary(s => s.Id, s => Count(s, t).Count);
 
@@ -174,7 +179,7 @@ public sealed class RecipePlanner
             string unit = footprint ? "parameters" : "FLOPs";
             long have = footprint ? smallest.Parameters : smallest.Flops;
             long want = (long)(footprint ? limit : limit * 2);
-            throw _budget.Error("$.strategy", $"the {b.Strategy} target of {want:N0} {unit} cannot be met: even with every analysed layer at its minimum the model has {have:N0} {unit} (of {(footprint ? before.Parameters : before.Flops):N0}). Raise the target, lower min_filters, or analyse more layers.");
+            throw _budget.Error("$.strategy", $"the {b.Strategy} target of {want:N0} {unit} cannot be met: even with every analysed layer at its minimum the model has {have:N0} {unit} (of {(footprint ? before.Parameters : before.Flops):N0}). Raise the target, lower min_filters{(b.RoundTo is > 1 ? " or round_to" : "")}, or analyse more layers.");
         }
         int lo = 0, hi = candidates.Length - 1;   // largest index that fits
         while (lo < hi)
