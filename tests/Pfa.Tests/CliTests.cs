@@ -35,6 +35,21 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Info_measures_latency_with_and_without_weights()
+    {
+        Example();
+        var (code, output, err) = Cli("info", "--model", _dir["model.json"], "--weights", _dir["model.dat"], "--latency", "--runs", "5", "--latency-batch", "4");
+        Assert.True(code == 0, err);
+        Assert.Matches(@"CPU latency: \d+\.\d{3} ms per forward pass \(batch 4, median of 5 warm runs, min \d+\.\d{3} ms, \d+ threads\)", output);
+        (code, output, err) = Cli("info", "--model", _dir["model.json"], "--latency", "--json", "--runs", "3");
+        Assert.True(code == 0, err);
+        var latency = System.Text.Json.JsonDocument.Parse(output).RootElement.GetProperty("latency");
+        Assert.True(latency.GetProperty("median_ms").GetDouble() > 0);
+        Assert.Equal(3, latency.GetProperty("runs").GetInt32());
+        Assert.Equal(2, Cli("info", "--model", _dir["model.json"], "--latency", "--runs", "0").Code);
+    }
+
+    [Fact]
     public void Eval_prints_accuracy_and_json_agrees_with_the_evaluator()
     {
         Example();

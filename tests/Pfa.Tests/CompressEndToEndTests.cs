@@ -72,6 +72,15 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         Assert.Equal(1000, summary.AnalysisSamples);
         Assert.True(summary.ParametersAfter < summary.ParametersBefore);
         Assert.InRange(summary.AccuracyAfter, 10, 100);
+        // Latency is measured, not derived from MACs: both present, positive, with batch, runs and threads stated.
+        var latency = summary.Latency!;
+        Assert.True(latency.BeforeMs > 0 && latency.AfterMs > 0);
+        Assert.Equal(1, latency.Batch);
+        Assert.Equal(20, latency.Runs);
+        Assert.True(latency.Threads >= 1);
+        Assert.Equal(Math.Round(100 * latency.AfterMs / latency.BeforeMs, 2), latency.Percent);
+        var markdown = File.ReadAllText(Path.Combine(_out["a"], "summary.md"));
+        Assert.Matches(@"\| CPU latency \(batch 1, \d+ threads, median of 20\) \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+% \|\n\nAccuracy gate", markdown);
 
         var recipe = JsonDocument.Parse(File.ReadAllText(Path.Combine(_out["a"], "recipe.json"))).RootElement;
         Assert.Equal("pfa.recipe/1", recipe.GetProperty("schema").GetString());

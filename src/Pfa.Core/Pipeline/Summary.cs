@@ -13,6 +13,18 @@ public sealed record Timings
     public double TotalSeconds { get; init; }
 }
 
+/// <summary>Latency before and after compression, measured in one process on the same input batch.</summary>
+public sealed record Latencies
+{
+    public double BeforeMs { get; init; }
+    public double AfterMs { get; init; }
+    /// <summary>After as a percentage of before.</summary>
+    public double Percent { get; init; }
+    public int Batch { get; init; }
+    public int Runs { get; init; }
+    public int Threads { get; init; }
+}
+
 /// <summary>summary.json (<c>"schema": "pfa.summary/1"</c>): the outcome of a compression, read by the MSBuild
 /// task and CI. Accuracies are top-1 in percent; the drop is in percentage points (positive = worse).</summary>
 public sealed record Summary
@@ -40,6 +52,8 @@ public sealed record Summary
     public long AnalysisSamples { get; init; }
     public long EvalSamples { get; init; }
     public int FinetuneEpochs { get; init; }
+    /// <summary>Measured CPU inference latency of one forward pass (median of warm runs), before and after.</summary>
+    public Latencies? Latency { get; init; }
     public Timings Timings { get; init; } = new();
 
     public const string FileName = "summary.json";
@@ -69,7 +83,7 @@ public sealed record Summary
         | parameters | {ParametersBefore:N0} | {ParametersAfter:N0} | {ParametersPercent:0.##}% |
         | MACs | {MacsBefore:N0} | {MacsAfter:N0} | {MacsPercent:0.##}% |
         | top-1 accuracy | {AccuracyBefore:0.00}% | {AccuracyAfter:0.00}% | {-Drop:+0.00;-0.00} pp |
-
+        {(Latency is { } l ? $"| CPU latency (batch {l.Batch}, {l.Threads} threads, median of {l.Runs}) | {l.BeforeMs:0.000} ms | {l.AfterMs:0.000} ms | {l.Percent:0.00}% |\n" : "")}
         Accuracy gate: {gate}. Evaluated on {EvalSamples:N0} samples; analysed {AnalysisSamples:N0}; fine-tuned {FinetuneEpochs} epoch(s); {Timings.TotalSeconds:0} s in all.
 
         """);
