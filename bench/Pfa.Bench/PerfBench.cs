@@ -76,7 +76,7 @@ public static class PerfBench
         return rows.All(r => r[3] == "met") ? 0 : 1;
     }
 
-    static string Arg(string[] args, string name, string fallback)
+    internal static string Arg(string[] args, string name, string fallback)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;

@@ -9,11 +9,12 @@ return mode switch
     "perf" => PerfBench.Run(rest),
     "analyze-memory" => PerfBench.AnalyzeMemoryChild(rest),
     "quality" => QualityBench.Run(rest),
+    "cpu" => CpuBench.Run(rest),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Pfa.Bench perf [--out bench/results/perf.md] | quality [--out bench/results/quality.md] [--epochs N] [--finetune-epochs N]");
+    Console.Error.WriteLine("usage: Pfa.Bench perf [--out bench/results/perf.md] | quality [--out bench/results/quality.md] [--epochs N] [--finetune-epochs N] | cpu [--out bench/results/cpu.md]");
     return 2;
 }

@@ -65,7 +65,7 @@ public class SurgeryTests
         Assert.Equal(original.Graph.OutputShape, ModelGraph.Build(compressedDescription).OutputShape);
 
         ZeroRemovedInputs(original, spaces, kept);
-        var x = randn(4, description.Input[0], description.Input[1], description.Input[2]);
+        var x = randn(64, description.Input[0], description.Input[1], description.Input[2]);
         using (no_grad())
         {
             original.eval();

@@ -21,6 +21,8 @@ public static class ErrorCodes
     public const string UnsupportedModule = "PFA0008";
     /// <summary>A command-line argument is missing or malformed.</summary>
     public const string InvalidArgument = "PFA0009";
+    /// <summary>The CPU self-check failed: libtorch's convolution disagrees with a float64 reference on every path.</summary>
+    public const string SelfCheckFailed = "PFA0013";
     /// <summary>Gate: accuracy dropped more than the tolerance.</summary>
     public const string AccuracyGate = "PFA1001";
     /// <summary>Gate: the recipe differs from the committed baseline.</summary>

@@ -17,6 +17,7 @@ public sealed class PfaNetwork : nn.Module<Tensor, Tensor>
 
     public PfaNetwork(ModelGraph graph) : base(graph.Description.Name ?? "pfa_network")
     {
+        Native.ConvolutionCheck.Ensure(); // once per process: never compute wrong numbers silently
         Graph = graph;
         _layers = new nn.Module<Tensor, Tensor>?[graph.Nodes.Count];
         foreach (var node in graph.Nodes)

@@ -16,6 +16,7 @@ public static class PfaCli
         var verbose = new Option<bool>("--verbose") { Description = "Print stack traces of internal errors.", Recursive = true };
         root.Options.Add(verbose);
         var context = new CliContext(stdout, stderr) { Terminal = terminal };
+        Pfa.Core.Native.ConvolutionCheck.Log = line => stderr.WriteLine(line);
         root.Subcommands.Add(InfoCommand.Create(context));
         root.Subcommands.Add(EvalCommand.Create(context));
         root.Subcommands.Add(CompressCommand.Create(context));

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Pfa.Core.Budget;
+using Pfa.Core.Data;
+using Pfa.Core.Evaluation;
+using Pfa.Core.Metrics;
+using Pfa.Core.Model;
+using Pfa.Core.Native;
+using Pfa.Core.Pipeline;
+using Pfa.Core.Surgery;
+using TorchSharp;
+
+namespace Pfa.Bench;
+
+/// <summary>
+/// The CPU self-check and latency, in one run: what the conv self-check costs, how long a compressed odd-width
+/// model takes to evaluate on each convolution path, and what round_to: 16 does to measured latency compared
+/// with MACs. Timings depend on weights only through their shapes, so the models are randomly initialised.
+/// </summary>
+public static class CpuBench
+{
+    const string FashionMnist = "/usr/share/datasets/fashion-mnist";
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static int Run(string[] args)
+    {
+        var outPath = PerfBench.Arg(args, "--out", "bench/results/cpu.md");
+        var md = new StringBuilder();
+        md.AppendLine("# CPU self-check, convolution paths and round_to (one run)").AppendLine();
+        md.AppendLine(string.Create(Inv, $"Command: `dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll cpu`; {Environment.ProcessorCount} cores, libtorch threads {torch.get_num_threads()}, {DateTime.UtcNow:yyyy-MM-dd}.")).AppendLine();
+
+        // 1. The self-check's cost: the probe (3 float32 convolutions and their float64 reference), per path.
+        md.AppendLine("## Self-check cost").AppendLine().AppendLine("| path | probe time (median of 10) | relative error |").AppendLine("|---|---:|---:|");
+        foreach (var path in new[] { ConvolutionPath.OneDnn, ConvolutionPath.NoOneDnn })
+        {
+            ConvolutionCheck.Use(path);
+            ConvolutionCheck.MaxRelativeError();
+            var times = new List<double>(); double error = 0;
+            for (int i = 0; i < 10; i++) { var w = Stopwatch.StartNew(); error = ConvolutionCheck.MaxRelativeError(); times.Add(w.Elapsed.TotalMilliseconds); }
+            md.AppendLine(string.Create(Inv, $"| {path} | {times.Order().ElementAt(5):0.00} ms | {error:0.0e+0} |"));
+        }
+
+        // 2. Evaluating a compressed model with odd widths (a PFA-KL recipe of the issue's report) on each path.
+        md.AppendLine().AppendLine("## Evaluation time of an odd-width model, 10,000 test images, batch 256").AppendLine();
+        md.AppendLine("| path | seconds (median of 3) | vs oneDNN |").AppendLine("|---|---:|---:|");
+        var odd = WithWidths(Models.FashionVgg(), new() { ["conv1"] = 20, ["conv2"] = 20, ["conv3"] = 50, ["conv4"] = 51, ["conv5"] = 104, ["conv6"] = 94, ["fc1"] = 112 });
+        torch.manual_seed(1);
+        double? baseline = null;
+        using (var network = new PfaNetwork(odd))
+        using (var test = Dataset.Open(new DataSpec { Path = FashionMnist, Split = "test" }, odd.Normalize))
+            foreach (var path in new[] { ConvolutionPath.OneDnn, ConvolutionPath.NoOneDnn })
+            {
+                ConvolutionCheck.Use(path);
+                Evaluator.Evaluate(network, test, 256);
+                var times = Enumerable.Range(0, 3).Select(_ => { var w = Stopwatch.StartNew(); Evaluator.Evaluate(network, test, 256); return w.Elapsed.TotalSeconds; }).Order().ToList();
+                baseline ??= times[1];
+                md.AppendLine(string.Create(Inv, $"| {path} | {times[1]:0.00} | {times[1] / baseline:0.00}× |"));
+                Console.WriteLine(string.Create(Inv, $"eval {path}: {times[1]:0.00} s"));
+            }
+        ConvolutionCheck.Use(ConvolutionPath.OneDnn);
+
+        // 3. round_to: 16 against none at the same footprint target: latency ratio vs MACs ratio.
+        md.AppendLine().AppendLine("## round_to and measured latency (Fashion-VGG6, footprint 0.3, spectra from 2,000 images)").AppendLine();
+        md.AppendLine("| recipe | widths | % params | % MACs | latency batch 1 | latency batch 64 | latency/MACs (batch 64) |").AppendLine("|---|---|---:|---:|---:|---:|---:|");
+        torch.manual_seed(2);
+        using var full = new PfaNetwork(Models.FashionVgg());
+        using var train = Dataset.Open(new DataSpec { Path = FashionMnist, Split = "train", Limit = 2000 }, full.Graph.Description.Normalize);
+        using var analysis = AnalysisResult.Run(full, train, BudgetFile.Default, 256);
+        var before = ModelCost.Of(full.Graph);
+        var l1 = Latency.Measure(full, 1, 30);
+        var l64 = Latency.Measure(full, 64, 30);
+        md.AppendLine(string.Create(Inv, $"| original | 32, 32, 64, 64, 128, 128, 256 | 100 | 100 | {l1.MedianMs:0.000} ms | {l64.MedianMs:0.00} ms | 1.00 |"));
+        foreach (var roundTo in new[] { 1, 16 })
+        {
+            var budget = PfaBudget.Parse($$"""{ "strategy": "footprint", "target": 0.3, "round_to": {{roundTo}} }""");
+            var recipe = RecipeMaker.Make(full.Graph.Description, analysis, budget, []);
+            var widths = recipe.Layers.ToDictionary(l => l.Name, l => l.FiltersAfter);
+            using var small = new PfaNetwork(WithWidths(Models.FashionVgg(), widths));
+            var cost = ModelCost.Of(small.Graph);
+            var s1 = Latency.Measure(small, 1, 30);
+            var s64 = Latency.Measure(small, 64, 30);
+            double macs = (double)cost.Macs / before.Macs, lat = s64.MedianMs / l64.MedianMs;
+            md.AppendLine(string.Create(Inv,
+                $"| footprint 0.3{(roundTo > 1 ? ", round_to 16" : "")} | {string.Join(", ", widths.Values)} | {100.0 * cost.Parameters / before.Parameters:0.00} | {100 * macs:0.00} | {s1.MedianMs:0.000} ms | {s64.MedianMs:0.00} ms | {lat / macs:0.00} |"));
+            Console.WriteLine(string.Create(Inv, $"round_to {roundTo}: MACs {100 * macs:0.0}%, latency(64) {100 * lat:0.0}%"));
+        }
+        md.AppendLine().AppendLine("latency/MACs is (latency after / before) ÷ (MACs after / before): 1.00 means the model got as much faster as its MACs say; above 1, less.");
+        Directory.CreateDirectory(Path.GetDirectoryName(outPath)!);
+        File.WriteAllText(outPath, md.ToString());
+        Console.WriteLine($"wrote {outPath}");
+        return 0;
+    }
+
+    static ModelDescription WithWidths(ModelDescription d, Dictionary<string, int> widths) =>
+        d with { Layers = d.Layers.Select(l => l.Name is { } n && widths.TryGetValue(n, out var w) ? l with { Out = w } : l).ToList() };
+}

@@ -1,0 +1,137 @@
+using Pfa.Core.Errors;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Pfa.Core.Native;
+
+/// <summary>
+/// Never compute wrong numbers silently. On one AMD EPYC (Zen 5, AVX-512) machine libtorch 2.10's oneDNN
+/// convolution gave wrong results at channel counts that are not multiples of 16 with batch &gt; 1, and a
+/// compressed model (odd widths) was evaluated ~14 pp too low. Once per process, before the first network is
+/// built, this check runs float32 convolutions of such shapes (odd channels, batch 8, this process's threads)
+/// and compares them with a float64 direct convolution written here (no libtorch kernel involved). Where they
+/// disagree it switches to the path without oneDNN and says so once; where no path agrees it stops with
+/// PFA0013. <see cref="EnvironmentVariable"/> forces a path (so every path is tested on every machine).
+/// Cost: a few milliseconds (bench/: selfcheck).
+/// </summary>
+public static class ConvolutionCheck
+{
+    /// <summary>PFA_CONV_PATH: <c>auto</c> (default: check, fall back when wrong), <c>onednn</c> or <c>no-onednn</c>
+    /// (forced; still checked, and an error when wrong).</summary>
+    public const string EnvironmentVariable = "PFA_CONV_PATH";
+
+    static readonly object Gate = new();
+    static ConvolutionPath? _path;
+
+    /// <summary>Where the one-line notice goes (the CLI sets it to standard error).</summary>
+    public static Action<string>? Log { get; set; }
+
+    /// <summary>The path in use, after the check (run on first call).</summary>
+    public static ConvolutionPath Path
+    {
+        get
+        {
+            lock (Gate) return _path ??= Decide();
+        }
+    }
+
+    /// <summary>Runs the check now (once per process).</summary>
+    public static void Ensure() => _ = Path;
+
+    /// <summary>Uses <paramref name="path"/> from now on, without a check (tests and benchmarks).</summary>
+    public static void Use(ConvolutionPath path)
+    {
+        lock (Gate)
+        {
+            LibTorchContext.Use(path);
+            _path = path;
+        }
+    }
+
+    static ConvolutionPath Decide()
+    {
+        var forced = Environment.GetEnvironmentVariable(EnvironmentVariable)?.Trim().ToLowerInvariant();
+        ConvolutionPath? wanted = forced switch
+        {
+            null or "" or "auto" => null,
+            "onednn" => ConvolutionPath.OneDnn,
+            "no-onednn" => ConvolutionPath.NoOneDnn,
+            _ => throw new PfaException(ErrorCodes.InvalidArgument, $"{EnvironmentVariable}='{forced}' is not a convolution path; use auto, onednn or no-onednn."),
+        };
+        foreach (var path in wanted is { } w ? [w] : new[] { ConvolutionPath.OneDnn, ConvolutionPath.NoOneDnn })
+        {
+            LibTorchContext.Use(path);
+            double error = MaxRelativeError();
+            if (error <= Tolerance)
+            {
+                if (path != ConvolutionPath.OneDnn && wanted is null)
+                    Log?.Invoke($"note: libtorch's oneDNN convolution gave wrong results on this CPU (relative error {error:g3} against a float64 reference); using its slower non-oneDNN path. Set {EnvironmentVariable}=onednn to override.");
+                return path;
+            }
+            if (wanted is not null)
+                throw new PfaException(ErrorCodes.SelfCheckFailed, $"libtorch's convolution on the forced path {forced} disagrees with a float64 reference on this CPU (relative error {error:g3}); unset {EnvironmentVariable} to let the self-check choose.");
+        }
+        throw new PfaException(ErrorCodes.SelfCheckFailed, "libtorch's convolution disagrees with a float64 reference on this CPU on every path (oneDNN and without it); results would be wrong, so nothing is computed. Report the CPU model and libtorch version.");
+    }
+
+    /// <summary>Largest |libtorch − reference| / max |reference| a correct float32 convolution stays under.</summary>
+    public const double Tolerance = 1e-4;
+
+    /// <summary>The probe on the current path: odd channel counts, batch 8, padding and stride 1 and 2.</summary>
+    public static double MaxRelativeError()
+    {
+        double worst = 0;
+        foreach (var (n, cin, cout, size, stride) in new[] { (8, 13, 7, 9, 1), (8, 7, 21, 8, 2), (5, 3, 20, 7, 1) })
+            worst = Math.Max(worst, ProbeError(n, cin, cout, size, stride, seed: cin * 31 + cout));
+        return worst;
+    }
+
+    static double ProbeError(int n, int cin, int cout, int size, int stride, int seed)
+    {
+        var random = new Random(seed);
+        var x = new float[n * cin * size * size];
+        var w = new float[cout * cin * 9];
+        var b = new float[cout];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(random.NextDouble() * 2 - 1);
+        for (int i = 0; i < w.Length; i++) w[i] = (float)(random.NextDouble() * 2 - 1);
+        for (int i = 0; i < b.Length; i++) b[i] = (float)(random.NextDouble() * 2 - 1);
+        float[] got;
+        using (NewDisposeScope())
+        using (no_grad())
+        {
+            var xt = tensor(x, [n, cin, size, size]);
+            var wt = tensor(w, [cout, cin, 3, 3]);
+            var bt = tensor(b, [cout]);
+            got = nn.functional.conv2d(xt, wt, bt, strides: [stride, stride], padding: [1, 1]).contiguous().data<float>().ToArray();
+        }
+        var expected = Reference(x, w, b, n, cin, cout, size, stride);
+        double scale = expected.Max(Math.Abs), error = 0;
+        if (got.Length != expected.Length) return double.PositiveInfinity;
+        for (int i = 0; i < got.Length; i++) error = Math.Max(error, Math.Abs(got[i] - expected[i]));
+        return double.IsFinite(error) ? error / Math.Max(scale, 1e-12) : double.PositiveInfinity;
+    }
+
+    /// <summary>Direct float64 convolution, 3×3 kernel, padding 1: the definition, nothing else.</summary>
+    internal static double[] Reference(float[] x, float[] w, float[] b, int n, int cin, int cout, int size, int stride)
+    {
+        int outSize = (size + 2 - 3) / stride + 1;
+        var y = new double[n * cout * outSize * outSize];
+        for (int s = 0; s < n; s++)
+            for (int o = 0; o < cout; o++)
+                for (int i = 0; i < outSize; i++)
+                    for (int j = 0; j < outSize; j++)
+                    {
+                        double sum = b[o];
+                        for (int c = 0; c < cin; c++)
+                            for (int ki = 0; ki < 3; ki++)
+                                for (int kj = 0; kj < 3; kj++)
+                                {
+                                    int r = i * stride + ki - 1, q = j * stride + kj - 1;
+                                    if (r < 0 || q < 0 || r >= size || q >= size) continue;
+                                    sum += (double)x[((s * cin + c) * size + r) * size + q] * w[((o * cin + c) * 3 + ki) * 3 + kj];
+                                }
+                        y[((s * cout + o) * outSize + i) * outSize + j] = sum;
+                    }
+        return y;
+    }
+}

@@ -1,0 +1,44 @@
+using System.Runtime.InteropServices;
+
+namespace Pfa.Core.Native;
+
+/// <summary>How libtorch computes convolutions in this process.</summary>
+public enum ConvolutionPath
+{
+    /// <summary>libtorch's default: oneDNN (mkldnn) kernels, blocked 16-channel layouts on AVX-512.</summary>
+    OneDnn,
+    /// <summary>oneDNN and NNPACK off: libtorch's own (slower) kernels. The fallback where oneDNN is wrong.</summary>
+    NoOneDnn,
+}
+
+/// <summary>
+/// Switches libtorch's global convolution backends through its exported C++ API (<c>at::globalContext()</c>,
+/// <c>Context::setUserEnabledMkldnn</c>, <c>setUserEnabledNNPACK</c>; Itanium ABI, <c>this</c> first). NNPACK is
+/// turned off with oneDNN because on CPUs it does not support it prints an "Unsupported hardware" warning per
+/// convolution.
+/// </summary>
+static class LibTorchContext
+{
+    [DllImport("libtorch_cpu", EntryPoint = "_ZN2at13globalContextEv")]
+    static extern IntPtr GlobalContext();
+
+    [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
+    static extern void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
+    static extern void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [DllImport("libtorch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    static extern bool UserEnabledMkldnn(IntPtr context);
+
+    public static void Use(ConvolutionPath path)
+    {
+        var context = GlobalContext();
+        bool oneDnn = path == ConvolutionPath.OneDnn;
+        SetUserEnabledMkldnn(context, oneDnn);
+        SetUserEnabledNnpack(context, oneDnn);
+    }
+
+    public static bool OneDnnEnabled() => UserEnabledMkldnn(GlobalContext());
+}

@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using Pfa.Core.Checkpoints;
+using Pfa.Core.Model;
+using Pfa.Core.Native;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Pfa.Tests;
+
+/// <summary>
+/// The CPU self-check and every convolution path, on any machine (the fault it guards against was seen on one
+/// AVX-512 CPU and may not reproduce here): a model with odd widths, as compression leaves them, gives at batch
+/// 256 the logits of an independent float64 forward, on the default path and on each forced one.
+/// </summary>
+public sealed class ConvolutionCheckTests : IDisposable
+{
+    public void Dispose() => ConvolutionCheck.Use(ConvolutionPath.OneDnn); // leave the process as the other tests expect
+
+    [Fact]
+    public void The_probe_reference_is_the_definition_of_convolution()
+    {
+        // Checked against libtorch's float64 convolution (a different kernel from the float32 ones under test).
+        var random = new Random(5);
+        float[] Rand(int k) => Enumerable.Range(0, k).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        var (x, w, b) = (Rand(3 * 5 * 8 * 8), Rand(11 * 5 * 9), Rand(11));
+        foreach (var stride in new[] { 1, 2 })
+        {
+            var expected = ConvolutionCheck.Reference(x, w, b, 3, 5, 11, 8, stride);
+            using var scope = NewDisposeScope();
+            var y = nn.functional.conv2d(tensor(x, [3, 5, 8, 8]).to(ScalarType.Float64), tensor(w, [11, 5, 3, 3]).to(ScalarType.Float64),
+                tensor(b).to(ScalarType.Float64), strides: [stride, stride], padding: [1, 1]).contiguous().data<double>().ToArray();
+            Assert.Equal(expected.Length, y.Length);
+            for (int i = 0; i < y.Length; i++) Assert.Equal(expected[i], y[i], 10);
+        }
+    }
+
+    static readonly ModelDescription OddWidths = ModelDescription.Parse("""
+    { "schema": "pfa.model/1", "input": [1, 12, 12], "layers": [
+      { "name": "c1", "type": "conv2d", "out": 13, "kernel": 3, "padding": 1 }, { "name": "b1", "type": "batchnorm2d" }, { "type": "relu" },
+      { "type": "maxpool2d", "kernel": 2 },
+      { "name": "c2", "type": "conv2d", "out": 7, "kernel": 3, "padding": 1 }, { "name": "b2", "type": "batchnorm2d" }, { "type": "relu" },
+      { "name": "c3", "type": "conv2d", "out": 21, "kernel": 3, "stride": 2, "padding": 1 }, { "type": "relu" },
+      { "type": "flatten" }, { "name": "f1", "type": "linear", "out": 11 }, { "type": "relu" }, { "name": "out", "type": "linear", "out": 10 } ] }
+    """);
+
+    [Theory]
+    [InlineData(ConvolutionPath.OneDnn)]
+    [InlineData(ConvolutionPath.NoOneDnn)]
+    public void Odd_width_logits_at_batch_256_equal_a_float64_reference_on_every_path(ConvolutionPath path)
+    {
+        ConvolutionCheck.Use(path);
+        Assert.True(ConvolutionCheck.MaxRelativeError() <= ConvolutionCheck.Tolerance);
+        torch.manual_seed(11);
+        using var network = new PfaNetwork(OddWidths);
+        using (no_grad())
+            foreach (var (key, t) in Checkpoint.StateOf(network))
+                if (key.EndsWith("running_var", StringComparison.Ordinal)) t.copy_(rand_like(t) + 0.5);
+                else if (key.EndsWith("running_mean", StringComparison.Ordinal) || key.EndsWith("bias", StringComparison.Ordinal)) t.copy_(randn_like(t) * 0.2);
+        network.eval();
+        var weights = Checkpoint.StateOf(network).Where(e => e.Value.dtype == ScalarType.Float32)
+            .ToDictionary(e => e.Key, e => e.Value.contiguous().data<float>().ToArray());
+        const int n = 256;
+        var random = new Random(3);
+        var input = Enumerable.Range(0, n * 144).Select(_ => random.NextDouble()).ToArray();
+        float[] logits;
+        using (no_grad())
+        using (NewDisposeScope())
+            logits = network.forward(tensor(input.Select(v => (float)v).ToArray(), [n, 1, 12, 12])).contiguous().data<float>().ToArray();
+        var expected = Float64Forward.Run(OddWidths, weights, input, n);
+        double scale = expected.Max(Math.Abs);
+        double worst = Enumerable.Range(0, logits.Length).Max(i => Math.Abs(logits[i] - expected[i]));
+        Assert.True(worst <= 1e-4 * scale, $"path {path}: max |libtorch − float64| = {worst:g3} (scale {scale:g3})");
+        // Predictions agree sample by sample (what the accuracy gate counts).
+        for (int i = 0; i < n; i++)
+            Assert.Equal(ArgMax(expected, i * 10), ArgMax(logits.Select(v => (double)v).ToArray(), i * 10));
+    }
+
+    static int ArgMax(double[] v, int at) => Enumerable.Range(0, 10).MaxBy(k => v[at + k]);
+
+    [Theory]
+    [InlineData("no-onednn", 0, "")]
+    [InlineData("onednn", 0, "")]
+    [InlineData("auto", 0, "")]
+    [InlineData("sideways", 2, "error PFA0009: PFA_CONV_PATH='sideways' is not a convolution path")]
+    public async Task The_environment_variable_forces_a_path_in_a_real_process(string value, int exit, string expected)
+    {
+        using var dir = new TempDir();
+        using (var seq = torch.nn.Sequential(("c", torch.nn.Conv2d(1, 3, 3)), ("f", torch.nn.Flatten()), ("l", torch.nn.Linear(48, 2))))
+            PfaModel.Export(seq, [1, 6, 6], null, dir["m.json"], dir["m.dat"], "tiny");
+        var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root!.FullName, "Pfa.Build.sln"))) root = root.Parent;
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { Path.Combine(root.FullName, "src", "Pfa.Tool", "bin", configuration, "net10.0", "dotnet-pfa.dll"), "info", "--model", dir["m.json"], "--weights", dir["m.dat"], "--latency", "--runs", "2" })
+            psi.ArgumentList.Add(a);
+        psi.Environment["PFA_CONV_PATH"] = value;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var err = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == exit, err);
+        if (expected.Length > 0) Assert.Contains(expected, err);
+        else Assert.Contains("CPU latency", await stdout);
+    }
+}
