@@ -1,3 +1,4 @@
+using Pfa.Core.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -57,7 +58,7 @@ public sealed class ResponseStatistics : IDisposable
         }
         var z = x - _reference32!;
         _moment32!.addmm_(z.t(), z);       // one GEMM with beta = 1: the same cost as XᵀX
-        _sum32!.add_(z.sum([0L]));
+        _sum32!.add_(z.sum([0L]), KeptScalars.One);
         Count += responses.shape[0];
         _pending += (int)responses.shape[0];
         if (_pending >= FlushRows) Flush();
@@ -67,8 +68,8 @@ public sealed class ResponseStatistics : IDisposable
     public void Flush()
     {
         if (_pending == 0 || _moment32 is null) return;
-        Moment.add_(_moment32.to_type(ScalarType.Float64));
-        Sum.add_(_sum32!.to_type(ScalarType.Float64));
+        Moment.add_(_moment32.to_type(ScalarType.Float64), KeptScalars.One);
+        Sum.add_(_sum32!.to_type(ScalarType.Float64), KeptScalars.One);
         _moment32.zero_();
         _sum32!.zero_();
         _pending = 0;
@@ -96,8 +97,8 @@ public sealed class ResponseStatistics : IDisposable
         using var scope = NewDisposeScope();
         var d = other.Reference! - Reference;
         var n = (double)other.Count;
-        Moment.add_(other.Moment + other.Sum.outer(d) + d.outer(other.Sum) + d.outer(d) * n);
-        Sum.add_(other.Sum + d * n);
+        Moment.add_(other.Moment + other.Sum.outer(d) + d.outer(other.Sum) + d.outer(d) * n, KeptScalars.One);
+        Sum.add_(other.Sum + d * n, KeptScalars.One);
         Count += other.Count;
     }
 
