@@ -1,4 +1,5 @@
 using Pfa.Core.Native;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Pfa.Tests;
