@@ -1,3 +1,4 @@
+using Pfa.Core.Errors;
 using System.Diagnostics;
 using Pfa.Core.Model;
 using TorchSharp;
@@ -92,14 +93,72 @@ public sealed class CliTests : IDisposable
         Assert.DoesNotContain("   at ", err);
     }
 
-    [Theory]
-    [InlineData("info")]
-    [InlineData("eval")]
-    public void Every_verb_has_help(string verb)
+    /// <summary>Every verb the CLI registers answers --help with its own options (the list comes from the CLI, so
+    /// a new verb is covered without editing this test).</summary>
+    [Fact]
+    public void Every_verb_has_help()
     {
-        var (code, output, _) = Cli(verb, "--help");
+        var (code, root, _) = Cli("--help");
         Assert.Equal(0, code);
-        Assert.Contains("--model", output);
+        string[] verbs = ["info", "eval", "compress", "analyze", "recipe", "apply", "finetune", "merge", "accept"];
+        foreach (var verb in verbs) Assert.Contains($"  {verb} ", root);
+        var commands = root[(root.IndexOf("Commands:", StringComparison.Ordinal) + "Commands:".Length)..];
+        var listed = System.Text.RegularExpressions.Regex.Matches(commands, @"^  ([a-z]+)\s", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .Select(m => m.Groups[1].Value).ToHashSet();
+        Assert.Superset(verbs.ToHashSet(), listed);
+        foreach (var verb in listed)
+        {
+            var (c, output, err) = Cli(verb, "--help");
+            Assert.True(c == 0, $"{verb}: {err}");
+            Assert.Contains("Usage:", output);
+            Assert.Matches($@"\S+ {verb} (<\w+>\.\.\. )?\[options\]", output);
+            Assert.Contains("--", output); // its options are described
+        }
+    }
+
+    /// <summary>Anything unexpected is one line, exit 3, never a stack trace (unless --verbose).</summary>
+    [Fact]
+    public void An_internal_error_is_exit_3_with_one_line()
+    {
+        var err = new StringWriter();
+        var context = new Pfa.Tool.Cli.CliContext(new StringWriter(), err);
+        Assert.Equal(3, context.Guard(() => throw new InvalidOperationException("boom")));
+        Assert.StartsWith("internal error: InvalidOperationException: boom", err.ToString());
+        Assert.Contains("This is a bug in dotnet-pfa; rerun with --verbose", err.ToString());
+        Assert.DoesNotContain("   at ", err.ToString());
+        var gate = new StringWriter();
+        Assert.Equal(1, new Pfa.Tool.Cli.CliContext(new StringWriter(), gate).Guard(() => throw new PfaException(ErrorCodes.RecipeDrift, "drift", "pfa.recipe.json", 1, 1)));
+        Assert.Equal("pfa.recipe.json(1,1): error PFA1002: drift", gate.ToString().Trim());
+    }
+
+    /// <summary>The exit code of each kind of error, through the CLI: 0 ok, 1 gate, 2 bad input, 3 internal.</summary>
+    [Fact]
+    public void Each_error_code_has_its_exit_code()
+    {
+        Example();
+        var cases = new (string Code, int Exit, string[] Args)[]
+        {
+            ("PFA0001", 2, ["info", "--model", _dir["nope.json"]]),
+            ("PFA0002", 2, ["info", "--model", _dir.Path + "/bad.json"]),
+            ("PFA0003", 2, ["info", "--model", _dir.Path + "/inconsistent.json"]),
+            ("PFA0004", 2, ["info", "--model", _dir["model.json"], "--weights", _dir.Path + "/damaged.dat"]),
+            ("PFA0005", 2, ["info", "--model", _dir.Path + "/wider.json", "--weights", _dir["model.dat"]]),
+            ("PFA0006", 2, ["eval", "--model", _dir["model.json"], "--weights", _dir["model.dat"], "--data", _dir.Path + "/empty"]),
+            ("PFA0007", 2, ["recipe", "--model", _dir["model.json"], "--budget", _dir.Path + "/bad-budget.json"]),
+            ("PFA0009", 2, ["compress", "--model", _dir["model.json"], "--weights", _dir["model.dat"], "--tolerance", "-1"]),
+        };
+        File.WriteAllText(_dir["bad.json"], "{ not json");
+        File.WriteAllText(_dir["inconsistent.json"], """{ "schema": "pfa.model/1", "input": [4], "layers": [ { "type": "conv2d", "out": 2, "kernel": 3 } ] }""");
+        File.WriteAllBytes(_dir["damaged.dat"], [1, 2, 3]);
+        File.WriteAllText(_dir["wider.json"], File.ReadAllText(_dir["model.json"]).Replace("\"out\": 3", "\"out\": 5"));
+        Directory.CreateDirectory(_dir["empty"]);
+        File.WriteAllText(_dir["bad-budget.json"], """{ "strategy": "energy", "energy": 2 }""");
+        foreach (var (expected, exit, args) in cases)
+        {
+            var (code, _, err) = Cli(args);
+            Assert.True(code == exit && err.Contains($"error {expected}:"), $"{string.Join(" ", args)} → exit {code}: {err}");
+            Assert.DoesNotContain("internal error", err);
+        }
     }
 
     [Fact]
