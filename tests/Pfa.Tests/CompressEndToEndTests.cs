@@ -248,4 +248,63 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         Assert.Equal(bytes, File.ReadAllBytes(_out["again/model.dat"]));
         Assert.NotEqual(bytes, File.ReadAllBytes(_out["other/model.dat"]));
     }
+
+    /// <summary>An independent surgery oracle: the compressed weights are sliced here by hand from the original ones
+    /// with the recipe's kept indices (no ChannelSpaces; the flatten mapping written out: channel c owns inputs
+    /// c·49 … c·49 + 48 of f1), compared tensor by tensor with `apply`, and the applied model's logits on 256 real
+    /// test images compared with a float64 forward of the hand-sliced weights.</summary>
+    [Fact]
+    public void Apply_equals_a_hand_sliced_model_on_real_data()
+    {
+        Assert.Equal(0, Cli("analyze", "--model", model.Model, "--weights", model.Weights, "--data", TinyFashionModel.Data, "--limit", "1000", "--out", _out["an"]).Code);
+        var budget = Budget("e.json", """{ "strategy": "energy", "energy": 0.8 }""");
+        Assert.Equal(0, Cli("recipe", "--model", model.Model, "--budget", budget, "--analysis", _out["an"], "--out", _out["r.json"]).Code);
+        Assert.Equal(0, Cli("apply", "--model", model.Model, "--weights", model.Weights, "--recipe", _out["r.json"], "--out", _out["ap"]).Code);
+        var recipe = Pfa.Core.Recipes.Recipe.Load(_out["r.json"]).Layers.ToDictionary(l => l.Name, l => l.Kept);
+        var (k1, k2, k3) = (recipe["c1"], recipe["c2"], recipe["f1"]);
+        Assert.True(k1.Length < 8 || k2.Length < 16 || k3.Length < 32, "the recipe removes something");
+
+        var original = Pfa.Core.Checkpoints.Checkpoint.Read(model.Weights).Where(e => e.Value.dtype == TorchSharp.torch.ScalarType.Float32).ToList();
+        var w = original.ToDictionary(e => e.Key, e => e.Value.contiguous().data<float>().ToArray());
+        var shapes = original.ToDictionary(e => e.Key, e => e.Value.shape);
+        float[] Rows(string key, int[] rows)
+        {
+            int per = (int)(w[key].Length / shapes[key][0]);
+            return rows.SelectMany(r => w[key].Skip(r * per).Take(per)).ToArray();
+        }
+        float[] Cols(float[] matrix, int rows, int cols, int[] keep) =>
+            Enumerable.Range(0, rows).SelectMany(r => keep.Select(c => matrix[r * cols + c])).ToArray();
+        float[] Conv(string key, int[] outKeep, int[] inKeep, int cin)
+        {
+            var rowsOnly = Rows(key, outKeep);                 // [out', cin, 3, 3]
+            return Enumerable.Range(0, outKeep.Length).SelectMany(o => inKeep.SelectMany(c => rowsOnly.Skip((o * cin + c) * 9).Take(9))).ToArray();
+        }
+        var flatKeep = k2.SelectMany(c => Enumerable.Range(c * 49, 49)).ToArray();
+        var expected = new Dictionary<string, float[]>
+        {
+            ["c1.weight"] = Rows("c1.weight", k1), ["c1.bias"] = Rows("c1.bias", k1),
+            ["c2.weight"] = Conv("c2.weight", k2, k1, 8), ["c2.bias"] = Rows("c2.bias", k2),
+            ["f1.weight"] = Cols(Rows("f1.weight", k3), k3.Length, 16 * 49, flatKeep), ["f1.bias"] = Rows("f1.bias", k3),
+            ["out.weight"] = Cols(w["out.weight"], 10, 32, k3), ["out.bias"] = w["out.bias"],
+        };
+        foreach (var (bn, keep) in new[] { ("b1", k1), ("b2", k2) })
+            foreach (var part in new[] { "weight", "bias", "running_mean", "running_var" })
+                expected[$"{bn}.{part}"] = Rows($"{bn}.{part}", keep);
+
+        var applied = Pfa.Core.Checkpoints.Checkpoint.Read(_out["ap/model.dat"]).ToDictionary(e => e.Key, e => e.Value);
+        foreach (var (key, values) in expected)
+            Assert.True(values.SequenceEqual(applied[key].contiguous().data<float>().ToArray()), $"{key} differs from the hand-sliced weights");
+
+        // Logits on real data, batch 256, against the float64 forward of the hand-sliced weights.
+        var description = ModelDescription.Load(_out["ap/model.json"]);
+        using var data = Dataset.Open(new DataSpec { Path = TinyFashionModel.Data, Split = "test", Limit = 256 }, description.Normalize);
+        using var batch = data.Batches(256).First();
+        var x = batch.X.contiguous().data<float>().Select(v => (double)v).ToArray();
+        var reference = Float64Forward.Run(description, expected, x, 256);
+        using var network = PfaModel.Load(description, _out["ap/model.dat"]);
+        float[] logits;
+        using (TorchSharp.torch.no_grad()) logits = network.forward(batch.X).contiguous().data<float>().ToArray();
+        double scale = reference.Max(Math.Abs);
+        for (int i = 0; i < logits.Length; i++) Assert.True(Math.Abs(logits[i] - reference[i]) <= 1e-4 * scale, $"logit {i}: {logits[i]} vs {reference[i]}");
+    }
 }
