@@ -52,15 +52,68 @@ public class RecipeSnapshotTests
         return recipe.ToJson();
     }
 
-    // The tool version changes with every release and says nothing about the recipe: it is not pinned.
+    /// <summary>The same synthetic layer's normalised spectrum, computed independently: MathNet's symmetric
+    /// eigen-decomposition of A·Aᵀ in float64 (the covariance is the moment over M − 1 = 99 with zero sums).</summary>
+    static double[] IndependentSpectrum(string layer, int c, int seed)
+    {
+        var a = MathNet.Numerics.LinearAlgebra.Matrix<double>.Build.Dense(c, c, (i, j) => layer == "c2" && i == 3 ? 0 : Math.Sin(seed * 7.0 + (i + 1) * (j + 1) * 0.9 + i * i * 0.3) / (1 + j));
+        var values = (a * a.Transpose()).Evd(MathNet.Numerics.LinearAlgebra.Symmetricity.Symmetric).EigenValues.Select(v => Math.Max(0, v.Real)).OrderDescending().ToArray();
+        return values.Select(v => v / values.Sum()).ToArray();
+    }
+
+    static readonly (string Layer, int C, int Seed)[] Layers = [("c1", 6, 1), ("c2", 8, 2), ("f1", 5, 3)];
+
+    static int EnergyCount(double[] lambda, double tau, double slack = 1e-9)
+    {
+        double sum = 0;
+        for (int k = 0; k < lambda.Length; k++) if ((sum += lambda[k]) >= tau - slack) return k + 1;
+        return lambda.Length;
+    }
+
+    static Dictionary<string, int> After(JToken recipe) => recipe["layers"]!.ToDictionary(l => (string)l["name"]!, l => (int)l["filters_after"]!);
+
+    // The tool version changes with every release and says nothing about the recipe: it is not pinned. Each
+    // snapshot is first checked against counts computed independently (hand formulas on MathNet's spectra).
     [Fact]
-    public void Kl_recipe() => Snapshot.Match(JToken.Parse(RecipeFor("{}")), o => o.IgnoreField("tool"));
+    public void Kl_recipe()
+    {
+        var recipe = JToken.Parse(RecipeFor("{}"));
+        foreach (var (layer, c, seed) in Layers)
+        {
+            var lambda = IndependentSpectrum(layer, c, seed);
+            double kl = lambda.Where(v => v > 1e-12).Sum(v => v * Math.Log(v * c));
+            int expected = Math.Max(1, (int)Math.Ceiling((1 - kl / Math.Log(c)) * c - 1e-6));
+            Assert.Equal(expected, After(recipe)[layer]);
+        }
+        Snapshot.Match(recipe, o => o.IgnoreField("tool"));
+    }
 
     [Fact]
-    public void Energy_recipe() => Snapshot.Match(JToken.Parse(RecipeFor("""{ "strategy": "energy", "energy": 0.95 }""")), o => o.IgnoreField("tool"));
+    public void Energy_recipe()
+    {
+        var recipe = JToken.Parse(RecipeFor("""{ "strategy": "energy", "energy": 0.95 }"""));
+        foreach (var (layer, c, seed) in Layers)
+            Assert.Equal(EnergyCount(IndependentSpectrum(layer, c, seed), 0.95), After(recipe)[layer]);
+        Snapshot.Match(recipe, o => o.IgnoreField("tool"));
+    }
 
     [Fact]
-    public void Footprint_recipe() => Snapshot.Match(JToken.Parse(RecipeFor("""{ "strategy": "footprint", "target": 0.6, "min_filters": 2 }""")), o => o.IgnoreField("tool"));
+    public void Footprint_recipe()
+    {
+        var recipe = JToken.Parse(RecipeFor("""{ "strategy": "footprint", "target": 0.6, "min_filters": 2 }"""));
+        double tau = (double)recipe["strategy"]!["tau"]!;
+        var after = After(recipe);
+        foreach (var (layer, c, seed) in Layers)
+            Assert.Equal(Math.Max(2, EnergyCount(IndependentSpectrum(layer, c, seed), tau, slack: 1e-6)), after[layer]); // τ is recorded to 1e-6
+        // Parameters by hand: conv 3→c1 (3·3·3+1 each), c1→c2 (c1·9+1 each), flatten c2·4·4 → f1, f1 → 3.
+        int c1 = after["c1"], c2 = after["c2"], f1 = after["f1"];
+        long parameters = c1 * 28 + c2 * (c1 * 9 + 1) + f1 * (c2 * 16 + 1) + 3 * (f1 + 1);
+        long full = 6 * 28 + 8 * (6 * 9 + 1) + 5 * (8 * 16 + 1) + 3 * (5 + 1);
+        Assert.Equal(parameters, (long)recipe["totals"]!["parameters_after"]!);
+        Assert.Equal(full, (long)recipe["totals"]!["parameters_before"]!);
+        Assert.True(parameters <= 0.6 * full);
+        Snapshot.Match(recipe, o => o.IgnoreField("tool"));
+    }
 
     [Fact]
     public void Same_inputs_same_bytes() => Assert.Equal(RecipeFor("{}"), RecipeFor("{}"));
