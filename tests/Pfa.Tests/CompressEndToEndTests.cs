@@ -23,6 +23,8 @@ public sealed class TinyFashionModel : IDisposable
 
     public TinyFashionModel()
     {
+        if (!File.Exists(Path.Combine(Data, "train-images-idx3-ubyte.gz")) && !File.Exists(Path.Combine(Data, "train-images-idx3-ubyte")))
+            throw new InvalidOperationException($"Fashion-MNIST is missing from {Data}: run scripts/setup.sh (it installs Debian's dataset-fashion-mnist).");
         torch.manual_seed(1);
         var normalize = new Normalization { Mean = [0.286], Std = [0.353] };
         using var seq = torch.nn.Sequential(

@@ -16,6 +16,8 @@ public sealed class NativeFixTests : IDisposable
 
     static void Run(string file, string args, string cwd)
     {
+        if (file == "gcc" && !Environment.GetEnvironmentVariable("PATH")!.Split(':').Any(d => File.Exists(Path.Combine(d, "gcc"))))
+            throw new InvalidOperationException("gcc is missing: run scripts/setup.sh (the native-fix tests compile two tiny libraries with it).");
         var psi = new ProcessStartInfo(file, args) { WorkingDirectory = cwd, RedirectStandardError = true, RedirectStandardOutput = true };
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEnd();

@@ -123,8 +123,20 @@ public class RecipeTests
         var plan = new RecipePlanner(spaces, budget, spectra).Plan().Layers.ToDictionary(l => l.Layer);
         Assert.Equal(5, plan["c2"].After);
         Assert.Equal("keep", plan["c2"].Rule);
-        Assert.True(plan["c1"].After >= 3);
-        Assert.True(plan["f1"].After >= 7);
+        // Expected counts by hand from the spectra: PFA-En at τ = 0.2, then raised to the minimum.
+        int At(string layer, double tau) { double sum = 0; var l = spectra[layer].Eigenvalues; for (int k = 0; k < l.Length; k++) if ((sum += l[k]) >= tau - 1e-12) return k + 1; return l.Length; }
+        Assert.Equal(Math.Max(3, At("c1", 0.2)), plan["c1"].After);
+        Assert.Equal(Math.Max(7, At("f1", 0.2)), plan["f1"].After);
+        Assert.Equal(7, plan["f1"].After);               // the spectra make 0.2 cheap: the minimum decides
+        Assert.Equal("min_filters", plan["f1"].Rule);
+
+        // A per-layer energy overrides the strategy's τ for that layer only.
+        var own = PfaBudget.Parse("""{ "strategy": "energy", "energy": 0.2, "layers": { "c2": { "energy": 0.9 } } }""");
+        var ownPlan = new RecipePlanner(spaces, own, spectra).Plan().Layers.ToDictionary(l => l.Layer);
+        Assert.Equal(At("c2", 0.9), ownPlan["c2"].After);
+        Assert.Equal("energy 0.9", ownPlan["c2"].Rule);
+        Assert.Equal(At("c1", 0.2), ownPlan["c1"].After);
+        Assert.True(ownPlan["c2"].After > At("c2", 0.2));
     }
 
     [Theory]
