@@ -309,4 +309,39 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         double scale = reference.Max(Math.Abs);
         for (int i = 0; i < logits.Length; i++) Assert.True(Math.Abs(logits[i] - reference[i]) <= 1e-4 * scale, $"logit {i}: {logits[i]} vs {reference[i]}");
     }
+
+    /// <summary>init: random (the paper's ablation) end to end: the same widths, but the kept filters lose their
+    /// trained weights, so before any fine-tuning the compressed model is near chance while init: selected is not.</summary>
+    [Fact]
+    public void Random_init_keeps_the_widths_and_loses_what_selection_preserved()
+    {
+        Summary Run(string name, string init)
+        {
+            var budget = Budget(name + ".json", $$"""{ "strategy": "energy", "energy": 0.999, "init": "{{init}}", "finetune": { "epochs": 0 } }""");
+            var (code, _, err) = Compress(_out[name], budget);
+            Assert.True(code == 0, err);
+            return Summary.Load(_out[$"{name}/summary.json"]);
+        }
+        var selected = Run("sel", "selected");
+        var random = Run("rnd", "random");
+        Assert.Equal(selected.ParametersAfter, random.ParametersAfter);
+        Assert.True(random.AccuracyAfter < 25, $"random init before fine-tuning: {random.AccuracyAfter}% (selected {selected.AccuracyAfter}%, before {selected.AccuracyBefore}%, params {selected.ParametersPercent}%)");
+        Assert.True(selected.AccuracyAfter > random.AccuracyAfter + 20, $"selected {selected.AccuracyAfter}% vs random {random.AccuracyAfter}%");
+        Assert.Contains("\"init\": \"random\"", File.ReadAllText(_out["rnd/recipe.json"]));
+    }
+
+    /// <summary>The finetune verb trains the given weights with the budget's settings and writes new weights.</summary>
+    [Fact]
+    public void The_finetune_verb_writes_weights_that_differ_and_load()
+    {
+        var budget = Budget("ft.json", """{ "finetune": { "epochs": 1, "batch_size": 64, "learning_rate": 0.01 } }""");
+        var (code, output, err) = Cli("finetune", "--model", model.Model, "--weights", model.Weights, "--budget", budget,
+            "--data", TinyFashionModel.Data, "--limit", "500", "--out", _out["tuned.dat"]);
+        Assert.True(code == 0, err);
+        Assert.Contains("epoch 1: loss", err);
+        Assert.Contains("tuned.dat", output);
+        Assert.NotEqual(File.ReadAllBytes(model.Weights), File.ReadAllBytes(_out["tuned.dat"]));
+        var (evalCode, _, evalErr) = Cli("eval", "--model", model.Model, "--weights", _out["tuned.dat"], "--data", TinyFashionModel.Data, "--limit", "200");
+        Assert.True(evalCode == 0, evalErr);
+    }
 }
