@@ -20,7 +20,7 @@ namespace Pfa.Bench;
 /// </summary>
 public static class CpuBench
 {
-    const string FashionMnist = "/usr/share/datasets/fashion-mnist";
+    const string FashionMnist = Models.FashionMnist;
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static int Run(string[] args)

@@ -5,6 +5,9 @@ namespace Pfa.Bench;
 /// <summary>The architectures the benchmarks use.</summary>
 public static class Models
 {
+    /// <summary>Debian's dataset-fashion-mnist, the data of every benchmark.</summary>
+    public const string FashionMnist = "/usr/share/datasets/fashion-mnist";
+
     /// <summary>The VGG-style CNN of samples/FashionMnistVgg (6 conv layers 32…128, two linear).</summary>
     public static ModelDescription FashionVgg() => ModelDescription.Parse("""
     { "schema": "pfa.model/1", "name": "fashion-vgg6", "input": [1, 28, 28],

@@ -18,7 +18,7 @@ namespace Pfa.Bench;
 /// <summary>The speed and memory targets of the PFA engine, each as a ratio or a bound measured in one run.</summary>
 public static class PerfBench
 {
-    const string FashionMnist = "/usr/share/datasets/fashion-mnist";
+    const string FashionMnist = Models.FashionMnist;
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static int Run(string[] args)

@@ -17,7 +17,7 @@ namespace Pfa.Bench;
 /// </summary>
 public static class QualityBench
 {
-    const string FashionMnist = "/usr/share/datasets/fashion-mnist";
+    const string FashionMnist = Models.FashionMnist;
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public static int Run(string[] args)

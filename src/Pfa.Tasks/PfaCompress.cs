@@ -70,7 +70,12 @@ public sealed class PfaCompress : ToolTask
 
     void Error(string code, string message) => Log.LogError(null, code, null, ProjectFile, 0, 0, 0, 0, message);
 
-    protected override bool ValidateParameters()
+    bool? _valid;
+
+    /// <summary>Checked once: Execute validates before probing the tool, and ToolTask.Execute asks again.</summary>
+    protected override bool ValidateParameters() => _valid ??= Validate();
+
+    bool Validate()
     {
         bool ok = true;
         void Missing(string what, string? path, string property)

@@ -143,7 +143,6 @@ public sealed class PfaResolveItems : Microsoft.Build.Utilities.Task
         if (File.Exists(path) && File.ReadAllText(path) == content) return;
         var temp = path + ".tmp";
         File.WriteAllText(temp, content);
-        File.Copy(temp, path, overwrite: true);
-        File.Delete(temp);
+        File.Move(temp, path, overwrite: true);
     }
 }

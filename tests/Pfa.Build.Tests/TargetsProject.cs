@@ -13,13 +13,12 @@ public sealed class TargetsProject : IDisposable
     public string Path => _dir.Path;
     public string this[string relative] => _dir[relative];
     public string Tool { get; }
-    public static string RepoRoot { get; } = FindRepoRoot();
+    public static string RepoRoot => Repository.Root;
 
     public TargetsProject(string items = """<PfaCompress Include="runs/model.dat" Model="runs/model.json" Budget="pfa.json" />""")
     {
         Tool = FakeTool.Install(Path);
-        var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
-        var tasks = System.IO.Path.Combine(RepoRoot, "src", "Pfa.Tasks", "bin", configuration, "net10.0", "Pfa.Tasks.dll");
+        var tasks = System.IO.Path.Combine(RepoRoot, "src", "Pfa.Tasks", "bin", Repository.Configuration, "net10.0", "Pfa.Tasks.dll");
         if (!File.Exists(tasks)) throw new InvalidOperationException($"build src/Pfa.Tasks first ({tasks} is missing)");
         _dir.Write("pfa/Pfa.Build.targets", File.ReadAllText(System.IO.Path.Combine(RepoRoot, "Pfa.Build.targets")));
         _dir.Write("pfa/build/Pfa.NativeFix.targets", File.ReadAllText(System.IO.Path.Combine(RepoRoot, "build", "Pfa.NativeFix.targets")));
@@ -58,13 +57,6 @@ public sealed class TargetsProject : IDisposable
 
     public RunResult Build(params string[] args) =>
         ChildProcess.Run(Path, null, "dotnet", ["msbuild", "app.proj", "-t:Train", "-nologo", "-nodeReuse:false", "-clp:NoSummary", .. args]);
-
-    static string FindRepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(System.IO.Path.Combine(dir.FullName, "Pfa.Build.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("cannot find Pfa.Build.sln above " + AppContext.BaseDirectory);
-    }
 
     public void Dispose() => _dir.Dispose();
 }

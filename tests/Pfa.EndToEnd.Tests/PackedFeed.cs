@@ -17,9 +17,9 @@ public sealed class PackedFeed : IDisposable
 
     public PackedFeed()
     {
-        RepoRoot = FindRepoRoot();
+        RepoRoot = Repository.Root;
         Feed = Path.Combine(_root, "feed");
-        Configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Release{Path.DirectorySeparatorChar}") ? "Release" : "Debug";
+        Configuration = Repository.Configuration;
         foreach (var project in new[] { "src/Pfa.Core", "src/Pfa.Tasks", "src/Pfa.Tool" })
         {
             var r = Run(RepoRoot, "dotnet", "pack", project, "-c", Configuration, "-o", Feed, $"-p:PackageVersion={Version}", "-nologo", "-v:q");
@@ -28,13 +28,6 @@ public sealed class PackedFeed : IDisposable
     }
 
     public string NewWorkDir(string name) => Directory.CreateDirectory(Path.Combine(_root, name)).FullName;
-
-    static string FindRepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Pfa.Build.sln"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("cannot find Pfa.Build.sln above " + AppContext.BaseDirectory);
-    }
 
     public static RunResult Run(string workingDirectory, string file, params string[] args) => Run(workingDirectory, null, file, args);
 

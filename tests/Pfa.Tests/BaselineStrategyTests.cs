@@ -128,9 +128,7 @@ public class BaselineStrategyTests
     [Fact]
     public void The_budget_schema_lists_exactly_the_registered_strategies_and_criteria()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(dir!.FullName, "Pfa.Build.sln"))) dir = dir.Parent;
-        using var schema = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.FullName, "build", "pfa.schema.json")));
+        using var schema = JsonDocument.Parse(File.ReadAllText(Path.Combine(Pfa.Testing.Repository.Root, "build", "pfa.schema.json")));
         var properties = schema.RootElement.GetProperty("properties");
         Assert.Equal(Strategies.Names, properties.GetProperty("strategy").GetProperty("enum").EnumerateArray().Select(v => v.GetString()!));
         Assert.Equal(Criteria.Names, properties.GetProperty("select").GetProperty("enum").EnumerateArray().Select(v => v.GetString()!));

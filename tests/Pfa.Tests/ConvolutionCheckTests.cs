@@ -87,11 +87,8 @@ public sealed class ConvolutionCheckTests : IDisposable
         using var dir = new TempDir();
         using (var seq = torch.nn.Sequential(("c", torch.nn.Conv2d(1, 3, 3)), ("f", torch.nn.Flatten()), ("l", torch.nn.Linear(48, 2))))
             PfaModel.Export(seq, [1, 6, 6], null, dir["m.json"], dir["m.dat"], "tiny");
-        var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root!.FullName, "Pfa.Build.sln"))) root = root.Parent;
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { Path.Combine(root.FullName, "src", "Pfa.Tool", "bin", configuration, "net10.0", "dotnet-pfa.dll"), "info", "--model", dir["m.json"], "--weights", dir["m.dat"], "--latency", "--runs", "2" })
+        foreach (var a in new[] { Pfa.Testing.Repository.ToolDll, "info", "--model", dir["m.json"], "--weights", dir["m.dat"], "--latency", "--runs", "2" })
             psi.ArgumentList.Add(a);
         psi.Environment["PFA_CONV_PATH"] = value;
         using var p = Process.Start(psi)!;

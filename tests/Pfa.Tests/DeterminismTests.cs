@@ -1,5 +1,7 @@
 using System.Diagnostics;
 
+using Pfa.Testing;
+
 namespace Pfa.Tests;
 
 /// <summary>
@@ -13,11 +15,8 @@ public sealed class DeterminismTests(TinyFashionModel model) : IClassFixture<Tin
 
     static async Task<string> Tool(int threads, params string[] args)
     {
-        var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(root!.FullName, "Pfa.Build.sln"))) root = root.Parent;
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(root.FullName, "src", "Pfa.Tool", "bin", configuration, "net10.0", "dotnet-pfa.dll"));
+        psi.ArgumentList.Add(Repository.ToolDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["OMP_NUM_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
         psi.Environment["MKL_NUM_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text;
 
+using Pfa.Testing;
+
 namespace Pfa.Tests;
 
 /// <summary>
@@ -12,14 +14,6 @@ public sealed class FaultInjectionTests(TinyFashionModel model) : IClassFixture<
 {
     readonly TempDir _dir = new();
     public void Dispose() => _dir.Dispose();
-
-    static string ToolDll()
-    {
-        var configuration = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Pfa.Build.sln"))) dir = dir.Parent;
-        return Path.Combine(dir!.FullName, "src", "Pfa.Tool", "bin", configuration, "net10.0", "dotnet-pfa.dll");
-    }
 
     string[] CompressArgs(string outDir, string budgetJson, int limit)
     {
@@ -40,7 +34,7 @@ public sealed class FaultInjectionTests(TinyFashionModel model) : IClassFixture<
     static (int Code, bool Killed, string Log) RunAndKillAt(string stage, string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        psi.ArgumentList.Add(ToolDll());
+        psi.ArgumentList.Add(Repository.ToolDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var log = new StringBuilder();
@@ -104,7 +98,7 @@ public sealed class FaultInjectionTests(TinyFashionModel model) : IClassFixture<
     {
         var outDir = _dir["shared"];
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true };
-        psi.ArgumentList.Add(ToolDll());
+        psi.ArgumentList.Add(Repository.ToolDll);
         foreach (var a in CompressArgs(outDir, First, 3000)) psi.ArgumentList.Add(a);
         using var first = Process.Start(psi)!;
         first.BeginOutputReadLine();

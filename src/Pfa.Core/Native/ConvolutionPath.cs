@@ -28,10 +28,6 @@ static class LibTorchContext
     [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
     static extern void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
 
-    [DllImport("libtorch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
-    [return: MarshalAs(UnmanagedType.U1)]
-    static extern bool UserEnabledMkldnn(IntPtr context);
-
     public static void Use(ConvolutionPath path)
     {
         var context = GlobalContext();
@@ -39,6 +35,4 @@ static class LibTorchContext
         SetUserEnabledMkldnn(context, oneDnn);
         SetUserEnabledNnpack(context, oneDnn);
     }
-
-    public static bool OneDnnEnabled() => UserEnabledMkldnn(GlobalContext());
 }
