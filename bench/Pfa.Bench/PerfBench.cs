@@ -102,7 +102,7 @@ public static class PerfBench
         net.eval();
         using var data = Dataset.Open(new DataSpec { Path = FashionMnist, Split = "train", Limit = samples }, d.Normalize);
         var budget = BudgetFile.Default;
-        var layers = RecipePlanner.AnalysedLayers(new ChannelSpaces(net.Graph), budget).ToHashSet();
+        var layers = RecipePlanner.AnalysedLayers(net.Graph.Spaces, budget).ToHashSet();
         void Inference()
         {
             using var _ = no_grad();
@@ -157,7 +157,7 @@ public static class PerfBench
     {
         var d = Models.Vgg16();
         var rng = new Random(3);
-        var spaces = new ChannelSpaces(ModelGraph.Build(d));
+        var spaces = ModelGraph.Build(d).Spaces;
         var spectra = spaces.Prunable.ToDictionary(s => spaces.Graph.Nodes[s.Producer].Name, s =>
         {
             var raw = Enumerable.Range(0, s.Channels).Select(k => Math.Exp(-k / (4.0 + rng.NextDouble() * s.Channels / 8.0)) * (0.5 + rng.NextDouble())).OrderDescending().ToArray();
@@ -171,7 +171,7 @@ public static class PerfBench
             "flops" => """{ "strategy": "flops", "target": 0.3 }""",
             _ => "{}",
         });
-        void Plan() => new RecipePlanner(new ChannelSpaces(ModelGraph.Build(d)), budget, spectra).Plan();
+        void Plan() => new RecipePlanner(ModelGraph.Build(d).Spaces, budget, spectra).Plan();
         Plan();
         return Best(20, Plan) * 1000;
     }

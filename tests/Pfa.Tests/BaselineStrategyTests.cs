@@ -45,7 +45,7 @@ public class BaselineStrategyTests
     public void Uniform_keeps_one_ratio_the_largest_that_fits_like_a_brute_force_scan(double target, string measure)
     {
         var graph = ModelGraph.Build(Cnn);
-        var spaces = new ChannelSpaces(graph);
+        var spaces = graph.Spaces;
         var budget = PfaBudget.Parse(string.Create(CultureInfo.InvariantCulture, $$"""{ "strategy": "uniform", "target": {{target}}, "measure": "{{measure}}" }"""));
         var plan = new RecipePlanner(spaces, budget, Flat(spaces)).Plan();
 
@@ -75,7 +75,7 @@ public class BaselineStrategyTests
     {
         // Two linear layers 4 → 8 → 8 → 2 (classifier): at ratio 1/2 the widths are 4 and 4.
         var d = ModelDescription.Parse("""{ "schema": "pfa.model/1", "input": [4], "layers": [ { "name": "a", "type": "linear", "out": 8 }, { "name": "b", "type": "linear", "out": 8 }, { "name": "out", "type": "linear", "out": 2 } ] }""");
-        var spaces = new ChannelSpaces(ModelGraph.Build(d));
+        var spaces = ModelGraph.Build(d).Spaces;
         // Parameters: full 4·8+8 + 8·8+8 + 8·2+2 = 130; at widths (4, 4): 4·4+4 + 4·4+4 + 4·2+2 = 50; at (5, 5): 25+30+12 = 67.
         var plan = new RecipePlanner(spaces, PfaBudget.Parse("""{ "strategy": "uniform", "parameters": 50 }"""), Flat(spaces)).Plan();
         Assert.Equal([4, 4], plan.Layers.Select(l => l.After));
@@ -114,9 +114,9 @@ public class BaselineStrategyTests
     [InlineData("""{ "strategy": "uniform", "target": 0.3, "parameters": 100 }""", "needs exactly one of 'target'")]
     [InlineData("""{ "strategy": "uniform", "parameters": 100, "measure": "flops" }""", "'measure' goes with 'target'")]
     [InlineData("""{ "strategy": "footprint", "target": 0.3, "measure": "flops" }""", "'measure' applies to strategy 'uniform', not 'footprint'")]
-    [InlineData("""{ "strategy": "kl", "target": 0.3 }""", "'target' applies to strategies 'footprint', 'flops', 'uniform', not 'kl'")]
+    [InlineData("""{ "strategy": "kl", "target": 0.3 }""", "'target' applies to strategies 'footprint', 'flops', 'footprint-tau', 'flops-tau', 'uniform', not 'kl'")]
     [InlineData("""{ "strategy": "uniform", "target": 0.3, "measure": "bytes" }""", "'measure' must be \"parameters\" or \"flops\"")]
-    [InlineData("""{ "select": "l2" }""", "unknown selection 'l2'; expected one of pearson, l1, random")]
+    [InlineData("""{ "select": "l2" }""", "unknown selection 'l2'; expected one of pearson, l1, random, variance")]
     public void Baseline_options_are_validated_with_their_location(string json, string expected)
     {
         var e = Assert.Throws<PfaException>(() => PfaBudget.Parse(json));

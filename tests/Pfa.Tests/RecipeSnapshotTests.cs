@@ -98,9 +98,9 @@ public class RecipeSnapshotTests
     }
 
     [Fact]
-    public void Footprint_recipe()
+    public void Footprint_tau_recipe()
     {
-        var recipe = JToken.Parse(RecipeFor("""{ "strategy": "footprint", "target": 0.6, "min_filters": 2 }"""));
+        var recipe = JToken.Parse(RecipeFor("""{ "strategy": "footprint-tau", "target": 0.6, "min_filters": 2 }"""));
         double tau = (double)recipe["strategy"]!["tau"]!;
         var after = After(recipe);
         foreach (var (layer, c, seed) in Layers)

@@ -63,7 +63,7 @@ public class RecipeTests
     [Fact]
     public void Analysed_layers_are_every_prunable_producer_but_the_classifier()
     {
-        var spaces = new ChannelSpaces(ModelGraph.Build(Cnn()));
+        var spaces = ModelGraph.Build(Cnn()).Spaces;
         Assert.Equal(["c1", "c2", "f1"], RecipePlanner.AnalysedLayers(spaces, BudgetFile.Default));
         Assert.Equal(["c1", "f1"], RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("""{ "exclude": ["c2"] }""")));
         Assert.Equal(["c2"], RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("""{ "include": ["c2", "f1"], "layers": { "f1": { "exclude": true } } }""")));
@@ -74,21 +74,21 @@ public class RecipeTests
     }
 
     [Theory]
-    [InlineData("footprint", 0.5, 1)]
-    [InlineData("footprint", 0.3, 2)]
-    [InlineData("flops", 0.4, 3)]
-    [InlineData("flops", 0.75, 4)]
-    public void Footprint_and_flops_search_finds_the_largest_fitting_tau_like_a_brute_force_scan(string strategy, double target, int seed)
+    [InlineData("footprint-tau", 0.5, 1)]
+    [InlineData("footprint-tau", 0.3, 2)]
+    [InlineData("flops-tau", 0.4, 3)]
+    [InlineData("flops-tau", 0.75, 4)]
+    public void The_papers_tau_search_finds_the_largest_fitting_tau_like_a_brute_force_scan(string strategy, double target, int seed)
     {
         var graph = ModelGraph.Build(Cnn());
-        var spaces = new ChannelSpaces(graph);
+        var spaces = graph.Spaces;
         var spectra = RandomSpectra(spaces, seed);
         var budget = PfaBudget.Parse($$"""{ "strategy": "{{strategy}}", "target": {{target.ToString(System.Globalization.CultureInfo.InvariantCulture)}} }""");
         var plan = new RecipePlanner(spaces, budget, spectra).Plan();
 
         // Independent: evaluate every candidate τ (all cumulative energies) with plain PFA-En and keep the best.
         var before = ModelCost.Of(graph);
-        long Measure(ModelCost c) => strategy == "footprint" ? c.Parameters : c.Macs;
+        long Measure(ModelCost c) => strategy == "footprint-tau" ? c.Parameters : c.Macs;
         double limit = target * Measure(before);
         double best = double.NaN;
         foreach (var tau in spectra.Values.SelectMany(s => s.CumulativeEnergy()).Append(1.0).Distinct().Order())
@@ -101,14 +101,57 @@ public class RecipeTests
             if (Measure(ModelCost.Of(Widths.Apply(spaces, widths))) <= limit) best = tau;
         }
         Assert.Equal(best, plan.Tau!.Value, 15);
+        Assert.True((strategy == "footprint-tau" ? plan.ParametersAfter : plan.MacsAfter) <= limit);
+    }
+
+    [Theory]
+    [InlineData("footprint", 0.5, 1)]
+    [InlineData("footprint", 0.3, 2)]
+    [InlineData("footprint", 0.18, 5)]
+    [InlineData("flops", 0.4, 3)]
+    [InlineData("flops", 0.25, 4)]
+    public void Default_footprint_and_flops_scale_the_kl_shape_to_the_largest_fitting_scale_like_a_brute_force_scan(string strategy, double target, int seed)
+    {
+        var graph = ModelGraph.Build(Cnn());
+        var spaces = graph.Spaces;
+        var spectra = RandomSpectra(spaces, seed);
+        var budget = PfaBudget.Parse($$"""{ "strategy": "{{strategy}}", "target": {{target.ToString(System.Globalization.CultureInfo.InvariantCulture)}} }""");
+        var plan = new RecipePlanner(spaces, budget, spectra).Plan();
+
+        // Independent: γ = 1 − KL(λ‖u)/ln C by hand; every scale s = k/(γC) where a count changes; widths
+        // ⌈min(1, s·γ)·C⌉; keep the largest s that fits.
+        double Gamma(double[] l) => Math.Clamp(1 - l.Where(v => v > 0).Sum(v => v * Math.Log(v * l.Length)) / Math.Log(l.Length), 1.0 / l.Length, 1);
+        var gamma = spaces.Prunable.ToDictionary(s => s.Id, s => Gamma(spectra[graph.Nodes[s.Producer].Name].Eigenvalues));
+        long Measure(ModelCost c) => strategy == "footprint" ? c.Parameters : c.Macs;
+        double limit = target * Measure(ModelCost.Of(graph));
+        Dictionary<int, int> At(double scale) => spaces.Prunable.ToDictionary(s => s.Id, s => Math.Max(1, (int)Math.Ceiling(Math.Min(1, scale * gamma[s.Id]) * s.Channels - 1e-9)));
+        var fitting = spaces.Prunable.SelectMany(s => Enumerable.Range(1, s.Channels).Select(k => k / (gamma[s.Id] * s.Channels)))
+            .Where(scale => Measure(ModelCost.Of(Widths.Apply(spaces, At(scale)))) <= limit).ToList();
+        var expected = At(fitting.Max());
+        foreach (var l in plan.Layers)
+        {
+            var space = spaces.Prunable.Single(s => graph.Nodes[s.Producer].Name == l.Layer);
+            Assert.Equal(expected[space.Id], l.After);
+            Assert.Equal("kl-scaled", l.Rule);
+        }
         Assert.True((strategy == "footprint" ? plan.ParametersAfter : plan.MacsAfter) <= limit);
+    }
+
+    [Fact]
+    public void Footprint_at_the_kl_recipes_own_size_is_the_kl_recipe()
+    {
+        var spaces = ModelGraph.Build(Cnn()).Spaces;
+        var spectra = RandomSpectra(spaces, 7);
+        var kl = new RecipePlanner(spaces, BudgetFile.Default, spectra).Plan();
+        var footprint = new RecipePlanner(spaces, PfaBudget.Parse($$"""{ "strategy": "footprint", "parameters": {{kl.ParametersAfter}} }"""), spectra).Plan();
+        Assert.Equal(kl.Layers.Select(l => l.After), footprint.Layers.Select(l => l.After));
     }
 
     [Fact]
     public void Unreachable_target_names_the_smallest_possible_model()
     {
-        var spaces = new ChannelSpaces(ModelGraph.Build(Cnn()));
-        var budget = PfaBudget.Parse("""{ "strategy": "footprint", "parameters": 10 }""");
+        var spaces = ModelGraph.Build(Cnn()).Spaces;
+        var budget = PfaBudget.Parse("""{ "strategy": "footprint-tau", "parameters": 10 }""");
         var e = Assert.Throws<PfaException>(() => new RecipePlanner(spaces, budget, RandomSpectra(spaces, 1)).Plan());
         Assert.Equal(ErrorCodes.InvalidBudget, e.Code);
         Assert.Contains("cannot be met", e.Message);
@@ -117,7 +160,7 @@ public class RecipeTests
     [Fact]
     public void Overrides_and_minimums_apply_per_layer()
     {
-        var spaces = new ChannelSpaces(ModelGraph.Build(Cnn()));
+        var spaces = ModelGraph.Build(Cnn()).Spaces;
         var spectra = RandomSpectra(spaces, 5);
         var budget = PfaBudget.Parse("""{ "strategy": "energy", "energy": 0.2, "min_filters": 3, "layers": { "c2": { "keep": 5 }, "f1": { "min_filters": 7 } } }""");
         var plan = new RecipePlanner(spaces, budget, spectra).Plan().Layers.ToDictionary(l => l.Layer);

@@ -38,9 +38,9 @@ public class RoundToTests
     public void Footprint_with_round_to_keeps_multiples_and_the_largest_fitting_tau(double target, int m, int seed)
     {
         var graph = ModelGraph.Build(Cnn);
-        var spaces = new ChannelSpaces(graph);
+        var spaces = graph.Spaces;
         var spectra = Spectra(spaces, seed);
-        var budget = PfaBudget.Parse(string.Create(CultureInfo.InvariantCulture, $$"""{ "strategy": "footprint", "target": {{target}}, "round_to": {{m}} }"""));
+        var budget = PfaBudget.Parse(string.Create(CultureInfo.InvariantCulture, $$"""{ "strategy": "footprint-tau", "target": {{target}}, "round_to": {{m}} }"""));
         var plan = new RecipePlanner(spaces, budget, spectra).Plan();
         foreach (var l in plan.Layers) Assert.True(l.After % m == 0 || l.After == l.Before, $"{l.Layer}: {l.After} is neither a multiple of {m} nor the width {l.Before}");
 
@@ -64,7 +64,7 @@ public class RoundToTests
     [Fact]
     public void Round_to_is_recorded_and_validated()
     {
-        var spaces = new ChannelSpaces(ModelGraph.Build(Cnn));
+        var spaces = ModelGraph.Build(Cnn).Spaces;
         var plan = new RecipePlanner(spaces, PfaBudget.Parse("""{ "strategy": "uniform", "target": 0.4, "round_to": 8 }"""), Spectra(spaces, 1)).Plan();
         Assert.All(plan.Layers, l => Assert.True(l.After % 8 == 0 || l.After == l.Before));
         var tooTight = Assert.Throws<PfaException>(() => new RecipePlanner(spaces, PfaBudget.Parse("""{ "strategy": "footprint", "target": 0.3, "round_to": 16 }"""), Spectra(spaces, 2)).Plan());

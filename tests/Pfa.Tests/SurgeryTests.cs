@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+using Pfa.Core.Layers;
 using Pfa.Core.Model;
 using Pfa.Core.Surgery;
 using TorchSharp;
@@ -8,7 +10,9 @@ namespace Pfa.Tests;
 /// <summary>
 /// Exactness of surgery: before any fine-tune, the compressed network's outputs equal the original network's
 /// outputs when the removed channels are zeroed at each consumer's input (here: the consumers' weight columns
-/// of removed channels are zeroed, which is the same thing).
+/// of removed channels are zeroed, which is the same thing). Which columns those are is worked out by this
+/// test's own walk over the layer types (<see cref="KeptColumns"/>), not by the product's channel spaces, so a
+/// wrong index map cannot cancel out. Every registered layer rule must appear in a topology.
 /// </summary>
 public class SurgeryTests
 {
@@ -43,7 +47,33 @@ public class SurgeryTests
             { "type": "avgpool2d", "kernel": 2 }, { "type": "flatten" },
             { "name": "out", "type": "linear", "out": 4 } ] }
           """ },
+        { "concatenation: of two branches, of a concatenation, into a conv and through a flatten", """
+          { "schema": "pfa.model/1", "input": [3, 8, 8], "layers": [
+            { "name": "a", "type": "conv2d", "out": 6, "kernel": 3, "padding": 1 }, { "name": "ta", "type": "tanh" },
+            { "name": "b", "type": "conv2d", "out": 5, "kernel": 1, "inputs": ["input"] }, { "name": "sb", "type": "sigmoid" },
+            { "name": "cat", "type": "concat", "inputs": ["ta", "sb"] },
+            { "name": "c", "type": "conv2d", "out": 7, "kernel": 3, "padding": 1 }, { "name": "rc", "type": "relu" },
+            { "name": "cat2", "type": "concat", "inputs": ["rc", "cat"] },
+            { "type": "maxpool2d", "kernel": 2 }, { "type": "flatten" },
+            { "name": "out", "type": "linear", "out": 4 } ] }
+          """ },
     };
+
+    [Fact]
+    public void Every_layer_rule_has_a_surgery_topology()
+    {
+        var covered = Topologies.SelectMany(row => JsonNode.Parse(row[1].ToString()!)!["layers"]!.AsArray().Select(l => (string)l!["type"]!)).ToHashSet();
+        var missing = LayerRules.Types.Where(t => !covered.Contains(t)).ToList();
+        Assert.True(missing.Count == 0, $"layer types without a surgery topology in SurgeryTests: {string.Join(", ", missing)}");
+    }
+
+    [Fact]
+    public void Concatenated_inputs_stay_prunable_and_the_concatenation_itself_is_not()
+    {
+        var graph = ModelGraph.Build(ModelDescription.Parse(Topologies.Skip(3).First()[1].ToString()!));
+        var names = graph.Spaces.Prunable.Select(s => graph.Nodes[s.Producer].Name).ToList();
+        Assert.Equal(["a", "b", "c"], names);
+    }
 
     [Theory]
     [MemberData(nameof(Topologies))]
@@ -53,7 +83,7 @@ public class SurgeryTests
         var description = ModelDescription.Parse(json);
         using var original = new PfaNetwork(description);
         Randomize(original);
-        var spaces = new ChannelSpaces(original.Graph);
+        var spaces = original.Graph.Spaces;
         var rng = new Random(9);
         var kept = spaces.Prunable.ToDictionary(s => s.Id,
             s => Enumerable.Range(0, s.Channels).OrderBy(_ => rng.Next()).Take(Math.Max(1, s.Channels / 2)).Order().ToArray());
@@ -80,7 +110,7 @@ public class SurgeryTests
     [Fact]
     public void Residual_trunk_and_grouped_convolutions_are_not_prunable()
     {
-        var spaces = new ChannelSpaces(ModelGraph.Build(ModelDescription.Parse(Topologies.Skip(2).First()[1].ToString()!)));
+        var spaces = ModelGraph.Build(ModelDescription.Parse(Topologies.Skip(2).First()[1].ToString()!)).Spaces;
         var names = spaces.Prunable.Select(s => spaces.Graph.Nodes[s.Producer].Name).ToList();
         Assert.Equal(["a"], names);
     }
@@ -90,7 +120,7 @@ public class SurgeryTests
     {
         var description = ModelDescription.Parse(Topologies.First()[1].ToString()!);
         using var original = new PfaNetwork(description);
-        var spaces = new ChannelSpaces(original.Graph);
+        var spaces = original.Graph.Spaces;
         var kept = spaces.Prunable.ToDictionary(s => s.Id, s => Enumerable.Range(0, s.Channels / 2).ToArray());
         var (d1, selected) = ChannelSurgery.Apply(original, kept, randomInit: false, seed: 3);
         var (d2, random) = ChannelSurgery.Apply(original, kept, randomInit: true, seed: 3);
@@ -121,17 +151,52 @@ public class SurgeryTests
     {
         using var _ = no_grad();
         var sd = net.state_dict();
+        // The product's spaces are used only to look up each producer's own kept set (an identity).
+        var keptOfProducer = net.Graph.Nodes.Where(n => LayerType.HasFilters(n.Type)).ToDictionary(n => n.Index, n => kept.GetValueOrDefault(spaces.OutputOf(n.Index).Id));
         foreach (var n in net.Graph.Nodes)
         {
-            if (!LayerType.HasFilters(n.Type) || ChannelSpaces.IsDepthwise(n)) continue;
-            var input = spaces.InputOf(n.Index);
-            IEnumerable<int> removed;
-            if (kept.TryGetValue(input.Id, out var k)) removed = Enumerable.Range(0, input.Channels).Except(k);
-            else if (spaces.FlattenOf(input) is { } f && kept.TryGetValue(f.Space.Id, out var fk))
-                removed = Enumerable.Range(0, f.Space.Channels).Except(fk).SelectMany(c => Enumerable.Range(c * f.Positions, f.Positions));
-            else continue;
+            if (!LayerType.HasFilters(n.Type) || IsDepthwise(n)) continue;
+            var keptColumns = KeptColumns(net.Graph, n.Inputs[0], keptOfProducer);
+            if (keptColumns is null) continue;
             var w = sd[n.Name + ".weight"];
-            foreach (var c in removed) w.narrow(1, c, 1).zero_();
+            foreach (var c in Enumerable.Range(0, n.InShape[0]).Except(keptColumns)) w.narrow(1, c, 1).zero_();
+        }
+    }
+
+    static bool IsDepthwise(LayerNode n) => n.Type == LayerType.Conv2d && n.Spec.Groups is > 1 && n.Spec.Groups == n.InShape[0];
+
+    /// <summary>This test's own answer to "which channels of node i's output survive" (null: all), by layer type.</summary>
+    static int[]? KeptColumns(ModelGraph g, int i, Dictionary<int, int[]?> keptOfProducer)
+    {
+        if (i == LayerNode.ModelInput) return null;
+        var n = g.Nodes[i];
+        int[] All(int input) => Enumerable.Range(0, input == LayerNode.ModelInput ? g.InputShape[0] : g.Nodes[input].OutShape[0]).ToArray();
+        switch (n.Type)
+        {
+            case LayerType.Conv2d when IsDepthwise(n):
+                return KeptColumns(g, n.Inputs[0], keptOfProducer);
+            case LayerType.Conv2d or LayerType.Linear:
+                return keptOfProducer[i];
+            case LayerType.Flatten when n.InShape.Length == 3:
+            {
+                int positions = n.InShape[1] * n.InShape[2];
+                return KeptColumns(g, n.Inputs[0], keptOfProducer)?.SelectMany(c => Enumerable.Range(c * positions, positions)).ToArray();
+            }
+            case ConcatRule.Name:
+            {
+                var parts = n.Inputs.Select(j => KeptColumns(g, j, keptOfProducer)).ToList();
+                if (parts.All(p => p is null)) return null;
+                var result = new List<int>();
+                int offset = 0;
+                for (int k = 0; k < n.Inputs.Count; k++)
+                {
+                    result.AddRange((parts[k] ?? All(n.Inputs[k])).Select(c => c + offset));
+                    offset += All(n.Inputs[k]).Length;
+                }
+                return [.. result];
+            }
+            default: // per-channel layers and add (whose inputs keep the same channels)
+                return KeptColumns(g, n.Inputs[0], keptOfProducer);
         }
     }
 }

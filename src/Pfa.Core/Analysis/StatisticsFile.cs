@@ -11,7 +11,15 @@ namespace Pfa.Core.Analysis;
 /// </summary>
 public static class StatisticsFile
 {
-    public static void Write(string path, IEnumerable<ResponseStatistics> stats)
+    /// <summary>Writes the file atomically and returns its bytes (hashed into the recipe without reading them back).</summary>
+    public static byte[] Write(string path, IEnumerable<ResponseStatistics> stats)
+    {
+        var bytes = Serialize(stats);
+        AtomicFile.Write(path, stream => stream.Write(bytes));
+        return bytes;
+    }
+
+    public static byte[] Serialize(IEnumerable<ResponseStatistics> stats)
     {
         var entries = new List<(string, Tensor)>();
         var owned = new List<Tensor>();
@@ -27,7 +35,12 @@ public static class StatisticsFile
             entries.Add(($"{s.Layer}/sum", s.Sum));
             entries.Add(($"{s.Layer}/moment", s.Moment));
         }
-        try { AtomicFile.Write(path, stream => SafetensorsFormat.Write(stream, entries)); }
+        try
+        {
+            using var memory = new MemoryStream();
+            SafetensorsFormat.Write(memory, entries);
+            return memory.ToArray();
+        }
         finally { foreach (var t in owned) t.Dispose(); }
     }
 

@@ -26,32 +26,6 @@ public sealed record ModelCost(IReadOnlyList<LayerCost> Layers)
 
     public static ModelCost Of(ModelDescription description) => Of(ModelGraph.Build(description));
 
-    public static LayerCost Of(LayerNode n)
-    {
-        var s = n.Spec;
-        long parameters = 0, macs = 0;
-        switch (n.Type)
-        {
-            case LayerType.Conv2d:
-            {
-                long cin = n.InShape[0], cout = n.OutShape[0], g = s.Groups ?? 1;
-                long kernel = (long)s.Kernel!.Value.H * s.Kernel.Value.W;
-                long weights = cout * (cin / g) * kernel;
-                parameters = weights + ((s.Bias ?? true) ? cout : 0);
-                macs = weights * n.OutShape[1] * n.OutShape[2];
-                break;
-            }
-            case LayerType.Linear:
-            {
-                long weights = (long)n.InShape[0] * n.OutShape[0];
-                parameters = weights + ((s.Bias ?? true) ? n.OutShape[0] : 0);
-                macs = weights;
-                break;
-            }
-            case LayerType.BatchNorm1d or LayerType.BatchNorm2d:
-                parameters = 2L * n.InShape[0];
-                break;
-        }
-        return new LayerCost(n.Name, n.Type, n.OutShape, parameters, macs);
-    }
+    /// <summary>One layer's cost: its rule's <see cref="Layers.LayerRule.Cost"/>.</summary>
+    public static LayerCost Of(LayerNode n) => Pfa.Core.Layers.LayerRules.Get(n.Type).Cost(n);
 }

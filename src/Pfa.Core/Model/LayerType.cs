@@ -1,6 +1,7 @@
 namespace Pfa.Core.Model;
 
-/// <summary>The layer types of a model description (<c>"type"</c> in model.json).</summary>
+/// <summary>The names of the built-in layer types of a model description (<c>"type"</c> in model.json); what each does is its
+/// <see cref="Layers.LayerRule"/>.</summary>
 public static class LayerType
 {
     public const string Conv2d = "conv2d";
@@ -20,9 +21,9 @@ public static class LayerType
     /// <summary>Element-wise sum of two inputs of the same shape (residual connections).</summary>
     public const string Add = "add";
 
-    public static readonly IReadOnlyList<string> All =
-        [Conv2d, Linear, BatchNorm1d, BatchNorm2d, ReLU, LeakyReLU, GELU, Sigmoid, Tanh, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Dropout, Flatten, Add];
+    /// <summary>Every type with a rule (<see cref="Layers.LayerRules"/>).</summary>
+    public static IReadOnlyList<string> All => Layers.LayerRules.Types;
 
     /// <summary>Layers whose output channels are filters: what PFA analyses and surgery shrinks.</summary>
-    public static bool HasFilters(string type) => type is Conv2d or Linear;
+    public static bool HasFilters(string type) => Layers.LayerRules.Find(type)?.HasFilters ?? false;
 }

@@ -22,6 +22,10 @@ public sealed partial class ModelGraph
     public int[] InputShape { get; }
     public int[] OutputShape => Nodes[^1].OutShape;
 
+    Surgery.ChannelSpaces? _spaces;
+    /// <summary>The channel spaces of this graph, built once on first use and shared by every stage.</summary>
+    public Surgery.ChannelSpaces Spaces => _spaces ??= new Surgery.ChannelSpaces(this);
+
     /// <summary>A warning ("PFA2003: …") when the model does not end in a linear classifier: accuracy then takes
     /// whatever the last layer outputs as class scores, which is rarely what was meant.</summary>
     public string? ClassifierWarning()
@@ -43,26 +47,6 @@ public sealed partial class ModelGraph
 
     [GeneratedRegex("^[A-Za-z0-9_]+$")]
     private static partial Regex NamePattern();
-
-    // Which optional properties each type accepts; anything else set on a layer is reported.
-    static readonly Dictionary<string, string[]> Allowed = new()
-    {
-        [LayerType.Conv2d] = ["out", "kernel", "stride", "padding", "dilation", "groups", "bias"],
-        [LayerType.Linear] = ["out", "bias"],
-        [LayerType.BatchNorm1d] = ["eps", "momentum"],
-        [LayerType.BatchNorm2d] = ["eps", "momentum"],
-        [LayerType.ReLU] = [],
-        [LayerType.LeakyReLU] = ["negative_slope"],
-        [LayerType.GELU] = ["approximate"],
-        [LayerType.Sigmoid] = [],
-        [LayerType.Tanh] = [],
-        [LayerType.MaxPool2d] = ["kernel", "stride", "padding"],
-        [LayerType.AvgPool2d] = ["kernel", "stride", "padding"],
-        [LayerType.AdaptiveAvgPool2d] = ["output_size"],
-        [LayerType.Dropout] = ["p"],
-        [LayerType.Flatten] = [],
-        [LayerType.Add] = [],
-    };
 
     internal static ModelGraph Build(ModelDescription d, JsonInput<ModelDescription>? src)
     {
@@ -101,11 +85,12 @@ public sealed partial class ModelGraph
                     throw Fail($"{at}.name", $"layer {i} has name '{name}'; names may contain only letters, digits and '_' (they prefix parameter keys such as '{name}.weight').");
                 if (!byName.TryAdd(name, i))
                     throw Fail($"{at}.name", $"layer {i} reuses the name '{name}' of layer {byName[name]}; names must be unique.");
-                if (!Allowed.TryGetValue(spec.Type, out var allowed))
-                    throw Fail($"{at}.type", $"layer {i} has unknown type '{spec.Type}'; supported types: {string.Join(", ", LayerType.All)}.");
+                if (Layers.LayerRules.Find(spec.Type) is not { } rule)
+                    throw Fail($"{at}.type", $"layer {i} has unknown type '{spec.Type}'; supported types: {string.Join(", ", Layers.LayerRules.Types)}.");
+                var allowed = rule.Properties;
                 foreach (var prop in SetProperties(spec))
                     if (!allowed.Contains(prop))
-                        throw Fail($"{at}.{prop}", $"{where}: '{prop}' is not a property of {spec.Type} layers (allowed: {(allowed.Length == 0 ? "none" : string.Join(", ", allowed))}).");
+                        throw Fail($"{at}.{prop}", $"{where}: '{prop}' is not a property of {spec.Type} layers (allowed: {(allowed.Count == 0 ? "none" : string.Join(", ", allowed))}).");
 
                 // Resolve inputs: by default the previous layer, or the model input for the first layer.
                 var inputs = new List<int>();
@@ -121,13 +106,15 @@ public sealed partial class ModelGraph
                         else throw Fail($"{at}.inputs[{k}]", $"{where} reads '{r}', which is not the name of an earlier layer (or \"input\").");
                     }
                 }
-                int arity = spec.Type == LayerType.Add ? 2 : 1;
-                if (inputs.Count != arity)
+                if (inputs.Count < rule.MinInputs || inputs.Count > rule.MaxInputs)
+                {
+                    string arity = rule.MinInputs == rule.MaxInputs ? $"{rule.MinInputs}" : rule.MaxInputs == int.MaxValue ? $"at least {rule.MinInputs}" : $"{rule.MinInputs} to {rule.MaxInputs}";
                     throw Fail($"{at}.inputs", $"{where} takes {arity} input(s); found {inputs.Count}.");
+                }
 
                 int[] Shape(int input) => input == LayerNode.ModelInput ? d.Input.ToArray() : nodes[input].OutShape;
                 var inShape = Shape(inputs[0]);
-                var outShape = InferShape(spec, inShape, inputs.Count > 1 ? Shape(inputs[1]) : null, at, where, Fail);
+                var outShape = rule.OutShape(spec, inputs.Select(Shape).ToList(), new Layers.ShapeCheck(at, where, (path, message) => Fail(path, message)));
                 if (Checkpoints.SizeMath.Bytes(outShape.Select(v => (long)v), 1) is not { } outSize || outSize > MaxElements)
                     throw Fail(at, $"{where} outputs [{string.Join(", ", outShape)}], more than {MaxElements:N0} values per sample.");
                 if (spec.Out is { } o && (long)o * inShape[0] * (spec.Kernel is { } kk ? (long)kk.H * kk.W : 1) > MaxElements)
@@ -173,78 +160,5 @@ public sealed partial class ModelGraph
         if (s.NegativeSlope is not null) yield return "negative_slope";
         if (s.P is not null) yield return "p";
         if (s.Approximate is not null) yield return "approximate";
-    }
-
-    static int[] InferShape(LayerSpec s, int[] x, int[]? y, string at, string where, Func<string, string, PfaInvalid> fail)
-    {
-        string Shape(int[] v) => $"[{string.Join(", ", v)}]";
-        void NeedImage()
-        {
-            if (x.Length != 3) throw fail($"{at}.type", $"{where} needs an image input [channels, height, width]; its input has shape {Shape(x)}. Add a 'flatten' only after the last image layer.");
-        }
-        void NeedVector()
-        {
-            if (x.Length != 1) throw fail($"{at}.type", $"{where} needs a vector input [features]; its input has shape {Shape(x)}. Insert a 'flatten' layer before it.");
-        }
-        static int Spatial(int size, int kernel, int stride, int pad, int dilation) =>
-            (size + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
-
-        switch (s.Type)
-        {
-            case LayerType.Conv2d:
-            {
-                NeedImage();
-                if (s.Out is not > 0) throw fail($"{at}.out", $"{where} needs 'out' (the number of filters) > 0.");
-                if (s.Kernel is not { } k) throw fail($"{at}", $"{where} needs 'kernel'.");
-                var st = s.Stride ?? 1; var p = s.Padding ?? 0; var dl = s.Dilation ?? 1; int g = s.Groups ?? 1;
-                if (k.H <= 0 || k.W <= 0 || st.H <= 0 || st.W <= 0 || dl.H <= 0 || dl.W <= 0 || p.H < 0 || p.W < 0)
-                    throw fail($"{at}", $"{where}: kernel, stride and dilation must be positive and padding non-negative.");
-                if (g <= 0 || x[0] % g != 0 || s.Out.Value % g != 0)
-                    throw fail($"{at}.groups", $"{where}: groups = {g} must divide both the input channels ({x[0]}) and 'out' ({s.Out}).");
-                int h = Spatial(x[1], k.H, st.H, p.H, dl.H), w = Spatial(x[2], k.W, st.W, p.W, dl.W);
-                if (h <= 0 || w <= 0) throw fail($"{at}.kernel", $"{where}: a {k} kernel does not fit its {x[1]}x{x[2]} input.");
-                return [s.Out.Value, h, w];
-            }
-            case LayerType.Linear:
-                NeedVector();
-                if (s.Out is not > 0) throw fail($"{at}.out", $"{where} needs 'out' (the number of output features) > 0.");
-                return [s.Out.Value];
-            case LayerType.BatchNorm2d:
-                NeedImage();
-                return x;
-            case LayerType.BatchNorm1d:
-                NeedVector();
-                return x;
-            case LayerType.MaxPool2d or LayerType.AvgPool2d:
-            {
-                NeedImage();
-                if (s.Kernel is not { } k || k.H <= 0 || k.W <= 0) throw fail($"{at}", $"{where} needs a positive 'kernel'.");
-                var st = s.Stride ?? k; var p = s.Padding ?? 0;
-                if (st.H <= 0 || st.W <= 0) throw fail($"{at}.stride", $"{where}: stride must be positive.");
-                if (p.H < 0 || p.W < 0 || 2 * p.H > k.H || 2 * p.W > k.W)
-                    throw fail($"{at}.padding", $"{where}: padding must be between 0 and half the kernel.");
-                int h = Spatial(x[1], k.H, st.H, p.H, 1), w = Spatial(x[2], k.W, st.W, p.W, 1);
-                if (h <= 0 || w <= 0) throw fail($"{at}.kernel", $"{where}: a {k} window does not fit its {x[1]}x{x[2]} input.");
-                return [x[0], h, w];
-            }
-            case LayerType.AdaptiveAvgPool2d:
-                NeedImage();
-                if (s.OutputSize is not { } o || o.H <= 0 || o.W <= 0) throw fail($"{at}.output_size", $"{where} needs a positive 'output_size'.");
-                return [x[0], o.H, o.W];
-            case LayerType.Flatten:
-                return [x.Aggregate(1, (a, b) => a * b)];
-            case LayerType.Add:
-                if (!x.SequenceEqual(y!))
-                    throw fail($"{at}.inputs", $"{where} adds tensors of different shapes {Shape(x)} and {Shape(y!)}.");
-                return x;
-            case LayerType.Dropout:
-                if (s.P is { } pr && (pr < 0 || pr >= 1)) throw fail($"{at}.p", $"{where}: 'p' must be in [0, 1); found {pr}.");
-                return x;
-            case LayerType.GELU:
-                if (s.Approximate is not (null or "none" or "tanh")) throw fail($"{at}.approximate", $"{where}: 'approximate' must be \"none\" or \"tanh\".");
-                return x;
-            default: // activations keep the shape
-                return x;
-        }
     }
 }

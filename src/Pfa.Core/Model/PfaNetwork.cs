@@ -12,6 +12,7 @@ public sealed class PfaNetwork : nn.Module<Tensor, Tensor>
 {
     readonly nn.Module<Tensor, Tensor>?[] _layers;
     readonly int[] _lastUse;
+    readonly Layers.LayerRule[] _rules;
 
     public ModelGraph Graph { get; }
 
@@ -20,6 +21,7 @@ public sealed class PfaNetwork : nn.Module<Tensor, Tensor>
         Native.ConvolutionCheck.Ensure(); // once per process: never compute wrong numbers silently
         Graph = graph;
         _layers = new nn.Module<Tensor, Tensor>?[graph.Nodes.Count];
+        _rules = graph.Nodes.Select(n => Layers.LayerRules.Get(n.Type)).ToArray();
         foreach (var node in graph.Nodes)
         {
             var m = CreateLayer(node);
@@ -36,40 +38,7 @@ public sealed class PfaNetwork : nn.Module<Tensor, Tensor>
 
     public PfaNetwork(ModelDescription description) : this(ModelGraph.Build(description)) { }
 
-    static nn.Module<Tensor, Tensor>? CreateLayer(LayerNode n)
-    {
-        var s = n.Spec;
-        return s.Type switch
-        {
-            LayerType.Conv2d => nn.Conv2d(n.InShape[0], s.Out!.Value,
-                kernel_size: (s.Kernel!.Value.H, s.Kernel.Value.W),
-                stride: ((s.Stride ?? 1).H, (s.Stride ?? 1).W),
-                padding: ((s.Padding ?? 0).H, (s.Padding ?? 0).W),
-                dilation: ((s.Dilation ?? 1).H, (s.Dilation ?? 1).W),
-                groups: s.Groups ?? 1, bias: s.Bias ?? true),
-            LayerType.Linear => nn.Linear(n.InShape[0], s.Out!.Value, hasBias: s.Bias ?? true),
-            LayerType.BatchNorm2d => nn.BatchNorm2d(n.InShape[0], eps: s.Eps ?? 1e-5, momentum: s.Momentum ?? 0.1),
-            LayerType.BatchNorm1d => nn.BatchNorm1d(n.InShape[0], eps: s.Eps ?? 1e-5, momentum: s.Momentum ?? 0.1),
-            LayerType.ReLU => nn.ReLU(),
-            LayerType.LeakyReLU => nn.LeakyReLU(s.NegativeSlope ?? 0.01),
-            LayerType.GELU => nn.GELU(s.Approximate == "tanh" ? TorchSharp.Modules.GELU.Approximate.tanh : TorchSharp.Modules.GELU.Approximate.none),
-            LayerType.Sigmoid => nn.Sigmoid(),
-            LayerType.Tanh => nn.Tanh(),
-            LayerType.MaxPool2d => nn.MaxPool2d(
-                kernel_size: (s.Kernel!.Value.H, s.Kernel.Value.W),
-                stride: ((s.Stride ?? s.Kernel.Value).H, (s.Stride ?? s.Kernel.Value).W),
-                padding: ((s.Padding ?? 0).H, (s.Padding ?? 0).W)),
-            LayerType.AvgPool2d => nn.AvgPool2d(
-                kernel_size: (s.Kernel!.Value.H, s.Kernel.Value.W),
-                stride: ((s.Stride ?? s.Kernel.Value).H, (s.Stride ?? s.Kernel.Value).W),
-                padding: ((s.Padding ?? 0).H, (s.Padding ?? 0).W)),
-            LayerType.AdaptiveAvgPool2d => nn.AdaptiveAvgPool2d((s.OutputSize!.Value.H, s.OutputSize.Value.W)),
-            LayerType.Dropout => nn.Dropout(s.P ?? 0.5),
-            LayerType.Flatten => nn.Flatten(),
-            LayerType.Add => null,
-            _ => throw new InvalidOperationException($"layer type '{s.Type}' passed validation but has no module"),
-        };
-    }
+    static nn.Module<Tensor, Tensor>? CreateLayer(LayerNode n) => Layers.LayerRules.Get(n.Type).CreateModule(n);
 
     public override Tensor forward(Tensor input) => Forward(input, null);
 
@@ -84,8 +53,7 @@ public sealed class PfaNetwork : nn.Module<Tensor, Tensor>
         for (int i = 0; i < _layers.Length; i++)
         {
             var node = Graph.Nodes[i];
-            var x = Get(node.Inputs[0]);
-            var y = node.Type == LayerType.Add ? x + Get(node.Inputs[1]) : _layers[i]!.call(x);
+            var y = _rules[i].Forward(_layers[i], node.Inputs.Count == 1 ? [Get(node.Inputs[0])] : node.Inputs.Select(Get).ToList());
             outputs[i] = y;
             observe?.Invoke(node, y);
             foreach (var j in node.Inputs)
@@ -94,6 +62,6 @@ public sealed class PfaNetwork : nn.Module<Tensor, Tensor>
         return outputs[^1]!;
     }
 
-    /// <summary>The child module of a layer (null for <c>add</c>).</summary>
+    /// <summary>The child module of a layer (null for parameter-free operations such as <c>add</c>).</summary>
     public nn.Module<Tensor, Tensor>? Layer(int index) => _layers[index];
 }

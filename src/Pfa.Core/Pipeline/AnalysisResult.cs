@@ -20,7 +20,7 @@ public sealed class AnalysisResult(Dictionary<string, ResponseStatistics> statis
     /// <summary>Runs the analysed layers' responses over the data and computes their spectra.</summary>
     public static AnalysisResult Run(PfaNetwork network, Dataset data, BudgetFile budget, int batchSize, Action<long, long>? progress = null)
     {
-        var spaces = new ChannelSpaces(network.Graph);
+        var spaces = network.Graph.Spaces;
         var layers = RecipePlanner.AnalysedLayers(spaces, budget);
         var stats = ResponseCollector.Collect(network, data, layers.ToHashSet(), batchSize, progress);
         return FromStatistics(stats, layers);
@@ -38,11 +38,13 @@ public sealed class AnalysisResult(Dictionary<string, ResponseStatistics> statis
         return new AnalysisResult(stats, new SpectraFile { Layers = spectra });
     }
 
-    public void Save(string folder)
+    /// <summary>Writes stats.safetensors and spectra.json; returns the statistics bytes (the recipe hashes them).</summary>
+    public byte[] Save(string folder)
     {
         Directory.CreateDirectory(folder);
-        StatisticsFile.Write(Path.Combine(folder, StatsFileName), Statistics.Values);
+        var bytes = StatisticsFile.Write(Path.Combine(folder, StatsFileName), Statistics.Values);
         Spectra.Save(Path.Combine(folder, SpectraFileName));
+        return bytes;
     }
 
     public static AnalysisResult Load(string folder)

@@ -109,7 +109,7 @@ public static class Compressor
         log($"analysing responses on {train.Count:N0} samples");
         using var analysis = AnalysisResult.Run(network, train, r.Budget, r.BatchSize, r.Progress?.Invoke("analysing"));
         var analysisDir = run.Stage("analysis");
-        analysis.Save(analysisDir);
+        var statsBytes = analysis.Save(analysisDir);
         foreach (var l in analysis.Spectra.Layers)
         {
             foreach (var w in l.Warnings) log(WarningCodes.Line(r.ModelPath, w));
@@ -118,7 +118,7 @@ public static class Compressor
         double analyzeSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
-        var recipe = RecipeMaker.Make(description, analysis, r.Budget, File.ReadAllBytes(Path.Combine(analysisDir, AnalysisResult.StatsFileName)), PfaModel.WeightsOf(network));
+        var recipe = RecipeMaker.Make(network.Graph, analysis, r.Budget, statsBytes, PfaModel.WeightsOf(network));
         var recipePath = run.Stage(RecipeFileName);
         recipe.Save(recipePath);
         log(string.Create(CultureInfo.InvariantCulture, $"recipe: {string.Join(", ", recipe.Layers.Select(l => $"{l.Name} {l.FiltersBefore}→{l.FiltersAfter}"))}"));
@@ -126,7 +126,7 @@ public static class Compressor
         double recipeSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
-        var spaces = new ChannelSpaces(network.Graph);
+        var spaces = network.Graph.Spaces;
         var (compressedDescription, compressed) = ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(spaces, recipe), b.Init == "random", b.Seed);
         using var _ = compressed;
         double applySeconds = watch.Elapsed.TotalSeconds;

@@ -21,7 +21,7 @@ public static class HtmlReport
         h.Append("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>PFA report — ").Append(E(recipe.Model)).Append("</title>\n");
         h.Append("<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{padding:.25em .8em;border-bottom:1px solid #ddd;text-align:right}th:first-child,td:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:1.5em}figure{margin:0}figcaption{font-weight:600}</style></head><body>\n");
         h.Append("<h1>PFA compression of ").Append(E(recipe.Model == "" ? "the model" : recipe.Model)).Append("</h1>\n");
-        h.Append(string.Create(Inv, $"<p>Strategy <b>{E(recipe.Strategy.Name)}</b>{(recipe.Strategy.Tau is { } t ? $", τ = {t}" : "")}{(recipe.Strategy.Energy is { } en ? $", energy {en}" : "")}{(recipe.Strategy.Target is { } tg ? $", target {tg}" : "")}; {E(recipe.Tool)}.</p>\n"));
+        h.Append(string.Create(Inv, $"<p>Strategy <b>{E(recipe.Strategy.Name)}</b>{E(recipe.Strategy.KnobText())}{(recipe.Strategy.Energy is { } en ? $", energy {en}" : "")}{(recipe.Strategy.Target is { } tg ? $", target {tg}" : "")}; {E(recipe.Tool)}.</p>\n"));
         h.Append("<table><tr><th></th><th>before</th><th>after</th><th></th></tr>\n");
         h.Append(string.Create(Inv, $"<tr><td>parameters</td><td>{recipe.Totals.ParametersBefore:N0}</td><td>{recipe.Totals.ParametersAfter:N0}</td><td>{recipe.Totals.ParametersPercent}%</td></tr>\n"));
         h.Append(string.Create(Inv, $"<tr><td>MACs</td><td>{recipe.Totals.MacsBefore:N0}</td><td>{recipe.Totals.MacsAfter:N0}</td><td>{recipe.Totals.MacsPercent}%</td></tr>\n"));

@@ -13,10 +13,14 @@ namespace Pfa.Core.Pipeline;
 public static class RecipeMaker
 {
     /// <param name="weightOf">A layer's trained weight, for criteria that read weights (l1); null when unavailable.</param>
-    public static Recipe Make(ModelDescription model, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes, Func<string, TorchSharp.torch.Tensor?>? weightOf = null)
+    public static Recipe Make(ModelDescription model, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes, Func<string, TorchSharp.torch.Tensor?>? weightOf = null) =>
+        Make(ModelGraph.Build(model), analysis, budget, statsBytes, weightOf);
+
+    /// <param name="graph">The model's graph (its spaces are built once and shared with surgery).</param>
+    public static Recipe Make(ModelGraph graph, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes, Func<string, TorchSharp.torch.Tensor?>? weightOf = null)
     {
-        var graph = ModelGraph.Build(model);
-        var spaces = new ChannelSpaces(graph);
+        var model = graph.Description;
+        var spaces = graph.Spaces;
         var spectra = analysis.Spectra.ByLayer();
         var plan = new RecipePlanner(spaces, budget, spectra).Plan();
         var b = budget.Budget;
@@ -24,6 +28,8 @@ public static class RecipeMaker
         var criterion = Criteria.Get(b.Select);
         if (criterion.NeedsWeights && weightOf is null)
             throw budget.Error("$.select", $"selection '{criterion.Name}' reads the trained weights: pass --weights (the 'recipe' verb), or use 'compress'.");
+        // The searched knob, recorded under its own name (τ, keep ratio or KL scale).
+        double? Knob(string name) => plan.Tau is { } t && strategy.Searches && strategy.Allocation.Knob == name ? Math.Round(strategy.Allocation.KnobValue(t), 6) : null;
         var layers = plan.Layers.Select((l, position) =>
         {
             var spectrum = spectra[l.Layer];
@@ -55,8 +61,9 @@ public static class RecipeMaker
             Strategy = new RecipeStrategy
             {
                 Name = b.Strategy, Energy = b.Energy, Target = b.Target, Parameters = b.Parameters, Flops = b.Flops, Measure = b.Measure,
-                Tau = plan.Tau is { } t && strategy.Searches && strategy.Allocation.Knob == "tau" ? Math.Round(t, 6) : null,
-                KeepRatio = plan.Tau is { } r && strategy.Searches && strategy.Allocation.Knob == "keep_ratio" ? Math.Round(r, 6) : null,
+                Tau = Knob("tau"),
+                KeepRatio = Knob("keep_ratio"),
+                KlScale = Knob("kl_scale"),
                 Select = b.Select is { } sel && sel != Criteria.Default ? sel : null,
                 MinFilters = b.MinFilters, RoundTo = b.RoundTo is > 1 ? b.RoundTo : null, Init = b.Init, Seed = b.Seed,
             },

@@ -13,10 +13,12 @@ public sealed record RecipeStrategy
     public long? Flops { get; init; }
     /// <summary>uniform with 'target': what the fraction is of.</summary>
     public string? Measure { get; init; }
-    /// <summary>footprint/flops: the energy threshold τ the search found.</summary>
+    /// <summary>footprint-tau/flops-tau: the energy threshold τ the search found.</summary>
     public double? Tau { get; init; }
     /// <summary>uniform: the keep ratio the search found.</summary>
     public double? KeepRatio { get; init; }
+    /// <summary>footprint/flops: the scale s on the PFA-KL keep ratios the search found (1 = PFA-KL).</summary>
+    public double? KlScale { get; init; }
     /// <summary>The selection criterion when it is not the default (pearson).</summary>
     public string? Select { get; init; }
     public int MinFilters { get; init; }
@@ -24,6 +26,11 @@ public sealed record RecipeStrategy
     public int? RoundTo { get; init; }
     public string Init { get; init; } = "selected";
     public int Seed { get; init; }
+
+    /// <summary>The searched knob for messages: ", τ = 0.98", ", keep ratio = 0.42", ", KL scale = 0.8", or "".</summary>
+    public string KnobText() =>
+        Tau is { } t ? FormattableString.Invariant($", τ = {t}") : KeepRatio is { } r ? FormattableString.Invariant($", keep ratio = {r}")
+        : KlScale is { } k ? FormattableString.Invariant($", KL scale = {k}") : "";
 }
 
 public sealed record RecipeTotals

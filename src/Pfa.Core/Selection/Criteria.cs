@@ -62,7 +62,7 @@ public sealed class RandomCriterion : ISelectionCriterion
 public static class Criteria
 {
     public const string Default = "pearson";
-    public static readonly IReadOnlyList<ISelectionCriterion> All = [new PearsonCriterion(), new L1Criterion(), new RandomCriterion()];
+    public static readonly IReadOnlyList<ISelectionCriterion> All = [new PearsonCriterion(), new L1Criterion(), new RandomCriterion(), new VarianceCriterion()];
     public static IReadOnlyList<string> Names => All.Select(c => c.Name).ToList();
     public static ISelectionCriterion? Find(string name) => All.FirstOrDefault(c => c.Name == name);
     public static ISelectionCriterion Get(string? name) => Find(name ?? Default) ?? throw new InvalidOperationException($"unknown selection '{name}'");

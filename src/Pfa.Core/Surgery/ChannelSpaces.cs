@@ -1,13 +1,15 @@
+using Pfa.Core.Layers;
 using Pfa.Core.Model;
 
 namespace Pfa.Core.Surgery;
 
 /// <summary>
-/// A set of tensor channels that must be kept or removed together. The output channels of a conv (or the
-/// features of a linear) open a space; batch norm, activations, pooling and dropout pass it on; a depthwise
-/// conv (groups = in = out) acts per channel and passes it on; an <c>add</c> ties its two inputs into one
-/// space (a residual trunk, PFA appendix C). Removing channel c of a space removes it from every producer's
-/// output, every per-channel layer, and every consumer's input.
+/// A set of tensor channels that must be kept or removed together. A conv's output channels (or a linear's
+/// features) open a space; per-channel layers pass it on; an <c>add</c> ties its inputs into one space (a
+/// residual trunk, PFA appendix C); a flatten or concatenation makes a mapped space whose indices follow its
+/// sources (<see cref="IndexMap"/>). What each layer type does is its <see cref="LayerRule.Channels"/>.
+/// Removing channel c of a space removes it from every producer's output, every per-channel layer, and every
+/// consumer's input.
 /// </summary>
 public sealed class ChannelSpace
 {
@@ -15,7 +17,7 @@ public sealed class ChannelSpace
     public int Channels { get; }
     /// <summary>Layers whose output channels are this space's channels (conv2d with groups = 1, linear).</summary>
     public List<int> Producers { get; } = [];
-    /// <summary>Why the space cannot shrink; null when it can.</summary>
+    /// <summary>Why the space cannot shrink on its own; null when it can.</summary>
     public string? Fixed { get; set; }
     public bool Prunable => Fixed is null && Producers.Count == 1;
     /// <summary>The single producer of a prunable space: the layer PFA analyses for it.</summary>
@@ -24,110 +26,142 @@ public sealed class ChannelSpace
     public ChannelSpace(int id, int channels) { Id = id; Channels = channels; }
 }
 
-/// <summary>The channel spaces of a model graph and the space of each layer's input and output.</summary>
+/// <summary>The channel spaces of a model graph and the space of each layer's input and output. Built once per
+/// graph (<see cref="ModelGraph.Spaces"/>).</summary>
 public sealed class ChannelSpaces
 {
-    readonly int[] _parent;              // union-find over space ids
+    readonly List<int> _parent = [];     // union-find over space ids
     readonly List<ChannelSpace> _spaces = [];
-    readonly int[] _outSpace;            // per node; -1 for flattened outputs (see FlattenOf)
-    readonly Dictionary<int, (int Space, int Positions)> _flattened = []; // node → image space and H·W
+    readonly int[] _outSpace;            // per node
+    readonly Dictionary<int, IndexMap> _maps = []; // mapped space → how its indices follow its sources
+    readonly int _input;
 
     public ModelGraph Graph { get; }
 
-    public ChannelSpaces(ModelGraph graph)
+    internal ChannelSpaces(ModelGraph graph)
     {
         Graph = graph;
         _outSpace = new int[graph.Nodes.Count];
-        _parent = new int[graph.Nodes.Count + 1];
-        for (int i = 0; i < _parent.Length; i++) _parent[i] = i;
-
-        int input = New(graph.InputShape[0]);
-        _spaces[input].Fixed = "model input";
+        var builder = new SpaceBuilder(this);
+        _input = New(graph.InputShape[0]);
+        _spaces[_input].Fixed = "model input";
         foreach (var n in graph.Nodes)
         {
-            int inSpace = n.Inputs[0] == LayerNode.ModelInput ? input : _outSpace[n.Inputs[0]];
-            switch (n.Type)
-            {
-                case LayerType.Conv2d when IsDepthwise(n):
-                    _outSpace[n.Index] = inSpace;
-                    break;
-                case LayerType.Conv2d or LayerType.Linear:
-                {
-                    int s = New(n.OutShape[0]);
-                    _spaces[s].Producers.Add(n.Index);
-                    if ((n.Spec.Groups ?? 1) != 1)
-                    {
-                        _spaces[s].Fixed = $"{n.Name} is a grouped convolution";
-                        Fix(inSpace, $"{n.Name} is a grouped convolution");
-                    }
-                    _outSpace[n.Index] = s;
-                    break;
-                }
-                case LayerType.Flatten when n.InShape.Length == 3:
-                {
-                    if (inSpace < 0) throw new InvalidOperationException("flatten of a flattened tensor");
-                    int s = New(n.OutShape[0]);
-                    _spaces[s].Fixed = "flattened features follow the channels before the flatten";
-                    _flattened[s] = (inSpace, n.InShape[1] * n.InShape[2]);
-                    _outSpace[n.Index] = s;
-                    break;
-                }
-                case LayerType.Add:
-                {
-                    int other = n.Inputs[1] == LayerNode.ModelInput ? input : _outSpace[n.Inputs[1]];
-                    _outSpace[n.Index] = Union(inSpace, other);
-                    break;
-                }
-                default: // per-channel layers and flatten of vectors keep the space
-                    _outSpace[n.Index] = inSpace;
-                    break;
-            }
+            var inputs = n.Inputs.Select(i => i == LayerNode.ModelInput ? _input : _outSpace[i]).ToList();
+            _outSpace[n.Index] = LayerRules.Get(n.Type).Channels(n, inputs, builder);
         }
         Fix(_outSpace[^1], "model output");
     }
 
-    /// <summary>A conv whose every group is one input channel producing one output channel.</summary>
-    public static bool IsDepthwise(LayerNode n) =>
-        n.Type == LayerType.Conv2d && (n.Spec.Groups ?? 1) > 1 && n.Spec.Groups == n.InShape[0] && n.OutShape[0] == n.InShape[0];
-
-    int New(int channels)
+    internal int New(int channels)
     {
         _spaces.Add(new ChannelSpace(_spaces.Count, channels));
+        _parent.Add(_parent.Count);
         return _spaces.Count - 1;
+    }
+
+    internal int Mapped(int channels, IndexMap map, string why)
+    {
+        int s = New(channels);
+        _spaces[s].Fixed = why;
+        _maps[s] = map;
+        return s;
     }
 
     int Find(int s) => _parent[s] == s ? s : _parent[s] = Find(_parent[s]);
 
-    int Union(int a, int b)
+    internal ChannelSpace Space(int id) => _spaces[Find(id)];
+
+    internal int Union(int a, int b)
     {
         a = Find(a); b = Find(b);
         if (a == b) return a;
-        if (_flattened.ContainsKey(a) || _flattened.ContainsKey(b)) throw new InvalidOperationException("add of flattened tensors");
+        if (_maps.ContainsKey(a) || _maps.ContainsKey(b))
+        {
+            // Adding a mapped tensor (flattened, concatenated) ties positions across sources: keep them all.
+            Fix(a, "added to a flattened or concatenated tensor");
+            Fix(b, "added to a flattened or concatenated tensor");
+            return a;
+        }
         _parent[b] = a;
         _spaces[a].Producers.AddRange(_spaces[b].Producers);
         _spaces[a].Fixed ??= _spaces[b].Fixed;
         return a;
     }
 
-    void Fix(int s, string why) => _spaces[Find(s)].Fixed ??= why;
+    /// <summary>Marks a space fixed; a mapped space's sources too (they decide its channels).</summary>
+    internal void Fix(int s, string why)
+    {
+        s = Find(s);
+        _spaces[s].Fixed ??= why;
+        if (_maps.TryGetValue(s, out var map))
+            foreach (var source in map.Sources) Fix(source, why);
+    }
 
     /// <summary>The space of a layer's output channels.</summary>
     public ChannelSpace OutputOf(int node) => _spaces[Find(_outSpace[node])];
 
     /// <summary>The space of a layer's (first) input channels.</summary>
-    public ChannelSpace InputOf(int node)
+    public ChannelSpace InputOf(int node) => InputOf(node, 0);
+
+    /// <summary>The space of a layer's k-th input.</summary>
+    public ChannelSpace InputOf(int node, int k)
     {
-        int i = Graph.Nodes[node].Inputs[0];
-        return i == LayerNode.ModelInput ? _spaces[Find(0)] : OutputOf(i);
+        int i = Graph.Nodes[node].Inputs[k];
+        return i == LayerNode.ModelInput ? _spaces[Find(_input)] : OutputOf(i);
     }
 
-    /// <summary>For the output of a flatten: the image space it came from and the positions per channel.</summary>
-    public (ChannelSpace Space, int Positions)? FlattenOf(ChannelSpace s) =>
-        _flattened.TryGetValue(s.Id, out var f) ? (_spaces[Find(f.Space)], f.Positions) : null;
+    /// <summary>How a space's indices follow from others': its own (identity) unless it is mapped.</summary>
+    public IndexMap MapOf(ChannelSpace s) => _maps.TryGetValue(s.Id, out var m) ? m : new IdentityMap(s.Id);
+
+    /// <summary>The kept indices of any space, given the kept indices of prunable spaces (by id); null when unchanged.</summary>
+    public int[]? KeptOf(ChannelSpace s, IReadOnlyDictionary<int, int[]> kept)
+    {
+        var map = MapOf(s);
+        if (map is IdentityMap) return kept.GetValueOrDefault(s.Id);
+        var sources = map.Sources.Select(Space).ToList();
+        var perSource = sources.Select(src => KeptOf(src, kept)).ToList();
+        if (perSource.All(k => k is null)) return null;
+        return map.Map(perSource.Select((k, i) => k ?? Enumerable.Range(0, sources[i].Channels).ToArray()).ToList());
+    }
 
     /// <summary>Distinct spaces (after ties), in order of creation.</summary>
     public IEnumerable<ChannelSpace> All => _spaces.Where(s => Find(s.Id) == s.Id);
 
     /// <summary>The spaces PFA may shrink, each with its one producer layer.</summary>
     public IEnumerable<ChannelSpace> Prunable => All.Where(s => s.Prunable);
+}
+
+/// <summary>What a <see cref="LayerRule"/> may do to channel spaces while they are built.</summary>
+public sealed class SpaceBuilder
+{
+    readonly ChannelSpaces _spaces;
+    internal SpaceBuilder(ChannelSpaces spaces) => _spaces = spaces;
+
+    /// <summary>A new space of filters produced by <paramref name="producer"/> (what PFA analyses).</summary>
+    public int Open(LayerNode producer, int channels)
+    {
+        int s = _spaces.New(channels);
+        _spaces.Space(s).Producers.Add(producer.Index);
+        return s;
+    }
+
+    /// <summary>A new space that never shrinks (e.g. a grouped conv's output).</summary>
+    public int Closed(int channels, string why)
+    {
+        int s = _spaces.New(channels);
+        _spaces.Space(s).Fixed = why;
+        return s;
+    }
+
+    /// <summary>A space whose indices follow its sources through <paramref name="map"/>; it cannot shrink on its own.</summary>
+    public int Mapped(int channels, IndexMap map, string why) => _spaces.Mapped(channels, map, why);
+
+    /// <summary>Ties two spaces into one (an element-wise sum): kept or removed together.</summary>
+    public int Union(int a, int b) => _spaces.Union(a, b);
+
+    /// <summary>Marks a space (and a mapped space's sources) as never shrinking.</summary>
+    public void Fix(int space, string why) => _spaces.Fix(space, why);
+
+    public int ChannelsOf(int space) => _spaces.Space(space).Channels;
 }

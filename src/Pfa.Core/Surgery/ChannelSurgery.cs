@@ -37,7 +37,7 @@ public static class ChannelSurgery
     /// paper's ablation) instead of the selected filters' trained weights.</summary>
     public static (ModelDescription Description, PfaNetwork Network) Apply(PfaNetwork source, IReadOnlyDictionary<int, int[]> kept, bool randomInit, int seed)
     {
-        var spaces = new ChannelSpaces(source.Graph);
+        var spaces = source.Graph.Spaces;
         var description = Widths.Apply(spaces, kept.ToDictionary(kv => kv.Key, kv => kv.Value.Length));
         torch.manual_seed(seed);
         var network = new PfaNetwork(description);
@@ -46,13 +46,8 @@ public static class ChannelSurgery
         return (description, network);
     }
 
-    static Tensor? Index(ChannelSpace space, IReadOnlyDictionary<int, int[]> kept, ChannelSpaces spaces)
-    {
-        if (kept.TryGetValue(space.Id, out var k)) return tensor(k.Select(v => (long)v).ToArray());
-        if (spaces.FlattenOf(space) is { } f && kept.TryGetValue(f.Space.Id, out var ck))
-            return tensor(ck.SelectMany(c => Enumerable.Range(0, f.Positions).Select(p => (long)c * f.Positions + p)).ToArray());
-        return null; // unchanged
-    }
+    static Tensor? Index(ChannelSpace space, IReadOnlyDictionary<int, int[]> kept, ChannelSpaces spaces) =>
+        spaces.KeptOf(space, kept) is { } k ? tensor(k.Select(v => (long)v).ToArray()) : null;   // null: unchanged
 
     static void CopyWeights(PfaNetwork source, PfaNetwork target, ChannelSpaces spaces, IReadOnlyDictionary<int, int[]> kept)
     {
@@ -62,19 +57,21 @@ public static class ChannelSurgery
         using var scope = NewDisposeScope();
         foreach (var n in source.Graph.Nodes)
         {
+            var slices = Layers.LayerRules.Get(n.Type).Parameters(n);
             var outIdx = Index(spaces.OutputOf(n.Index), kept, spaces);
             var inIdx = Index(spaces.InputOf(n.Index), kept, spaces);
             Tensor Rows(Tensor t) => outIdx is null ? t : t.index_select(0, outIdx);
             foreach (var key in dst.Keys.Where(k => k.StartsWith(n.Name + ".", StringComparison.Ordinal)))
             {
                 var part = key[(n.Name.Length + 1)..];
+                if (!slices.TryGetValue(part, out var slice))
+                    throw new InvalidOperationException($"layer type '{n.Type}' has no slicing rule for its parameter '{part}' (layer '{n.Name}'); add it to the type's LayerRule.Parameters");
                 var value = src[key];
-                var shaped = (n.Type, part) switch
+                var shaped = slice switch
                 {
-                    (_, "num_batches_tracked") => value,
-                    (LayerType.Conv2d, "weight") when ChannelSpaces.IsDepthwise(n) => Rows(value),
-                    (LayerType.Conv2d or LayerType.Linear, "weight") => inIdx is null ? Rows(value) : Rows(value).index_select(1, inIdx),
-                    _ => Rows(value), // biases, batch-norm scale, shift and running statistics
+                    Layers.Slice.Whole => value,
+                    Layers.Slice.Out => Rows(value),
+                    _ => inIdx is null ? Rows(value) : Rows(value).index_select(1, inIdx),
                 };
                 dst[key].copy_(shaped);
             }

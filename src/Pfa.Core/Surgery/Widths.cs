@@ -2,8 +2,9 @@ using Pfa.Core.Model;
 
 namespace Pfa.Core.Surgery;
 
-/// <summary>The description of a model whose prunable spaces have new widths (the only thing that changes:
-/// producers' <c>out</c>, and <c>out</c>/<c>groups</c> of depthwise convs in the space).</summary>
+/// <summary>The description of a model whose prunable spaces have new widths: each layer writing into a resized
+/// space gets its rule's <see cref="Layers.LayerRule.Resize"/> (producers' <c>out</c>, <c>out</c>/<c>groups</c> of
+/// depthwise convs); every other size follows by shape inference.</summary>
 public static class Widths
 {
     /// <param name="spaces">The model's channel spaces.</param>
@@ -14,12 +15,8 @@ public static class Widths
         var layers = d.Layers.ToList();
         foreach (var n in spaces.Graph.Nodes)
         {
-            if (!LayerType.HasFilters(n.Type)) continue;
-            var space = spaces.OutputOf(n.Index);
-            if (!widths.TryGetValue(space.Id, out var w)) continue;
-            layers[n.Index] = ChannelSpaces.IsDepthwise(n)
-                ? layers[n.Index] with { Out = w, Groups = w }
-                : layers[n.Index] with { Out = w };
+            if (!widths.TryGetValue(spaces.OutputOf(n.Index).Id, out var w)) continue;
+            layers[n.Index] = Layers.LayerRules.Get(n.Type).Resize(n, w);
         }
         return d with { Layers = layers };
     }

@@ -26,7 +26,7 @@ public static class ApplyCommand
             var description = ModelDescription.Load(r.GetValue(model)!);
             using var network = PfaModel.Load(description, r.GetValue(weights)!);
             var rec = Recipe.Load(r.GetValue(recipe)!);
-            var kept = ChannelSurgery.KeptBySpace(new ChannelSpaces(network.Graph), rec);
+            var kept = ChannelSurgery.KeptBySpace(network.Graph.Spaces, rec);
             var (compressedDescription, compressed) = ChannelSurgery.Apply(network, kept, rec.Strategy.Init == "random", rec.Strategy.Seed);
             using var _ = compressed;
             // Written as one set (see RunFolder): never a new model.json beside old weights.

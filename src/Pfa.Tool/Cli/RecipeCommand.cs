@@ -32,7 +32,7 @@ public static class RecipeCommand
             foreach (var l in recipe.Layers)
                 ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{l.Name,-16} {l.FiltersBefore,5} → {l.FiltersAfter,5}  energy {l.EnergyKept:0.0000}  ({l.Rule})"));
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"parameters {recipe.Totals.ParametersAfter:N0} of {recipe.Totals.ParametersBefore:N0} ({recipe.Totals.ParametersPercent}%), MACs {recipe.Totals.MacsPercent}%{(recipe.Strategy.Tau is { } t ? $", τ = {t}" : "")}; wrote {r.GetValue(output)}"));
+                $"parameters {recipe.Totals.ParametersAfter:N0} of {recipe.Totals.ParametersBefore:N0} ({recipe.Totals.ParametersPercent}%), MACs {recipe.Totals.MacsPercent}%{recipe.Strategy.KnobText()}; wrote {r.GetValue(output)}"));
             return 0;
         }));
         return cmd;

@@ -27,22 +27,33 @@ public sealed record AllocationStrategy(
     public bool Searches => Target is not null;
 }
 
-/// <summary>The registry of allocation strategies, keyed by their pfa.json name.</summary>
+/// <summary>The registry of allocation strategies, keyed by their pfa.json name. <see cref="Register"/> adds one
+/// (a new rule: implement <see cref="ILayerAllocation"/>, register it with the budget properties it reads).</summary>
 public static class Strategies
 {
     static readonly ILayerAllocation Energy = new EnergyAllocation();
+    static readonly ILayerAllocation KlScaled = new KlScaledAllocation();
 
-    public static readonly IReadOnlyList<AllocationStrategy> All =
+    static SizeTarget Footprint(PfaBudget b, long parameters) => new(TargetMeasure.Parameters, b.Parameters ?? b.Target!.Value * parameters);
+    static SizeTarget Flops(PfaBudget b, long macs) => new(TargetMeasure.Macs, b.Flops is { } f ? f / 2.0 : b.Target!.Value * macs);
+    static string? NeedsFootprint(PfaBudget b, string name) => (b.Target is null) == (b.Parameters is null)
+        ? $"strategy '{name}' needs exactly one of 'target' (a fraction of the parameters, e.g. 0.5) or 'parameters' (an absolute count)." : null;
+    static string? NeedsFlops(PfaBudget b, string name) => (b.Target is null) == (b.Flops is null)
+        ? $"strategy '{name}' needs exactly one of 'target' (a fraction of the FLOPs, e.g. 0.5) or 'flops' (an absolute count, 2·MACs)." : null;
+
+    static readonly List<AllocationStrategy> Registered =
     [
         new("kl", "PFA-KL (§3.2, eq. 2): parameter-free", new KlAllocation(), [], null, null, null),
         new("energy", "PFA-En (eq. 1): keep the energy fraction 'energy' per layer", Energy, ["energy"], b => b.Energy, null,
             b => b.Energy is null ? "strategy 'energy' needs 'energy': the fraction τ of response energy to keep per layer, e.g. 0.95." : null),
-        new("footprint", "the largest PFA-En τ whose model fits 'target' (a fraction) or 'parameters'", Energy, ["target", "parameters"], null,
-            (b, p, m) => new SizeTarget(TargetMeasure.Parameters, b.Parameters ?? b.Target!.Value * p),
-            b => (b.Target is null) == (b.Parameters is null) ? "strategy 'footprint' needs exactly one of 'target' (a fraction of the parameters, e.g. 0.5) or 'parameters' (an absolute count)." : null),
-        new("flops", "the largest PFA-En τ whose model fits 'target' (a fraction of the FLOPs) or 'flops'", Energy, ["target", "flops"], null,
-            (b, p, m) => new SizeTarget(TargetMeasure.Macs, b.Flops is { } f ? f / 2.0 : b.Target!.Value * m),
-            b => (b.Target is null) == (b.Flops is null) ? "strategy 'flops' needs exactly one of 'target' (a fraction of the FLOPs, e.g. 0.5) or 'flops' (an absolute count, 2·MACs)." : null),
+        new("footprint", "the PFA-KL shape scaled until the model fits 'target' (a fraction) or 'parameters'", KlScaled, ["target", "parameters"], null,
+            (b, p, m) => Footprint(b, p), b => NeedsFootprint(b, "footprint")),
+        new("flops", "the PFA-KL shape scaled until the model fits 'target' (a fraction of the FLOPs) or 'flops'", KlScaled, ["target", "flops"], null,
+            (b, p, m) => Flops(b, m), b => NeedsFlops(b, "flops")),
+        new("footprint-tau", "the paper's search (§3.2): the largest PFA-En τ whose model fits 'target' or 'parameters'", Energy, ["target", "parameters"], null,
+            (b, p, m) => Footprint(b, p), b => NeedsFootprint(b, "footprint-tau")),
+        new("flops-tau", "the paper's search (§3.2): the largest PFA-En τ whose model fits 'target' (of the FLOPs) or 'flops'", Energy, ["target", "flops"], null,
+            (b, p, m) => Flops(b, m), b => NeedsFlops(b, "flops-tau")),
         new("uniform", "one keep ratio for every analysed layer, the largest that fits 'target' of the parameters (or of the FLOPs with \"measure\": \"flops\"), 'parameters' or 'flops'",
             new UniformAllocation(), ["target", "parameters", "flops", "measure"], null,
             (b, p, m) => b.Parameters is { } n ? new SizeTarget(TargetMeasure.Parameters, n)
@@ -53,6 +64,18 @@ public static class Strategies
                 ? "strategy 'uniform' needs exactly one of 'target' (a fraction, of the parameters or with \"measure\": \"flops\" of the FLOPs), 'parameters' or 'flops'."
                 : b.Measure is not null && b.Target is null ? "'measure' goes with 'target' (it says what the fraction is of)." : null),
     ];
+
+    public static IReadOnlyList<AllocationStrategy> All => Registered;
+
+    /// <summary>Adds a strategy (an extension, or an experiment in bench/); a name may be registered once.</summary>
+    public static void Register(AllocationStrategy strategy)
+    {
+        lock (Registered)
+        {
+            if (Find(strategy.Name) is not null) throw new InvalidOperationException($"strategy '{strategy.Name}' is already registered");
+            Registered.Add(strategy);
+        }
+    }
 
     public static IReadOnlyList<string> Names => All.Select(s => s.Name).ToList();
 

@@ -13,6 +13,8 @@ public interface ILayerAllocation
     string Rule { get; }
     /// <summary>What the knob means, for the recipe: "tau" (an energy threshold) or "keep_ratio"; null when unused.</summary>
     string? Knob { get; }
+    /// <summary>The knob's value as the recipe records it (τ and the ratio are t itself).</summary>
+    double KnobValue(double t) => t;
     /// <summary>Filters to keep at knob <paramref name="t"/>, before overrides and minimums; in [1, C].</summary>
     int Count(LayerSpectrum spectrum, double t);
     /// <summary>The knob values at which <see cref="Count"/> can change.</summary>
