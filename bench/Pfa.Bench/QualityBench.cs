@@ -44,6 +44,7 @@ public static class QualityBench
     static readonly Dictionary<string, Option> Options = new Option[]
     {
         new("default", t => Sized("footprint", "flops", t, null)),
+        new("default+pearson", t => Sized("footprint", "flops", t, "pearson")),
         new("tau", t => Sized("footprint-tau", "flops-tau", t, null)),
         new("uniform+l1", t => Sized("uniform", "uniform", t, "l1")),
         new("random", t => Sized("footprint", "flops", t, "random")),
@@ -52,6 +53,7 @@ public static class QualityBench
         new("default+variance", t => Sized("footprint", "flops", t, "variance")),
         new("uniform+pearson", t => Sized("uniform", "uniform", t, null)),
         new("tau+l1", t => Sized("footprint-tau", "flops-tau", t, "l1")),
+        new("klpow", t => Sized("footprint-klpow", "flops-klpow", t, null)),
     }.ToDictionary(o => o.Label);
 
     static readonly Dictionary<string, Target> Targets = new Target[]
@@ -72,6 +74,7 @@ public static class QualityBench
         var optionNames = Arg("--options", "default,tau,uniform+l1,random").Split(',');
         var targetNames = Arg("--targets", "50p,30p,18p,50m,25m").Split(',');
         Directory.CreateDirectory(work);
+        StudyAllocations.Register();
         var modelPath = Path.Combine(work, "model.json");
         var weightsPath = Path.Combine(work, "model.dat");
         var rowsPath = Path.Combine(work, "rows.jsonl");
@@ -174,7 +177,7 @@ public static class QualityBench
         md.AppendLine();
         md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll quality` ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} CPU cores, {elapsed.TotalMinutes:0} min for this invocation). Model: the 6-conv VGG-style CNN of `samples/FashionMnistVgg` trained 10 epochs on the 60k Fashion-MNIST training images ({full:0.00}% test accuracy). One analysis of the 60k training images; every option's recipe from it; every compressed model fine-tuned with the same budget: {finetuneEpochs} epoch(s) on the first {finetuneSamples:N0} training images, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, batch 128; {seeds} fine-tune seeds; accuracy on the 10k test images, mean ± standard deviation over the seeds. Latency: median CPU forward time as % of the full model's, batch 1 / batch 64."));
         md.AppendLine();
-        md.AppendLine("Options: **default** = `footprint` (or `flops`) — the PFA-KL shape scaled to the target, Pearson selection; **tau** = `footprint-tau`/`flops-tau` — the paper's τ search; **uniform+l1** = `uniform` with `\"select\": \"l1\"` (Torch-Pruning's default, Li et al. 2017); **random** = the default's widths with `\"select\": \"random\"`.");
+        md.AppendLine("Options: **default** = `footprint` (or `flops`) — the PFA-KL shape scaled to the target, `variance` selection (greedy explained variance); **default+pearson** = the same widths with the paper's Pearson selection; **tau** = `footprint-tau`/`flops-tau` — the paper's τ search; **uniform+l1** = `uniform` with `\"select\": \"l1\"` (Torch-Pruning's default, Li et al. 2017); **random** = the default's widths with `\"select\": \"random\"`.");
         md.AppendLine();
         md.AppendLine("| target | option | accuracy after fine-tune | before fine-tune | % params | % MACs | latency b1 / b64 | widths (conv1…conv6, fc1) |");
         md.AppendLine("|---|---|---:|---:|---:|---:|---:|---|");

@@ -101,12 +101,25 @@ public class ModelDescriptionTests
     [InlineData("""{ "name": "a.b", "type": "relu" }""", "only letters")]
     [InlineData("""{ "type": "conv2d", "kernel": 3 }""", "needs 'out'")]
     [InlineData("""{ "type": "dropout", "p": 1.5 }""", "'p' must be in [0, 1)")]
+    [InlineData("""{ "type": "concat", "inputs": ["input"] }""", "takes at least 2 input(s); found 1")]
+    [InlineData("""{ "type": "add", "inputs": ["input", "input", "input"] }""", "takes 2 input(s); found 3")]
     public void Inconsistent_layers_are_rejected_with_a_reason(string layer, string reason)
     {
         var e = Fails($$"""{ "schema": "pfa.model/1", "input": [2, 8, 8], "layers": [ {{layer}} ] }""");
         Assert.Equal(ErrorCodes.InvalidModel, e.Code);
         Assert.Contains(reason, e.Message);
         Assert.NotNull(e.Line);
+    }
+
+    [Fact]
+    public void Concat_joins_channels_of_equal_spatial_size_and_refuses_others_at_its_inputs()
+    {
+        var ok = ModelGraph.Build(ModelDescription.Parse("""{ "schema": "pfa.model/1", "input": [2, 8, 8], "layers": [ { "name": "a", "type": "conv2d", "out": 3, "kernel": 1 }, { "type": "concat", "inputs": ["input", "a", "a"] } ] }"""));
+        Assert.Equal([8, 8, 8], ok.OutputShape);   // 2 + 3 + 3 channels
+        var e = Fails("{ \"schema\": \"pfa.model/1\", \"input\": [2, 8, 8], \"layers\": [ { \"name\": \"p\", \"type\": \"maxpool2d\", \"kernel\": 2 },\n\n  { \"type\": \"concat\", \"inputs\": [\"input\", \"p\"] } ] }");
+        Assert.Equal(ErrorCodes.InvalidModel, e.Code);
+        Assert.Contains("joins tensors of shapes [2, 8, 8] and [2, 4, 4]", e.Message);
+        Assert.Equal(3, e.Line);   // at the concat's inputs
     }
 
     [Fact]

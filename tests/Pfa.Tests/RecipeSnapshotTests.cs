@@ -115,6 +115,30 @@ public class RecipeSnapshotTests
         Snapshot.Match(recipe, o => o.IgnoreField("tool"));
     }
 
+    /// <summary>The default footprint: PFA-KL's ratios γ (by hand from MathNet's spectra) times the largest scale
+    /// whose hand-counted parameters fit, selection by explained variance (recorded).</summary>
+    [Fact]
+    public void Footprint_recipe()
+    {
+        var recipe = JToken.Parse(RecipeFor("""{ "strategy": "footprint", "target": 0.5 }"""));
+        var gamma = Layers.ToDictionary(l => l.Layer, l =>
+        {
+            var lambda = IndependentSpectrum(l.Layer, l.C, l.Seed);
+            double kl = lambda.Where(v => v > 1e-12).Sum(v => v * Math.Log(v * l.C));
+            return Math.Clamp(1 - kl / Math.Log(l.C), 1.0 / l.C, 1);
+        });
+        int Count(string layer, int c, double scale) => Math.Max(1, (int)Math.Ceiling(Math.Min(1, scale * gamma[layer]) * c - 1e-6));
+        long Parameters(int c1, int c2, int f1) => c1 * 28 + c2 * (c1 * 9 + 1) + f1 * (c2 * 16 + 1) + 3 * (f1 + 1);
+        long full = Parameters(6, 8, 5);
+        double best = Layers.SelectMany(l => Enumerable.Range(1, l.C).Select(k => k / (gamma[l.Layer] * l.C)))
+            .Where(scale => Parameters(Count("c1", 6, scale), Count("c2", 8, scale), Count("f1", 5, scale)) <= 0.5 * full).Max();
+        var after = After(recipe);
+        foreach (var (layer, c, _) in Layers) Assert.Equal(Count(layer, c, best), after[layer]);
+        Assert.Equal("variance", (string)recipe["strategy"]!["select"]!);
+        Assert.Equal(best, (double)recipe["strategy"]!["kl_scale"]!, 5);
+        Snapshot.Match(recipe, o => o.IgnoreField("tool"));
+    }
+
     [Fact]
     public void Same_inputs_same_bytes() => Assert.Equal(RecipeFor("{}"), RecipeFor("{}"));
 }

@@ -64,7 +64,8 @@ public sealed record PfaBudget
     public long? Flops { get; init; }
     /// <summary>uniform with 'target': what the fraction is of, "parameters" (default) or "flops".</summary>
     public string? Measure { get; init; }
-    /// <summary>How the kept filters are chosen: pearson (default, PFA §3.2.1), l1 or random (see <see cref="Selection.Criteria"/>).</summary>
+    /// <summary>How the kept filters are chosen: pearson (PFA §3.2.1), l1, random or variance (see <see cref="Selection.Criteria"/>);
+    /// default: the strategy's (variance for footprint/flops, pearson otherwise).</summary>
     public string? Select { get; init; }
     /// <summary>Minimum filters per layer (default 1).</summary>
     public int MinFilters { get; init; } = 1;

@@ -25,7 +25,7 @@ public static class RecipeMaker
         var plan = new RecipePlanner(spaces, budget, spectra).Plan();
         var b = budget.Budget;
         var strategy = Recipes.Allocation.Strategies.Get(b.Strategy);
-        var criterion = Criteria.Get(b.Select);
+        var criterion = Criteria.Get(b.Select ?? strategy.DefaultSelect);
         if (criterion.NeedsWeights && weightOf is null)
             throw budget.Error("$.select", $"selection '{criterion.Name}' reads the trained weights: pass --weights (the 'recipe' verb), or use 'compress'.");
         // The searched knob, recorded under its own name (τ, keep ratio or KL scale).
@@ -64,7 +64,7 @@ public static class RecipeMaker
                 Tau = Knob("tau"),
                 KeepRatio = Knob("keep_ratio"),
                 KlScale = Knob("kl_scale"),
-                Select = b.Select is { } sel && sel != Criteria.Default ? sel : null,
+                Select = criterion.Name != Criteria.Default ? criterion.Name : null,
                 MinFilters = b.MinFilters, RoundTo = b.RoundTo is > 1 ? b.RoundTo : null, Init = b.Init, Seed = b.Seed,
             },
             Totals = new RecipeTotals

@@ -19,7 +19,7 @@ public sealed record RecipeStrategy
     public double? KeepRatio { get; init; }
     /// <summary>footprint/flops: the scale s on the PFA-KL keep ratios the search found (1 = PFA-KL).</summary>
     public double? KlScale { get; init; }
-    /// <summary>The selection criterion when it is not the default (pearson).</summary>
+    /// <summary>The selection criterion used, when it is not pearson (the paper's).</summary>
     public string? Select { get; init; }
     public int MinFilters { get; init; }
     /// <summary>round_to, when above 1.</summary>

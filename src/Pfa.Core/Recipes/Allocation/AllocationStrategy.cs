@@ -21,7 +21,8 @@ public sealed record AllocationStrategy(
     IReadOnlyList<string> Properties,
     Func<PfaBudget, double?>? FixedKnob,
     Func<PfaBudget, long, long, SizeTarget?>? Target,
-    Func<PfaBudget, string?>? Requirement)
+    Func<PfaBudget, string?>? Requirement,
+    string DefaultSelect = Selection.Criteria.Default)
 {
     /// <summary>Whether the knob is found by a target search (the recipe then records it as τ or the ratio).</summary>
     public bool Searches => Target is not null;
@@ -46,10 +47,12 @@ public static class Strategies
         new("kl", "PFA-KL (§3.2, eq. 2): parameter-free", new KlAllocation(), [], null, null, null),
         new("energy", "PFA-En (eq. 1): keep the energy fraction 'energy' per layer", Energy, ["energy"], b => b.Energy, null,
             b => b.Energy is null ? "strategy 'energy' needs 'energy': the fraction τ of response energy to keep per layer, e.g. 0.95." : null),
+        // The size-target defaults select by explained variance: at these widths it kept 1 pp more than the
+        // paper's Pearson selection after the same fine-tune (bench/results/quality.md).
         new("footprint", "the PFA-KL shape scaled until the model fits 'target' (a fraction) or 'parameters'", KlScaled, ["target", "parameters"], null,
-            (b, p, m) => Footprint(b, p), b => NeedsFootprint(b, "footprint")),
+            (b, p, m) => Footprint(b, p), b => NeedsFootprint(b, "footprint"), "variance"),
         new("flops", "the PFA-KL shape scaled until the model fits 'target' (a fraction of the FLOPs) or 'flops'", KlScaled, ["target", "flops"], null,
-            (b, p, m) => Flops(b, m), b => NeedsFlops(b, "flops")),
+            (b, p, m) => Flops(b, m), b => NeedsFlops(b, "flops"), "variance"),
         new("footprint-tau", "the paper's search (§3.2): the largest PFA-En τ whose model fits 'target' or 'parameters'", Energy, ["target", "parameters"], null,
             (b, p, m) => Footprint(b, p), b => NeedsFootprint(b, "footprint-tau")),
         new("flops-tau", "the paper's search (§3.2): the largest PFA-En τ whose model fits 'target' (of the FLOPs) or 'flops'", Energy, ["target", "flops"], null,
