@@ -68,6 +68,9 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         var report = File.ReadAllText(Path.Combine(_out["a"], "report.html"));
         Assert.Equal(3, Regex.Matches(report, "<polyline").Count);  // one energy curve per analysed layer
         Assert.Contains("top-1 accuracy", report);
+        // Widths of the other strategies at this size, one column each.
+        Assert.Contains("Other strategies at this size", report);
+        Assert.Matches("<th>energy \\(this recipe\\)</th><th>footprint</th><th>footprint-tau</th><th>uniform</th><th>kl</th>", report);
         var summary = Summary.Load(Path.Combine(_out["a"], "summary.json"));
         Assert.True(summary.Passed);
         Assert.Equal(10_000, summary.EvalSamples);

@@ -137,6 +137,29 @@ public class RecipeTests
         Assert.True((strategy == "footprint" ? plan.ParametersAfter : plan.MacsAfter) <= limit);
     }
 
+    [Theory]
+    [InlineData("""{ "strategy": "footprint", "target": 0.3 }""", "footprint-tau,uniform,kl", false)]
+    [InlineData("""{ "strategy": "flops", "target": 0.4 }""", "flops-tau,uniform,kl", true)]
+    [InlineData("""{ }""", "footprint,footprint-tau,uniform", false)]
+    public void The_report_compares_other_strategies_at_the_size_the_recipe_reached(string json, string expected, bool macs)
+    {
+        var spaces = ModelGraph.Build(Cnn()).Spaces;
+        var spectra = RandomSpectra(spaces, 3);
+        var budget = PfaBudget.Parse(json);
+        var plan = new RecipePlanner(spaces, budget, spectra).Plan();
+        var totals = new RecipeTotals { ParametersBefore = plan.ParametersBefore, ParametersAfter = plan.ParametersAfter, MacsBefore = plan.MacsBefore, MacsAfter = plan.MacsAfter };
+        var alternatives = Alternatives.AtSameSize(spaces, budget, spectra, totals);
+        Assert.Equal(expected.Split(','), alternatives.Select(a => a.Strategy));
+        foreach (var a in alternatives.Where(a => a.Strategy != "kl"))
+        {
+            Assert.Null(a.Unreachable);
+            Assert.True(macs ? a.Macs <= plan.MacsAfter : a.Parameters <= plan.ParametersAfter, $"{a.Strategy} exceeds the recipe's size");
+            // Each alternative is exactly that strategy's own plan at that size.
+            var own = PfaBudget.Parse(macs ? $$"""{ "strategy": "{{a.Strategy}}", "flops": {{2 * plan.MacsAfter}} }""" : $$"""{ "strategy": "{{a.Strategy}}", "parameters": {{plan.ParametersAfter}} }""");
+            Assert.Equal(new RecipePlanner(spaces, own, spectra).Plan().Layers.Select(l => l.After), plan.Layers.Select(l => a.Widths[l.Layer]));
+        }
+    }
+
     [Fact]
     public void Footprint_at_the_kl_recipes_own_size_is_the_kl_recipe()
     {

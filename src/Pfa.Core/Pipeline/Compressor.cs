@@ -182,7 +182,8 @@ public static class Compressor
             },
         };
         summary.Save(run.Staging);
-        AtomicFile.WriteText(run.Stage(HtmlReport.FileName), HtmlReport.Render(recipe, summary));
+        var alternatives = Alternatives.AtSameSize(network.Graph.Spaces, r.Budget, analysis.Spectra.ByLayer(), recipe.Totals);
+        AtomicFile.WriteText(run.Stage(HtmlReport.FileName), HtmlReport.Render(recipe, summary, alternatives));
         run.Publish();
         if (Environment.GetEnvironmentVariable("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)
             File.AppendAllText(stepSummary, summary.ToMarkdown());

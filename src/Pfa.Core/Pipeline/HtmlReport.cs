@@ -14,7 +14,7 @@ public static class HtmlReport
     public const string FileName = "report.html";
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static string Render(Recipe recipe, Summary? summary)
+    public static string Render(Recipe recipe, Summary? summary, IReadOnlyList<Alternative>? alternatives = null)
     {
         var h = new StringBuilder();
         string E(string s) => WebUtility.HtmlEncode(s);
@@ -27,10 +27,39 @@ public static class HtmlReport
         h.Append(string.Create(Inv, $"<tr><td>MACs</td><td>{recipe.Totals.MacsBefore:N0}</td><td>{recipe.Totals.MacsAfter:N0}</td><td>{recipe.Totals.MacsPercent}%</td></tr>\n"));
         if (summary is not null)
             h.Append(string.Create(Inv, $"<tr><td>top-1 accuracy</td><td>{summary.AccuracyBefore:0.00}%</td><td>{summary.AccuracyAfter:0.00}%</td><td>{-summary.Drop:+0.00;-0.00} pp{(summary.Tolerance is { } tol ? $" (tolerance {tol} pp: {(summary.Passed ? "passed" : "failed")})" : "")}</td></tr>\n"));
-        h.Append("</table>\n<h2>Filters per layer</h2>\n").Append(Widths(recipe)).Append("\n<h2>Cumulative response energy</h2>\n<div class=\"grid\">\n");
+        h.Append("</table>\n<h2>Filters per layer</h2>\n").Append(Widths(recipe));
+        if (alternatives is { Count: > 0 }) h.Append(Compare(recipe, alternatives));
+        h.Append("\n<h2>Cumulative response energy</h2>\n<div class=\"grid\">\n");
         foreach (var l in recipe.Layers) h.Append(Energy(l));
         h.Append("</div>\n</body></html>\n");
         return h.ToString();
+    }
+
+    /// <summary>This recipe's widths beside what other strategies keep at the same size.</summary>
+    static string Compare(Recipe recipe, IReadOnlyList<Alternative> alternatives)
+    {
+        string E(string s) => WebUtility.HtmlEncode(s);
+        var usable = alternatives.Where(a => a.Unreachable is null).ToList();
+        var s = new StringBuilder("\n<h2>Other strategies at this size</h2>\n<table><tr><th>layer</th><th>before</th>");
+        s.Append("<th>").Append(E(recipe.Strategy.Name)).Append(" (this recipe)</th>");
+        foreach (var a in usable) s.Append("<th>").Append(E(a.Strategy)).Append("</th>");
+        s.Append("</tr>\n");
+        foreach (var l in recipe.Layers)
+        {
+            s.Append(string.Create(Inv, $"<tr><td>{E(l.Name)}</td><td>{l.FiltersBefore}</td><td><b>{l.FiltersAfter}</b></td>"));
+            foreach (var a in usable) s.Append(string.Create(Inv, $"<td>{a.Widths.GetValueOrDefault(l.Name, l.FiltersBefore)}</td>"));
+            s.Append("</tr>\n");
+        }
+        string Percent(long v, long of) => of == 0 ? "100" : (100.0 * v / of).ToString("0.00", Inv);
+        s.Append(string.Create(Inv, $"<tr><td>% parameters</td><td>100</td><td>{recipe.Totals.ParametersPercent:0.00}</td>"));
+        foreach (var a in usable) s.Append("<td>").Append(Percent(a.Parameters, recipe.Totals.ParametersBefore)).Append("</td>");
+        s.Append(string.Create(Inv, $"</tr>\n<tr><td>% MACs</td><td>100</td><td>{recipe.Totals.MacsPercent:0.00}</td>"));
+        foreach (var a in usable) s.Append("<td>").Append(Percent(a.Macs, recipe.Totals.MacsBefore)).Append("</td>");
+        s.Append("</tr>\n</table>\n");
+        foreach (var a in alternatives.Where(a => a.Unreachable is not null))
+            s.Append("<p>").Append(E(a.Strategy)).Append(": ").Append(E(a.Unreachable!)).Append("</p>\n");
+        s.Append("<p>Widths only (no fine-tune): measured accuracy at equal size is in the README's benchmark.</p>\n");
+        return s.ToString();
     }
 
     static string Widths(Recipe recipe)
