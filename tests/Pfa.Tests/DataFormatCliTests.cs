@@ -100,4 +100,28 @@ public sealed class DataFormatCliTests : IDisposable
         Assert.True(code == 0, err);
         Assert.Contains("(12 samples)", output);
     }
+
+    [Theory]
+    [InlineData("""{ "data": { "path": "data", "limit": 10 } }""", new string[0], 10, 9)]                                   // test split, all of it
+    [InlineData("""{ "data": { "path": "data" }, "eval_data": { "limit": 4 } }""", new string[0], 20, 4)]                   // eval_data without a path
+    [InlineData("""{ "data": { "path": "data" }, "eval_data": { "split": "train", "limit": 5 } }""", new string[0], 20, 5)]
+    [InlineData("""{ "eval_data": { "limit": 3 } }""", new[] { "--data", "DATA", "--limit", "10" }, 10, 3)]                  // --data keeps eval_data
+    [InlineData("""{ "eval_data": { "limit": 3 } }""", new[] { "--data", "DATA", "--eval-data", "DATA", "--eval-split", "train" }, 20, 20)]
+    public void Eval_data_defaults_follow_the_readme(string budget, string[] extra, int analysed, int evaluated)
+    {
+        var project = Directory.CreateDirectory(_dir["evalproject"]).FullName;
+        var data = Directory.CreateDirectory(Path.Combine(project, "data")).FullName;
+        DataFiles.Idx(Path.Combine(data, "train-images-idx3-ubyte"), Path.Combine(data, "train-labels-idx1-ubyte"), 20, 6, 6, i => (byte)(i % 4), gzip: false);
+        DataFiles.Idx(Path.Combine(data, "t10k-images-idx3-ubyte"), Path.Combine(data, "t10k-labels-idx1-ubyte"), 9, 6, 6, i => (byte)(i % 4), gzip: false);
+        File.WriteAllText(Path.Combine(project, "pfa.json"), budget);
+        torch.manual_seed(4);
+        using (var seq = torch.nn.Sequential(("c", torch.nn.Conv2d(1, 3, 3, padding: 1)), ("f", torch.nn.Flatten()), ("l", torch.nn.Linear(108, 4))))
+            PfaModel.Export(seq, [1, 6, 6], null, _dir["e.json"], _dir["e.dat"], "e");
+        var (code, output, err) = Cli(["compress", "--model", _dir["e.json"], "--weights", _dir["e.dat"], "--budget", Path.Combine(project, "pfa.json"),
+            "--epochs", "0", "--json", "--out", _dir["eout"], .. extra.Select(a => a == "DATA" ? data : a)]);
+        Assert.True(code == 0, err);
+        var summary = JsonDocument.Parse(output).RootElement;
+        Assert.Equal(analysed, summary.GetProperty("analysis_samples").GetInt32());
+        Assert.Equal(evaluated, summary.GetProperty("eval_samples").GetInt32());
+    }
 }

@@ -41,9 +41,12 @@ public static class CompressCommand
                 throw new PfaException(ErrorCodes.FileNotFound, $"the baseline recipe '{bl}' does not exist; create it with --update-baseline (or 'dotnet pfa accept'), or leave --baseline out.");
             var b = CommonOptions.LoadBudget(r, budget);
             var train = data.SpecOrBudget(r, b);
+            // The gate's data: --eval-data; else the budget's eval_data (without a path: the training data's
+            // source with eval_data's split, limit and classes); else the training data's test split, all of it.
+            var evalBudget = b.Budget.EvalData;
             var eval = r.GetValue(evalData) is { } e ? data.Spec(r) with { Path = e, Labels = null, Split = r.GetValue(evalSplit)! }
-                : !data.Given(r) && b.DataSpec(b.Budget.EvalData ?? b.Budget.Data, "test") is { } fromBudget ? fromBudget with { Split = b.Budget.EvalData?.Split ?? "test", Limit = b.Budget.EvalData?.Limit }
-                : train with { Split = "test", Limit = null };
+                : b.DataSpec(evalBudget, "test") is { } fromBudget ? fromBudget
+                : train with { Split = evalBudget?.Split ?? "test", Limit = evalBudget?.Limit, Classes = evalBudget?.Classes ?? train.Classes };
             var request = new CompressRequest
             {
                 ModelPath = r.GetValue(model)!, WeightsPath = r.GetValue(weights)!, Budget = b,
