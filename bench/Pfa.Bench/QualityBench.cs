@@ -153,12 +153,36 @@ public static class QualityBench
             }
         }
 
-        foreach (var t in targetNames.Select(n => Targets[n]))
-            foreach (var o in optionNames.Select(n => Options[n]))
-                Measure(t.Label, o.Label, o.Budget(t));
-        Measure("PFA-KL", "kl", new PfaBudget());
+        if (args.Contains("--latency-only"))
+        {
+            // Latency again on a quiet machine, each compressed model right after the full one (same conditions),
+            // without touching the accuracies.
+            var labels = targetNames.Select(n => Targets[n]).SelectMany(t => optionNames.Select(n => (t.Label, Option: Options[n], Budget: Options[n].Budget(t))))
+                .Append(("PFA-KL", Options["default"], new PfaBudget())).ToList();
+            foreach (var (label, option, budget) in labels)
+            {
+                var name = label == "PFA-KL" ? "kl" : option.Label;
+                if (!done.Any(r => r.Target == label && r.Option == name)) continue;
+                var recipe = RecipeMaker.Make(description, analysis, new BudgetFile(budget, work, null), statsBytes, weightOf);
+                var (_, compressed) = ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(spaces, recipe), false, 1);
+                using var _c = compressed;
+                double Ratio(int batch, int runs) => 100 * Latency.Measure(compressed, batch: batch, runs: runs).MedianMs / Latency.Measure(network, batch: batch, runs: runs).MedianMs;
+                double l1 = Ratio(1, 40), l64 = Ratio(64, 10);
+                for (int i = 0; i < done.Count; i++)
+                    if (done[i].Target == label && done[i].Option == name) done[i] = done[i] with { LatencyPercent1 = Math.Round(l1, 1), LatencyPercent64 = Math.Round(l64, 1) };
+                Say(string.Create(Inv, $"latency {label} {name}: {l1:0}% / {l64:0}%"));
+            }
+            File.WriteAllLines(rowsPath, done.Select(r => JsonSerializer.Serialize(r)));
+        }
+        else
+        {
+            foreach (var t in targetNames.Select(n => Targets[n]))
+                foreach (var o in optionNames.Select(n => Options[n]))
+                    Measure(t.Label, o.Label, o.Budget(t));
+            Measure("PFA-KL", "kl", new PfaBudget());
+        }
 
-        WriteReport(outPath, done, full, total.Elapsed, finetuneEpochs, finetuneSamples, seeds, optionNames, targetNames.Select(n => Targets[n].Label).ToList(), log);
+        WriteReport(outPath, done.Where(r => r.Seed <= seeds).ToList(), full, total.Elapsed, finetuneEpochs, finetuneSamples, seeds, optionNames, targetNames.Select(n => Targets[n].Label).ToList(), log);
         Console.WriteLine($"wrote {outPath}");
         return 0;
     }

@@ -6,19 +6,27 @@ using static TorchSharp.torch;
 namespace Pfa.Core.Analysis;
 
 /// <summary>
-/// One inference pass that accumulates the PFA responses of the analysed layers (§3.1): a conv layer's
-/// response to a sample is its output (before batch norm and activation) max-pooled over H×W, a linear
-/// layer's response is its output. Memory is one batch of activations plus O(C²) per layer.
+/// One inference pass that accumulates the responses of the analysed layers. PFA (§3.1, the default): a conv
+/// layer's response to a sample is its output (before batch norm and activation) max-pooled over H×W, a linear
+/// layer's response is its output. Garg et al. (<see cref="Sampling.Positions"/>): every position of the
+/// observed activation map is a sample, and collection stops once every layer has enough samples.
+/// Memory is one batch of activations plus O(C²) per layer.
 /// </summary>
 public static class ResponseCollector
 {
     public static Dictionary<string, ResponseStatistics> Collect(PfaNetwork network, Dataset data, IReadOnlyCollection<string> layers,
-        int batchSize, Action<long, long>? progress = null)
+        int batchSize, Action<long, long>? progress = null, CollectOptions? options = null) => Collect(network, data, layers, batchSize, out _, progress, options);
+
+    /// <param name="inputs">How many inputs were run (fewer than the data when enough samples were collected).</param>
+    public static Dictionary<string, ResponseStatistics> Collect(PfaNetwork network, Dataset data, IReadOnlyCollection<string> layers,
+        int batchSize, out long inputs, Action<long, long>? progress = null, CollectOptions? options = null)
     {
-        var byIndex = new Dictionary<int, ResponseStatistics>();
+        options ??= CollectOptions.Pfa;
+        var byIndex = new Dictionary<int, ResponseStatistics>();   // observed node → the analysed layer's statistics
         foreach (var node in network.Graph.Nodes)
             if (layers.Contains(node.Name))
-                byIndex[node.Index] = new ResponseStatistics(node.Name, node.OutShape[0]);
+                byIndex[options.ObservedNode(network.Graph, node)] = new ResponseStatistics(node.Name, node.OutShape[0]);
+        bool Enough() => options.SamplesPerChannel is { } per && byIndex.Values.All(s => s.Count >= (long)per * s.Channels);
         network.eval();
         long seen = 0;
         using (no_grad())
@@ -30,13 +38,17 @@ public static class ResponseCollector
                 network.Forward(batch.X, (node, y) =>
                 {
                     if (!byIndex.TryGetValue(node.Index, out var stats)) return;
-                    stats.Add(y.dim() == 4 ? y.amax([2L, 3L]) : y);
+                    if (y.dim() != 4) stats.Add(y);
+                    else if (options.Sampling == Sampling.Pooled) stats.Add(y.amax([2L, 3L]));
+                    else stats.Add(y.permute(0, 2, 3, 1).reshape(-1, y.shape[1]));   // [N·H·W, C]
                 }).Dispose();
                 seen += batch.Size;
                 progress?.Invoke(seen, data.Count);
+                if (Enough()) break;
             }
         }
         foreach (var s in byIndex.Values) s.Flush();
+        inputs = seen;
         return byIndex.Values.ToDictionary(s => s.Layer);
     }
 }

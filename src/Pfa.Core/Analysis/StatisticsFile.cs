@@ -12,17 +12,26 @@ namespace Pfa.Core.Analysis;
 public static class StatisticsFile
 {
     /// <summary>Writes the file atomically and returns its bytes (hashed into the recipe without reading them back).</summary>
-    public static byte[] Write(string path, IEnumerable<ResponseStatistics> stats)
+    /// <summary>The entry that marks per-position (Garg) statistics; absent for PFA's pooled ones (older files too).</summary>
+    const string PositionsMarker = "pfa.sampling/positions";
+
+    public static byte[] Write(string path, IEnumerable<ResponseStatistics> stats, Sampling sampling = Sampling.Pooled)
     {
-        var bytes = Serialize(stats);
+        var bytes = Serialize(stats, sampling);
         AtomicFile.Write(path, stream => stream.Write(bytes));
         return bytes;
     }
 
-    public static byte[] Serialize(IEnumerable<ResponseStatistics> stats)
+    public static byte[] Serialize(IEnumerable<ResponseStatistics> stats, Sampling sampling = Sampling.Pooled)
     {
         var entries = new List<(string, Tensor)>();
         var owned = new List<Tensor>();
+        if (sampling == Sampling.Positions)
+        {
+            var marker = tensor(new long[] { 1 });
+            owned.Add(marker);
+            entries.Add((PositionsMarker, marker));
+        }
         foreach (var s in stats)
         {
             s.Flush();
@@ -44,11 +53,14 @@ public static class StatisticsFile
         finally { foreach (var t in owned) t.Dispose(); }
     }
 
-    public static Dictionary<string, ResponseStatistics> Read(string path)
+    public static Dictionary<string, ResponseStatistics> Read(string path) => Read(path, out _);
+
+    public static Dictionary<string, ResponseStatistics> Read(string path, out Sampling sampling)
     {
         if (!File.Exists(path))
             throw new PfaException(ErrorCodes.FileNotFound, $"statistics file '{path}' does not exist; run 'dotnet pfa analyze' first.", path);
         var entries = SafetensorsFormat.Read(path).ToDictionary(e => e.Key, e => e.Value);
+        sampling = entries.ContainsKey(PositionsMarker) ? Sampling.Positions : Sampling.Pooled;
         try
         {
             var result = new Dictionary<string, ResponseStatistics>();

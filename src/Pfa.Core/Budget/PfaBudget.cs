@@ -77,8 +77,19 @@ public sealed record PfaBudget
     /// <summary>Layers never analysed nor shrunk.</summary>
     public List<string>? Exclude { get; init; }
     public Dictionary<string, LayerBudget>? Layers { get; init; }
-    /// <summary>selected (default: kept filters keep their trained weights, §3.2.1) or random (re-initialise).</summary>
-    public string Init { get; init; } = "selected";
+    /// <summary>selected (kept filters keep their trained weights, §3.2.1) or random (re-initialise). Default: selected,
+    /// except for garg, whose designed model is trained from scratch.</summary>
+    public string? Init { get; init; }
+    /// <summary>garg: the cumulative explained variance S_L must reach (Garg et al. §III-C), default 0.999.</summary>
+    public double? Threshold { get; init; }
+    /// <summary>garg: drop the conv layers that break the monotonicity of S_L (§III-D), default true.</summary>
+    public bool? Depth { get; init; }
+    /// <summary>garg: which activations are sampled per position — pre_activation (default: what the non-linearity
+    /// receives, after a batch norm) or layer_output (the conv's own output).</summary>
+    public string? Responses { get; init; }
+
+    /// <summary>The init in effect: the budget's, else the strategy's default.</summary>
+    public string EffectiveInit => Init ?? (Strategy == "garg" ? "random" : "selected");
     /// <summary>Data to analyse (default: the training split) and to evaluate on (default: the test split).</summary>
     public DataBudget? Data { get; init; }
     public DataBudget? EvalData { get; init; }
@@ -115,7 +126,8 @@ public sealed record PfaBudget
         if (b.Flops is { } f && f <= 0) throw Bad("$.flops", $"'flops' must be positive; found {f}.");
         if (b.Target is { } t && !(t > 0 && t <= 1)) throw Bad("$.target", $"'target' is a fraction of the original model and must be in (0, 1]; found {t}.");
         if (b.Measure is not (null or "parameters" or "flops")) throw Bad("$.measure", $"'measure' must be \"parameters\" or \"flops\"; found '{b.Measure}'.");
-        foreach (var (property, value) in new (string, object?)[] { ("energy", b.Energy), ("target", b.Target), ("parameters", b.Parameters), ("flops", b.Flops), ("measure", b.Measure) })
+        foreach (var (property, value) in new (string, object?)[] { ("energy", b.Energy), ("target", b.Target), ("parameters", b.Parameters), ("flops", b.Flops), ("measure", b.Measure),
+                     ("threshold", b.Threshold), ("depth", b.Depth), ("responses", b.Responses) })
         {
             if (value is null || strategy.Properties.Contains(property)) continue;
             var users = Recipes.Allocation.Strategies.Using(property);
@@ -125,7 +137,9 @@ public sealed record PfaBudget
             throw Bad("$.select", $"unknown selection '{sel}'; expected one of {string.Join(", ", Selection.Criteria.Names)}.");
         if (b.MinFilters < 1) throw Bad("$.min_filters", $"'min_filters' must be at least 1; found {b.MinFilters}.");
         if (b.RoundTo is { } rt && (rt < 1 || rt > 4096)) throw Bad("$.round_to", $"'round_to' must be between 1 and 4096 (e.g. 8 or 16); found {rt}.");
-        if (b.Init is not ("selected" or "random")) throw Bad("$.init", $"'init' must be \"selected\" or \"random\"; found '{b.Init}'.");
+        if (b.Init is not (null or "selected" or "random")) throw Bad("$.init", $"'init' must be \"selected\" or \"random\"; found '{b.Init}'.");
+        if (b.Threshold is { } th && !(th > 0 && th <= 1)) throw Bad("$.threshold", $"'threshold' is a fraction of the explained variance and must be in (0, 1]; found {th}.");
+        if (b.Responses is not (null or "pre_activation" or "layer_output")) throw Bad("$.responses", $"'responses' must be \"pre_activation\" or \"layer_output\"; found '{b.Responses}'.");
         if (b.Tolerance is { } tol && !(tol >= 0 && double.IsFinite(tol))) throw Bad("$.tolerance", $"'tolerance' is an accuracy drop in percentage points and must be ≥ 0; found {tol}.");
         if (b.BatchSize is { } bs && bs <= 0) throw Bad("$.batch_size", $"'batch_size' must be positive; found {bs}.");
         foreach (var (name, layer) in b.Layers ?? [])

@@ -23,6 +23,8 @@ public static class ErrorCodes
     public const string InvalidArgument = "PFA0009";
     /// <summary>The CPU self-check failed: libtorch's convolution disagrees with a float64 reference on every path.</summary>
     public const string SelfCheckFailed = "PFA0013";
+    /// <summary>The chosen method does not apply to this model (e.g. Garg et al.'s design on a residual or grouped network).</summary>
+    public const string NotApplicable = "PFA0014";
     /// <summary>Gate: accuracy dropped more than the tolerance.</summary>
     public const string AccuracyGate = "PFA1001";
     /// <summary>Gate: the recipe differs from the committed baseline.</summary>

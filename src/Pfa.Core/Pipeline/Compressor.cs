@@ -127,7 +127,10 @@ public static class Compressor
 
         watch.Restart();
         var spaces = network.Graph.Spaces;
-        var (compressedDescription, compressed) = ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(spaces, recipe), b.Init == "random", b.Seed);
+        foreach (var l in recipe.Layers.Where(l => l.Dropped is not null)) log($"design: {l.Name} dropped: {l.Dropped}");
+        var (compressedDescription, compressed) = b.Strategy == "garg"
+            ? Recipes.Design.GargDesign.Build(network, recipe, b.EffectiveInit == "selected", b.Seed)
+            : ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(spaces, recipe), b.EffectiveInit == "random", b.Seed);
         using var _ = compressed;
         double applySeconds = watch.Elapsed.TotalSeconds;
 
@@ -135,7 +138,9 @@ public static class Compressor
         var options = b.TrainOptions() with { Epochs = r.Epochs ?? b.TrainOptions().Epochs };
         if (options.Epochs > 0)
         {
-            log($"fine-tuning for {options.Epochs} epoch(s) on {train.Count:N0} samples");
+            log(b.Strategy == "garg" && b.EffectiveInit == "random"
+                ? $"training the designed model from scratch for {options.Epochs} epoch(s) on {train.Count:N0} samples (Garg et al.'s one training run; 'finetune' sets it)"
+                : $"fine-tuning for {options.Epochs} epoch(s) on {train.Count:N0} samples");
             Trainer.Train(compressed, train, options, e => log(string.Create(CultureInfo.InvariantCulture,
                 $"  epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")),
                 r.Progress?.Invoke("fine-tuning"));
@@ -182,8 +187,10 @@ public static class Compressor
             },
         };
         summary.Save(run.Staging);
-        var alternatives = Alternatives.AtSameSize(network.Graph.Spaces, r.Budget, analysis.Spectra.ByLayer(), recipe.Totals);
-        AtomicFile.WriteText(run.Stage(HtmlReport.FileName), HtmlReport.Render(recipe, summary, alternatives));
+        // Other strategies at this size (PFA's pooled statistics only; garg shows its threshold trade-off instead).
+        var alternatives = b.Strategy == "garg" ? null : Alternatives.AtSameSize(network.Graph.Spaces, r.Budget, analysis.Spectra.ByLayer(), recipe.Totals);
+        var sweep = b.Strategy == "garg" ? Recipes.Design.GargDesign.TradeOff(network.Graph, r.Budget, analysis.Spectra.ByLayer()) : null;
+        AtomicFile.WriteText(run.Stage(HtmlReport.FileName), HtmlReport.Render(recipe, summary, alternatives, sweep));
         run.Publish();
         if (Environment.GetEnvironmentVariable("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)
             File.AppendAllText(stepSummary, summary.ToMarkdown());

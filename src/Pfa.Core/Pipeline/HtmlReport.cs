@@ -14,7 +14,8 @@ public static class HtmlReport
     public const string FileName = "report.html";
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public static string Render(Recipe recipe, Summary? summary, IReadOnlyList<Alternative>? alternatives = null)
+    public static string Render(Recipe recipe, Summary? summary, IReadOnlyList<Alternative>? alternatives = null,
+        IReadOnlyList<Recipes.Design.GargDesign.SweepRow>? sweep = null)
     {
         var h = new StringBuilder();
         string E(string s) => WebUtility.HtmlEncode(s);
@@ -29,6 +30,7 @@ public static class HtmlReport
             h.Append(string.Create(Inv, $"<tr><td>top-1 accuracy</td><td>{summary.AccuracyBefore:0.00}%</td><td>{summary.AccuracyAfter:0.00}%</td><td>{-summary.Drop:+0.00;-0.00} pp{(summary.Tolerance is { } tol ? $" (tolerance {tol} pp: {(summary.Passed ? "passed" : "failed")})" : "")}</td></tr>\n"));
         h.Append("</table>\n<h2>Filters per layer</h2>\n").Append(Widths(recipe));
         if (alternatives is { Count: > 0 }) h.Append(Compare(recipe, alternatives));
+        if (sweep is { Count: > 0 }) h.Append(TradeOff(recipe, sweep));
         h.Append("\n<h2>Cumulative response energy</h2>\n<div class=\"grid\">\n");
         foreach (var l in recipe.Layers) h.Append(Energy(l));
         h.Append("</div>\n</body></html>\n");
@@ -60,6 +62,21 @@ public static class HtmlReport
             s.Append("<p>").Append(E(a.Strategy)).Append(": ").Append(E(a.Unreachable!)).Append("</p>\n");
         s.Append("<p>Widths only (no fine-tune): measured accuracy at equal size is in the README's benchmark.</p>\n");
         return s.ToString();
+    }
+
+    /// <summary>Garg et al. §III-E: the design at each threshold (widths, dropped layers, size).</summary>
+    static string TradeOff(Recipe recipe, IReadOnlyList<Recipes.Design.GargDesign.SweepRow> sweep)
+    {
+        var s = new StringBuilder("\n<h2>Trade-off: the design at each explained-variance threshold</h2>\n<table><tr><th>threshold</th>");
+        foreach (var l in recipe.Layers) s.Append("<th>").Append(WebUtility.HtmlEncode(l.Name)).Append("</th>");
+        s.Append("<th>% parameters</th><th>% MACs</th></tr>\n");
+        foreach (var row in sweep)
+        {
+            s.Append(string.Create(Inv, $"<tr><td>{row.Threshold}</td>"));
+            foreach (var l in row.Layers) s.Append(l.Dropped ? string.Create(Inv, $"<td><s>{l.Width}</s></td>") : string.Create(Inv, $"<td>{l.Width}</td>"));
+            s.Append(string.Create(Inv, $"<td>{100.0 * row.Parameters / recipe.Totals.ParametersBefore:0.00}</td><td>{100.0 * row.Macs / Math.Max(1, recipe.Totals.MacsBefore):0.00}</td></tr>\n"));
+        }
+        return s.Append("</table>\n<p>Struck-through widths are layers the depth rule drops (their S_L does not exceed the last kept layer's).</p>\n").ToString();
     }
 
     static string Widths(Recipe recipe)
@@ -94,7 +111,7 @@ public static class HtmlReport
         }
         double cut = pad + (w - 2 * pad) * (double)l.FiltersAfter / n;
         return string.Create(Inv,
-            $"<figure><figcaption>{WebUtility.HtmlEncode(l.Name)} — keeps {l.FiltersAfter} of {l.FiltersBefore}, energy {l.EnergyKept:0.###}</figcaption>" +
+            $"<figure><figcaption>{WebUtility.HtmlEncode(l.Name)} — {(l.Dropped is not null ? "dropped; S_L = " : "keeps ")}{l.FiltersAfter} of {l.FiltersBefore}, {(l.Rule == "significant_dimensions" ? "explained variance" : "energy")} {l.EnergyKept:0.###}</figcaption>" +
             $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{hgt}\" role=\"img\" aria-label=\"cumulative energy of {WebUtility.HtmlEncode(l.Name)}\">" +
             $"<rect x=\"{pad}\" y=\"{pad}\" width=\"{w - 2 * pad}\" height=\"{hgt - 2 * pad}\" fill=\"none\" stroke=\"#bbb\"/>" +
             $"<polyline points=\"{points.ToString().Trim()}\" fill=\"none\" stroke=\"#36c\" stroke-width=\"2\"/>" +

@@ -22,14 +22,23 @@ public static class RecipeMaker
         var model = graph.Description;
         var spaces = graph.Spaces;
         var spectra = analysis.Spectra.ByLayer();
-        var plan = new RecipePlanner(spaces, budget, spectra).Plan();
         var b = budget.Budget;
         var strategy = Recipes.Allocation.Strategies.Get(b.Strategy);
+        strategy.Applies?.Invoke(graph, budget);
+        if (analysis.Sampling != strategy.Sampling)
+            throw budget.Error("$.strategy", strategy.Sampling == Analysis.Sampling.Positions
+                ? $"strategy '{b.Strategy}' needs per-position statistics (Garg et al. §III-B), but these were collected for PFA (one pooled response per sample). Run 'dotnet pfa analyze' with this budget."
+                : $"strategy '{b.Strategy}' needs PFA's pooled statistics, but these were collected per position for 'garg'. Run 'dotnet pfa analyze' with this budget.");
+        var plan = new RecipePlanner(spaces, budget, spectra).Plan();
         var criterion = Criteria.Get(b.Select ?? strategy.DefaultSelect);
         if (criterion.NeedsWeights && weightOf is null)
             throw budget.Error("$.select", $"selection '{criterion.Name}' reads the trained weights: pass --weights (the 'recipe' verb), or use 'compress'.");
         // The searched knob, recorded under its own name (τ, keep ratio or KL scale).
         double? Knob(string name) => plan.Tau is { } t && strategy.Searches && strategy.Allocation.Knob == name ? Math.Round(strategy.Allocation.KnobValue(t), 6) : null;
+        // Garg et al. §III-D: the conv layers whose significant dimensions do not grow are dropped.
+        var dropped = b.Strategy == "garg" && b.Depth != false
+            ? Recipes.Design.GargDesign.Depth(plan.Layers.Where(l => graph.Nodes.First(n => n.Name == l.Layer).Type == LayerType.Conv2d).Select(l => (l.Layer, l.After)).ToList()).ToDictionary(d => d.Layer)
+            : [];
         var layers = plan.Layers.Select((l, position) =>
         {
             var spectrum = spectra[l.Layer];
@@ -51,8 +60,16 @@ public static class RecipeMaker
                 Spectrum = spectrum.Eigenvalues.Select(v => Math.Round(v, 6)).ToArray(),
                 Warnings = spectrum.Warnings.Count > 0 ? spectrum.Warnings : null,
                 Notes = spectrum.Notes.Count > 0 ? spectrum.Notes : null,
+                Dropped = dropped.GetValueOrDefault(l.Layer)?.Reason,
             };
         }).ToList();
+        // With layers dropped, the totals are those of the designed model.
+        long parametersAfter = plan.ParametersAfter, macsAfter = plan.MacsAfter;
+        if (dropped.Count > 0)
+        {
+            var designed = Metrics.ModelCost.Of(Recipes.Design.GargDesign.Designed(graph, new Recipe { Layers = layers }));
+            (parametersAfter, macsAfter) = (designed.Parameters, designed.Macs);
+        }
         return new Recipe
         {
             Tool = Recipe.ToolVersion,
@@ -61,18 +78,21 @@ public static class RecipeMaker
             Strategy = new RecipeStrategy
             {
                 Name = b.Strategy, Energy = b.Energy, Target = b.Target, Parameters = b.Parameters, Flops = b.Flops, Measure = b.Measure,
+                Threshold = b.Strategy == "garg" ? b.Threshold ?? Recipes.Design.GargDesign.DefaultThreshold : null,
+                Depth = b.Strategy == "garg" ? b.Depth ?? true : null,
+                Responses = b.Strategy == "garg" ? b.Responses ?? "pre_activation" : null,
                 Tau = Knob("tau"),
                 KeepRatio = Knob("keep_ratio"),
                 KlScale = Knob("kl_scale"),
                 Select = criterion.Name != Criteria.Default ? criterion.Name : null,
-                MinFilters = b.MinFilters, RoundTo = b.RoundTo is > 1 ? b.RoundTo : null, Init = b.Init, Seed = b.Seed,
+                MinFilters = b.MinFilters, RoundTo = b.RoundTo is > 1 ? b.RoundTo : null, Init = b.EffectiveInit, Seed = b.Seed,
             },
             Totals = new RecipeTotals
             {
-                ParametersBefore = plan.ParametersBefore, ParametersAfter = plan.ParametersAfter,
-                MacsBefore = plan.MacsBefore, MacsAfter = plan.MacsAfter,
-                ParametersPercent = Math.Round(100.0 * plan.ParametersAfter / plan.ParametersBefore, 2),
-                MacsPercent = plan.MacsBefore == 0 ? 100 : Math.Round(100.0 * plan.MacsAfter / plan.MacsBefore, 2),
+                ParametersBefore = plan.ParametersBefore, ParametersAfter = parametersAfter,
+                MacsBefore = plan.MacsBefore, MacsAfter = macsAfter,
+                ParametersPercent = Math.Round(100.0 * parametersAfter / plan.ParametersBefore, 2),
+                MacsPercent = plan.MacsBefore == 0 ? 100 : Math.Round(100.0 * macsAfter / plan.MacsBefore, 2),
             },
             Layers = layers,
         };

@@ -13,6 +13,10 @@ public sealed record RecipeStrategy
     public long? Flops { get; init; }
     /// <summary>uniform with 'target': what the fraction is of.</summary>
     public string? Measure { get; init; }
+    /// <summary>garg: the explained-variance threshold, whether depth was designed, and which activations were sampled.</summary>
+    public double? Threshold { get; init; }
+    public bool? Depth { get; init; }
+    public string? Responses { get; init; }
     /// <summary>footprint-tau/flops-tau: the energy threshold τ the search found.</summary>
     public double? Tau { get; init; }
     /// <summary>uniform: the keep ratio the search found.</summary>
@@ -65,6 +69,8 @@ public sealed record RecipeLayer
     public List<string>? Warnings { get; init; }
     /// <summary>What the recipe handled by design (inactive filters removed first, a single filter kept).</summary>
     public List<string>? Notes { get; init; }
+    /// <summary>garg with depth: why the layer (and its batch norm and activation) is removed from the design.</summary>
+    public string? Dropped { get; init; }
 }
 
 /// <summary>

@@ -30,15 +30,19 @@ public static class AnalyzeCommand
             using var _d = dataset;
             using var analysis = AnalysisResult.Run(network, dataset, b, b.Budget.BatchSize ?? r.GetValue(data.BatchSize), ctx.Progress("analysing"));
             analysis.Save(r.GetValue(output)!);
+            bool positions = analysis.Sampling == Pfa.Core.Analysis.Sampling.Positions;
             foreach (var l in analysis.Spectra.Layers)
             {
                 var c = l.CumulativeEnergy();
-                ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{l.Layer,-16} {l.Filters,5} filters  λ1 {l.Eigenvalues[0]:0.0000}  filters for 90/95/99% energy: {Count(c, 0.90)}/{Count(c, 0.95)}/{Count(c, 0.99)}"));
+                ctx.Out.WriteLine(positions
+                    ? string.Create(CultureInfo.InvariantCulture, $"{l.Layer,-16} {l.Filters,5} filters  {l.Samples,12:N0} samples  significant dimensions at 0.90/0.99/0.999: {Count(c, 0.90)}/{Count(c, 0.99)}/{Count(c, 0.999)}")
+                    : string.Create(CultureInfo.InvariantCulture, $"{l.Layer,-16} {l.Filters,5} filters  λ1 {l.Eigenvalues[0]:0.0000}  filters for 90/95/99% energy: {Count(c, 0.90)}/{Count(c, 0.95)}/{Count(c, 0.99)}"));
                 foreach (var w in l.Warnings) ctx.Err.WriteLine(WarningCodes.Line(r.GetValue(model), w));
                 foreach (var n in l.Notes) ctx.Err.WriteLine($"note: {n}");
             }
-            ctx.Out.WriteLine($"wrote {Path.Combine(r.GetValue(output)!, AnalysisResult.StatsFileName)} and {AnalysisResult.SpectraFileName} ({dataset.Count:N0} samples)");
+            ctx.Out.WriteLine(positions
+                ? $"wrote {Path.Combine(r.GetValue(output)!, AnalysisResult.StatsFileName)} and {AnalysisResult.SpectraFileName} ({analysis.Inputs:N0} of {dataset.Count:N0} inputs: every layer reached {Pfa.Core.Recipes.Design.GargDesign.SamplesPerChannel} samples per filter)"
+                : $"wrote {Path.Combine(r.GetValue(output)!, AnalysisResult.StatsFileName)} and {AnalysisResult.SpectraFileName} ({dataset.Count:N0} samples)");
             return 0;
         }));
         return cmd;

@@ -26,8 +26,10 @@ public static class ApplyCommand
             var description = ModelDescription.Load(r.GetValue(model)!);
             using var network = PfaModel.Load(description, r.GetValue(weights)!);
             var rec = Recipe.Load(r.GetValue(recipe)!);
-            var kept = ChannelSurgery.KeptBySpace(network.Graph.Spaces, rec);
-            var (compressedDescription, compressed) = ChannelSurgery.Apply(network, kept, rec.Strategy.Init == "random", rec.Strategy.Seed);
+            // A garg recipe is a design: its widths and depth, trained from scratch unless init is selected.
+            var (compressedDescription, compressed) = rec.Strategy.Name == "garg"
+                ? Pfa.Core.Recipes.Design.GargDesign.Build(network, rec, rec.Strategy.Init == "selected", rec.Strategy.Seed)
+                : ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(network.Graph.Spaces, rec), rec.Strategy.Init == "random", rec.Strategy.Seed);
             using var _ = compressed;
             // Written as one set (see RunFolder): never a new model.json beside old weights.
             using var run = RunFolder.Begin(r.GetValue(output)!, "apply");

@@ -30,10 +30,12 @@ public static class MergeCommand
                     throw new PfaException(ErrorCodes.InvalidArgument, $"shards '{first}' and '{folder}' hold the same statistics: merging them would count those samples twice. Name each shard once.");
                 seen[hash] = folder;
             }
-            var merged = StatisticsFile.Read(Path.Combine(folders[0], AnalysisResult.StatsFileName));
+            var merged = StatisticsFile.Read(Path.Combine(folders[0], AnalysisResult.StatsFileName), out var sampling);
             foreach (var folder in folders.Skip(1))
             {
-                var next = StatisticsFile.Read(Path.Combine(folder, AnalysisResult.StatsFileName));
+                var next = StatisticsFile.Read(Path.Combine(folder, AnalysisResult.StatsFileName), out var nextSampling);
+                if (nextSampling != sampling)
+                    throw new PfaException(ErrorCodes.InvalidArgument, $"shard '{folder}' holds {nextSampling} statistics but '{folders[0]}' holds {sampling} ones (PFA's pooled responses and Garg et al.'s per-position activations cannot be merged); analyse every shard with the same budget.");
                 if (!next.Keys.ToHashSet().SetEquals(merged.Keys))
                     throw new PfaException(ErrorCodes.InvalidArgument, $"shard '{folder}' analysed layers {string.Join(", ", next.Keys)} but '{folders[0]}' analysed {string.Join(", ", merged.Keys)}; shards must come from the same model and budget.");
                 foreach (var (layer, s) in next)
@@ -45,7 +47,7 @@ public static class MergeCommand
                 }
             }
             var order = Pfa.Core.Spectra.SpectraFile.Load(Path.Combine(folders[0], AnalysisResult.SpectraFileName)).Layers.Select(l => l.Layer);
-            using var result = AnalysisResult.FromStatistics(merged, order);
+            using var result = AnalysisResult.FromStatistics(merged, order, sampling);
             result.Save(r.GetValue(output)!);
             ctx.Out.WriteLine($"merged {folders.Length} shards ({merged.Values.First().Count:N0} samples) into {r.GetValue(output)}");
             return 0;

@@ -30,7 +30,16 @@ public static class RecipeCommand
                 network is null ? null : PfaModel.WeightsOf(network));
             recipe.Save(r.GetValue(output)!);
             foreach (var l in recipe.Layers)
-                ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{l.Name,-16} {l.FiltersBefore,5} → {l.FiltersAfter,5}  energy {l.EnergyKept:0.0000}  ({l.Rule})"));
+                ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{l.Name,-16} {l.FiltersBefore,5} → {l.FiltersAfter,5}  energy {l.EnergyKept:0.0000}  ({l.Rule}){(l.Dropped is { } why ? $"  dropped: {why}" : "")}"));
+            if (b.Budget.Strategy == "garg")
+            {
+                // §III-E: the accuracy-efficiency trade-off from the same analysis.
+                var graph = ModelGraph.Build(description);
+                ctx.Out.WriteLine("threshold  widths (dropped in brackets)  parameters  MACs");
+                foreach (var row in Pfa.Core.Recipes.Design.GargDesign.TradeOff(graph, b, loaded.Spectra.ByLayer()))
+                    ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"{row.Threshold,-9}  {string.Join(" ", row.Layers.Select(l => l.Dropped ? $"[{l.Width}]" : $"{l.Width}"))}  {100.0 * row.Parameters / recipe.Totals.ParametersBefore:0.00}%  {100.0 * row.Macs / recipe.Totals.MacsBefore:0.00}%"));
+            }
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"parameters {recipe.Totals.ParametersAfter:N0} of {recipe.Totals.ParametersBefore:N0} ({recipe.Totals.ParametersPercent}%), MACs {recipe.Totals.MacsPercent}%{recipe.Strategy.KnobText()}; wrote {r.GetValue(output)}"));
             return 0;

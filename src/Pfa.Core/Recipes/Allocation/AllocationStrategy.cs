@@ -26,6 +26,10 @@ public sealed record AllocationStrategy(
 {
     /// <summary>Whether the knob is found by a target search (the recipe then records it as τ or the ratio).</summary>
     public bool Searches => Target is not null;
+    /// <summary>What the analysis samples for this strategy (PFA's pooled responses by default).</summary>
+    public Analysis.Sampling Sampling { get; init; } = Analysis.Sampling.Pooled;
+    /// <summary>Throws <see cref="Errors.ErrorCodes.NotApplicable"/> when the method does not apply to the model.</summary>
+    public Action<Model.ModelGraph, BudgetFile>? Applies { get; init; }
 }
 
 /// <summary>The registry of allocation strategies, keyed by their pfa.json name. <see cref="Register"/> adds one
@@ -57,6 +61,11 @@ public static class Strategies
             (b, p, m) => Footprint(b, p), b => NeedsFootprint(b, "footprint-tau")),
         new("flops-tau", "the paper's search (§3.2): the largest PFA-En τ whose model fits 'target' (of the FLOPs) or 'flops'", Energy, ["target", "flops"], null,
             (b, p, m) => Flops(b, m), b => NeedsFlops(b, "flops-tau")),
+        new("garg", "Garg et al. (§III): width = the significant dimensions S_L (cumulative explained variance reaches 'threshold', default 0.999), depth = drop the conv layers that break S_L's monotonicity ('depth', default true); a new model trained from scratch",
+            new GargAllocation(), ["threshold", "depth", "responses"], b => b.Threshold ?? Design.GargDesign.DefaultThreshold, null, null)
+        {
+            Sampling = Analysis.Sampling.Positions, Applies = Design.GargDesign.CheckApplies,
+        },
         new("uniform", "one keep ratio for every analysed layer, the largest that fits 'target' of the parameters (or of the FLOPs with \"measure\": \"flops\"), 'parameters' or 'flops'",
             new UniformAllocation(), ["target", "parameters", "flops", "measure"], null,
             (b, p, m) => b.Parameters is { } n ? new SizeTarget(TargetMeasure.Parameters, n)
