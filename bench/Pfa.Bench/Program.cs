@@ -10,11 +10,12 @@ return mode switch
     "analyze-memory" => PerfBench.AnalyzeMemoryChild(rest),
     "quality" => QualityBench.Run(rest),
     "cpu" => CpuBench.Run(rest),
+    "garg" => GargBench.Run(rest),
     _ => Usage(),
 };
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Pfa.Bench perf [--out bench/results/perf.md] | quality [--out bench/results/quality.md] [--epochs N] [--finetune-epochs N] | cpu [--out bench/results/cpu.md]");
+    Console.Error.WriteLine("usage: Pfa.Bench perf [--out bench/results/perf.md] | quality [--out bench/results/quality.md] [--epochs N] [--finetune-epochs N] [--finetune-samples N] [--seeds N] [--options a,b] [--targets 50p,30p,18p,50m,25m] [--latency-only] | cpu [--out bench/results/cpu.md] | garg [--out bench/results/garg.md] [--epochs N] [--samples N] [--seeds N]");
     return 2;
 }
