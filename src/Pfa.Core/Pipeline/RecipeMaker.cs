@@ -102,7 +102,8 @@ public static class RecipeMaker
     static string Hash(ModelDescription model, byte[] statsBytes, PfaBudget budget)
     {
         using var sha = SHA256.Create();
-        var canonicalBudget = JsonFiles.Serialize(budget with { SchemaUrl = null });
+        // Defaults written out (init) so that a budget means the same bytes whether or not it spells them.
+        var canonicalBudget = JsonFiles.Serialize(budget with { SchemaUrl = null, Init = budget.EffectiveInit });
         var bytes = Encoding.UTF8.GetBytes(model.ToJson()).Concat(statsBytes).Concat(Encoding.UTF8.GetBytes(canonicalBudget)).ToArray();
         return "sha256:" + Convert.ToHexStringLower(sha.ComputeHash(bytes));
     }
