@@ -15,7 +15,8 @@ public sealed class TargetsProject : IDisposable
     public string Tool { get; }
     public static string RepoRoot => Repository.Root;
 
-    public TargetsProject(string items = """<PfaCompress Include="runs/model.dat" Model="runs/model.json" Budget="pfa.json" />""")
+    /// <param name="extra">More project XML (targets) after the items.</param>
+    public TargetsProject(string items = """<PfaCompress Include="runs/model.dat" Model="runs/model.json" Budget="pfa.json" />""", string extra = "")
     {
         Tool = FakeTool.Install(Path);
         var tasks = System.IO.Path.Combine(RepoRoot, "src", "Pfa.Tasks", "bin", Repository.Configuration, "net10.0", "Pfa.Tasks.dll");
@@ -36,6 +37,7 @@ public sealed class TargetsProject : IDisposable
                 {items}
               </ItemGroup>
               <Target Name="Train" />
+              {extra}
             </Project>
             """);
         foreach (var name in new[] { "runs/model.dat", "runs/model.json", "runs/b.dat" }) _dir.Write(name, "x");

@@ -119,4 +119,24 @@ public sealed class NativeFixTests : IDisposable
         using var t = TorchSharp.torch.ones(2, 2);
         Assert.Equal(4f, t.sum().item<float>());
     }
+
+    /// <summary>The package's own copy, where restore put it (NUGET_PACKAGES or ~/.nuget/packages).</summary>
+    internal static string CachedLibTorchSharp()
+    {
+        var root = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } p ? p : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        var version = typeof(TorchSharp.torch).Assembly.GetName().Version!;
+        return Path.Combine(root, "torchsharp", $"{version.Major}.{version.Minor}.{version.Build}", "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+    }
+
+    [Fact]
+    public void The_build_never_patches_the_NuGet_cache_s_copy()
+    {
+        var cached = CachedLibTorchSharp();
+        Assert.True(File.Exists(cached), $"{cached} is missing: restore the solution (dotnet restore)");
+        // This test project was built with the fix on: the cache keeps the strong requirement whatever the system has.
+        Assert.False(ElfFile.Read(cached).Requirements.Single(r => r.Version == "GLIBCXX_3.4.32").IsWeak, $"{cached} was patched");
+        var output = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
+        var system = ElfFile.Read(WeakVersionPatcher.FindSystemLibrary("libstdc++.so.6")!);
+        Assert.Equal(system.DefinedVersions.Contains("GLIBCXX_3.4.32"), File.ReadAllBytes(output).AsSpan().SequenceEqual(File.ReadAllBytes(cached)));
+    }
 }
