@@ -5,7 +5,8 @@ namespace Pfa.EndToEnd.Tests;
 /// <summary>
 /// Packs Pfa.Core, Pfa.Build and dotnet-pfa from this repository into a folder feed, once per test run, under a
 /// version of its own (so NuGet's cache never serves an older build), and removes that version from the cache
-/// afterwards.
+/// afterwards. A run that was killed cannot clean up after itself, so each run first removes what runs whose
+/// process is gone left behind (their version and folder carry their process id).
 /// </summary>
 public sealed class PackedFeed : IDisposable
 {
@@ -13,10 +14,15 @@ public sealed class PackedFeed : IDisposable
     public string Feed { get; }
     public string Version { get; } = $"0.2.0-e2e.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
     public string Configuration { get; }
-    readonly string _root = Directory.CreateTempSubdirectory("pfa-e2e-").FullName;
+    readonly string _root;
+
+    static string Cache => Environment.GetEnvironmentVariable("NUGET_PACKAGES") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+    static readonly string[] PackageIds = ["pfa.core", "pfa.build", "dotnet-pfa"];
 
     public PackedFeed()
     {
+        RemoveLeftovers();
+        _root = Directory.CreateTempSubdirectory($"pfa-e2e-{Environment.ProcessId}-").FullName;
         RepoRoot = Repository.Root;
         Feed = Path.Combine(_root, "feed");
         Configuration = Repository.Configuration;
@@ -38,11 +44,32 @@ public sealed class PackedFeed : IDisposable
     {
         try { Directory.Delete(_root, true); } catch (IOException) { }
         // The tool package of this version unpacks to ~1.6 GB in the NuGet cache: do not let test runs pile up.
-        var cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-        foreach (var id in new[] { "pfa.core", "pfa.build", "dotnet-pfa" })
+        foreach (var id in PackageIds) Delete(Path.Combine(Cache, id, Version));
+    }
+
+    static void Delete(string dir)
+    {
+        try { if (Directory.Exists(dir)) Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    static bool Alive(string pid)
+    {
+        if (!int.TryParse(pid, out var id)) return true;   // not ours to judge
+        try { using var p = System.Diagnostics.Process.GetProcessById(id); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+    }
+
+    /// <summary>Cache versions "…-e2e.TIME.PID" and temp folders "pfa-e2e-PID-…" of runs whose process is gone.</summary>
+    static void RemoveLeftovers()
+    {
+        foreach (var id in PackageIds)
         {
-            var dir = Path.Combine(cache, id, Version);
-            try { if (Directory.Exists(dir)) Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            var dir = Path.Combine(Cache, id);
+            if (!Directory.Exists(dir)) continue;
+            foreach (var version in Directory.GetDirectories(dir).Where(v => Path.GetFileName(v).Contains("-e2e.", StringComparison.Ordinal)))
+                if (!Alive(Path.GetFileName(version).Split('.')[^1])) Delete(version);
         }
+        foreach (var folder in Directory.GetDirectories(Path.GetTempPath(), "pfa-e2e-*"))
+            if (Path.GetFileName(folder).Split('-') is [_, _, var pid, ..] && !Alive(pid)) Delete(folder);
     }
 }
