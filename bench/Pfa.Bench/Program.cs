@@ -16,6 +16,6 @@ return mode switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Pfa.Bench perf [--out bench/results/perf.md] | quality [--out bench/results/quality.md] [--epochs N] [--finetune-epochs N] [--finetune-samples N] [--seeds N] [--options a,b] [--targets 50p,30p,18p,50m,25m] [--latency-only] | cpu [--out bench/results/cpu.md] | garg [--out bench/results/garg.md] [--epochs N] [--samples N] [--seeds N]");
+    Console.Error.WriteLine("usage: Pfa.Bench perf [--out bench/results/perf.md] | quality [--out bench/results/quality.md] [--epochs N] [--finetune-epochs N] [--finetune-samples N] [--seeds N] [--options a,b] [--targets 50p,30p,18p,50m,25m] [--latency-only | --report-only] | cpu [--out bench/results/cpu.md] | garg [--out bench/results/garg.md] [--epochs N] [--samples N] [--seeds N]");
     return 2;
 }

@@ -153,7 +153,8 @@ public static class QualityBench
             }
         }
 
-        if (args.Contains("--latency-only"))
+        if (args.Contains("--report-only")) { }   // the table from rows.jsonl as it stands (a run still going)
+        else if (args.Contains("--latency-only"))
         {
             // Latency again on a quiet machine, each compressed model right after the full one (same conditions),
             // without touching the accuracies.
