@@ -68,12 +68,20 @@ public static class GargBench
             Say(string.Create(Inv, $"{name} seed {seed}: {summary.OneLine()} ({watch.Elapsed.TotalSeconds:0} s)"));
         }
 
+        var notes = new List<string>();
+        // Width only differs from width+depth only when the depth rule drops a layer: otherwise it is the same design.
+        void WidthOnly(string depthName, string name, PfaBudget budget, int seed)
+        {
+            var withDepth = Pfa.Core.Recipes.Recipe.Load(rows.First(r => r.Name == depthName && r.Seed == seed).S.Recipe);
+            if (withDepth.Layers.Any(l => l.Dropped is not null)) Measure(name, budget, seed);
+            else if (seed == 1) notes.Add($"{name}: the same design as {depthName} (the depth rule dropped no layer: S_L grows through every conv), not trained twice.");
+        }
         for (int seed = 1; seed <= seeds; seed++)
         {
             Measure("garg 0.999 width+depth", new PfaBudget { Strategy = "garg", Finetune = training }, seed);
-            Measure("garg 0.999 width only", new PfaBudget { Strategy = "garg", Depth = false, Finetune = training }, seed);
+            WidthOnly("garg 0.999 width+depth", "garg 0.999 width only", new PfaBudget { Strategy = "garg", Depth = false, Finetune = training }, seed);
             Measure($"garg {t30} width+depth", new PfaBudget { Strategy = "garg", Threshold = t30, Finetune = training }, seed);
-            Measure($"garg {t30} width only", new PfaBudget { Strategy = "garg", Threshold = t30, Depth = false, Finetune = training }, seed);
+            WidthOnly($"garg {t30} width+depth", $"garg {t30} width only", new PfaBudget { Strategy = "garg", Threshold = t30, Depth = false, Finetune = training }, seed);
             Measure($"garg {t30} + selected filters", new PfaBudget { Strategy = "garg", Threshold = t30, Init = "selected", Finetune = finetune }, seed);
             Measure("PFA-KL", new PfaBudget { Finetune = finetune }, seed);
             long garg30 = rows.First(r => r.Name == $"garg {t30} width+depth").S.ParametersAfter;
@@ -96,6 +104,8 @@ public static class GargBench
             var widths = string.Join(" ", recipe.Layers.Select(l => l.Dropped is null ? $"{l.FiltersAfter}" : $"~~{l.FiltersAfter}~~"));
             md.AppendLine(string.Create(Inv, $"| {group.Key} | **{mean:0.00}** ± {sd:0.00} | {first.S.ParametersPercent:0.00} | {first.S.MacsPercent:0.00} | {group.Average(r => r.Seconds):0} | {widths} |"));
         }
+        md.AppendLine();
+        foreach (var n in notes) md.AppendLine($"- {n}");
         md.AppendLine();
         md.AppendLine("<details><summary>log</summary>");
         md.AppendLine();
