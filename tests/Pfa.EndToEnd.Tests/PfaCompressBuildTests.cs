@@ -85,6 +85,20 @@ public sealed class PfaCompressBuildTests(PackedFeed feed) : IClassFixture<Packe
         Assert.Contains("Pfa: compressing", third.Output);
         Assert.DoesNotContain("epoch 1", third.Output); // training itself stayed up to date
         Assert.NotEqual(stamp, File.GetLastWriteTimeUtc(Artifact(dir, "summary.json")));
+
+        // Garg et al.'s design through the same <PfaCompress> item: a designed model trained from scratch.
+        File.WriteAllText(Path.Combine(dir, "pfa.json"), """
+        { "strategy": "garg", "threshold": 0.99,
+          "data": { "path": "/usr/share/datasets/fashion-mnist", "limit": 2000 },
+          "eval_data": { "path": "/usr/share/datasets/fashion-mnist", "split": "test", "limit": 2000 },
+          "finetune": { "epochs": 1, "batch_size": 64, "learning_rate": 0.05 } }
+        """);
+        var garg = Build(dir);
+        Assert.True(garg.ExitCode == 0, garg.ToString());
+        Assert.Matches(@"Pfa: garg: parameters \d+\.\d\d%, MACs \d+\.\d\d%, accuracy", garg.Output);
+        using var recipe = JsonDocument.Parse(File.ReadAllText(Artifact(dir, "recipe.json")));
+        Assert.Equal("garg", recipe.RootElement.GetProperty("strategy").GetProperty("name").GetString());
+        Assert.All(recipe.RootElement.GetProperty("layers").EnumerateArray(), l => Assert.Equal("significant_dimensions", l.GetProperty("rule").GetString()));
     }
 
     /// <summary>A multi-targeted project gets the package's buildMultiTargeting/ targets: it trains and compresses

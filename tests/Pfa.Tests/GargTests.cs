@@ -35,6 +35,55 @@ public sealed class GargTests : IDisposable
         Assert.Contains("does not exceed 249 of conv6", reason.Reason);
     }
 
+    /// <summary>Filters [rank, …) of a layer are fixed random combinations of its first <paramref name="rank"/>
+    /// filters (no bias): its responses then span exactly <paramref name="rank"/> dimensions.</summary>
+    static void Plant(Tensor weight, int rank, Generator g)
+    {
+        using var _ = no_grad();
+        long n = weight.shape[0];
+        var basis = weight[..rank].reshape(rank, -1);
+        basis.copy_(randn(basis.shape, generator: g));
+        var mix = randn([n - rank, rank], generator: g);
+        weight[rank..].copy_(mix.matmul(basis).reshape(weight[rank..].shape));
+    }
+
+    [Fact]
+    public void Planted_ranks_give_exactly_those_widths_and_the_layer_after_the_peak_is_dropped()
+    {
+        // Ranks 3, 5, 4 in three convs (8, 10, 12 filters) and 2 in a 6-unit linear layer: S_L = the ranks; the
+        // curve rises 3 → 5, then falls to 4, so c3 goes and c2, c1 stay; fc1 keeps its width (never dropped).
+        var d = ModelDescription.Parse("""
+        { "schema": "pfa.model/1", "input": [2, 8, 8], "layers": [
+          { "name": "c1", "type": "conv2d", "out": 8, "kernel": 3, "padding": 1, "bias": false }, { "type": "relu" },
+          { "name": "c2", "type": "conv2d", "out": 10, "kernel": 3, "padding": 1, "bias": false }, { "type": "relu" },
+          { "name": "c3", "type": "conv2d", "out": 12, "kernel": 3, "padding": 1, "bias": false }, { "type": "relu" },
+          { "type": "maxpool2d", "kernel": 2 }, { "type": "flatten" },
+          { "name": "fc1", "type": "linear", "out": 6, "bias": false }, { "type": "relu" },
+          { "name": "out", "type": "linear", "out": 3 } ] }
+        """);
+        using var net = new PfaNetwork(d);
+        var g = new Generator(11);
+        var sd = net.state_dict();
+        Plant(sd["c1.weight"], 3, g);
+        Plant(sd["c2.weight"], 5, g);
+        Plant(sd["c3.weight"], 4, g);
+        Plant(sd["fc1.weight"], 2, g);
+        var pixels = new byte[3000 * 2 * 64];
+        var rng = new Random(5);
+        rng.NextBytes(pixels);
+        DataFiles.Npy(_dir["x.npy"], "|u1", [3000, 2, 8, 8], pixels);
+        DataFiles.Npy(_dir["y.npy"], "|u1", [3000], Enumerable.Range(0, 3000).Select(i => (byte)(i % 3)).ToArray());
+        using var data = Dataset.Open(new DataSpec { Path = _dir["x.npy"], Labels = _dir["y.npy"], Format = "npy" }, null);
+        var budget = PfaBudget.Parse("""{ "strategy": "garg" }""");
+        using var analysis = Pfa.Core.Pipeline.AnalysisResult.Run(net, data, budget, 256);
+        var recipe = Pfa.Core.Pipeline.RecipeMaker.Make(net.Graph, analysis, budget, []);
+        Assert.Equal([3, 5, 4, 2], recipe.Layers.Select(l => l.FiltersAfter));
+        Assert.Equal(["c3"], recipe.Layers.Where(l => l.Dropped is not null).Select(l => l.Name));
+        var designed = ModelGraph.Build(GargDesign.Designed(net.Graph, recipe));
+        Assert.Equal(["c1", "c2", "fc1", "out"], designed.Nodes.Where(n => n.Type is LayerType.Conv2d or LayerType.Linear).Select(n => n.Name));
+        Assert.Equal(5 * 4 * 4, designed.Nodes.First(n => n.Name == "fc1").InShape[0]);   // fc1 now reads c2's 5 channels
+    }
+
     [Fact]
     public void Significant_dimensions_are_the_first_count_that_reaches_the_threshold()
     {
