@@ -16,7 +16,7 @@ public static class StudyAllocations
     {
         public string Rule => "kl-power";
         public string? Knob => "kl_power";
-        static double Gamma(LayerSpectrum s) => s.Filters == 1 ? 1 : Math.Clamp(1 - RecipePlanner.KlDivergence(s.Eigenvalues) / Math.Log(s.Filters), 1.0 / s.Filters, 1);
+        static double Gamma(LayerSpectrum s) => Math.Max(RecipePlanner.KlRatio(s.Eigenvalues), 1.0 / s.Filters);
         public int Count(LayerSpectrum s, double t)
         {
             if (t >= 1) return s.Filters;

@@ -89,7 +89,7 @@ public sealed record PfaBudget
     public string? Responses { get; init; }
 
     /// <summary>The init in effect: the budget's, else the strategy's default.</summary>
-    [JsonIgnore] public string EffectiveInit => Init ?? (Strategy == "garg" ? "random" : "selected");
+    [JsonIgnore] public string EffectiveInit => Init ?? Recipes.Allocation.Strategies.Find(Strategy)?.DefaultInit ?? "selected";
     /// <summary>Data to analyse (default: the training split) and to evaluate on (default: the test split).</summary>
     public DataBudget? Data { get; init; }
     public DataBudget? EvalData { get; init; }

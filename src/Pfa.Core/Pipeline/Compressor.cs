@@ -126,11 +126,11 @@ public static class Compressor
         double recipeSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
-        var spaces = network.Graph.Spaces;
+        var strategy = Recipes.Allocation.Strategies.Get(b.Strategy);
         foreach (var l in recipe.Layers.Where(l => l.Dropped is not null)) log($"design: {l.Name} dropped: {l.Dropped}");
-        var (compressedDescription, compressed) = b.Strategy == "garg"
+        var (compressedDescription, compressed) = strategy.DesignsModel
             ? Recipes.Design.GargDesign.Build(network, recipe, b.EffectiveInit == "selected", b.Seed)
-            : ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(spaces, recipe), b.EffectiveInit == "random", b.Seed);
+            : ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(network.Graph.Spaces, recipe), b.EffectiveInit == "random", b.Seed);
         using var _ = compressed;
         double applySeconds = watch.Elapsed.TotalSeconds;
 
@@ -138,7 +138,7 @@ public static class Compressor
         var options = b.TrainOptions() with { Epochs = r.Epochs ?? b.TrainOptions().Epochs };
         if (options.Epochs > 0)
         {
-            log(b.Strategy == "garg" && b.EffectiveInit == "random"
+            log(strategy.DesignsModel && b.EffectiveInit == "random"
                 ? $"training the designed model from scratch for {options.Epochs} epoch(s) on {train.Count:N0} samples (Garg et al.'s one training run; 'finetune' sets it)"
                 : $"fine-tuning for {options.Epochs} epoch(s) on {train.Count:N0} samples");
             Trainer.Train(compressed, train, options, e => log(string.Create(CultureInfo.InvariantCulture,
@@ -187,9 +187,10 @@ public static class Compressor
             },
         };
         summary.Save(run.Staging);
-        // Other strategies at this size (PFA's pooled statistics only; garg shows its threshold trade-off instead).
-        var alternatives = b.Strategy == "garg" ? null : Alternatives.AtSameSize(network.Graph.Spaces, r.Budget, analysis.Spectra.ByLayer(), recipe.Totals);
-        var sweep = b.Strategy == "garg" ? Recipes.Design.GargDesign.TradeOff(network.Graph, r.Budget, analysis.Spectra.ByLayer()) : null;
+        // Other strategies at this size need PFA's pooled statistics; a designing strategy shows its threshold trade-off instead.
+        var spectra = analysis.Spectra.ByLayer();
+        var alternatives = strategy.DesignsModel ? null : Alternatives.AtSameSize(network.Graph.Spaces, r.Budget, spectra, recipe.Totals);
+        var sweep = strategy.DesignsModel ? Recipes.Design.GargDesign.TradeOff(network.Graph, r.Budget, spectra) : null;
         AtomicFile.WriteText(run.Stage(HtmlReport.FileName), HtmlReport.Render(recipe, summary, alternatives, sweep));
         run.Publish();
         if (Environment.GetEnvironmentVariable("GITHUB_STEP_SUMMARY") is { Length: > 0 } stepSummary)

@@ -36,9 +36,7 @@ public static class RecipeMaker
         // The searched knob, recorded under its own name (τ, keep ratio or KL scale).
         double? Knob(string name) => plan.Tau is { } t && strategy.Searches && strategy.Allocation.Knob == name ? Math.Round(strategy.Allocation.KnobValue(t), 6) : null;
         // Garg et al. §III-D: the conv layers whose significant dimensions do not grow are dropped.
-        var dropped = b.Strategy == "garg" && b.Depth != false
-            ? Recipes.Design.GargDesign.Depth(plan.Layers.Where(l => graph.Nodes.First(n => n.Name == l.Layer).Type == LayerType.Conv2d).Select(l => (l.Layer, l.After)).ToList()).ToDictionary(d => d.Layer)
-            : [];
+        var dropped = strategy.DesignsModel ? Recipes.Design.GargDesign.Dropped(graph, plan.Layers, b).ToDictionary(d => d.Layer) : [];
         var layers = plan.Layers.Select((l, position) =>
         {
             var spectrum = spectra[l.Layer];
@@ -78,9 +76,9 @@ public static class RecipeMaker
             Strategy = new RecipeStrategy
             {
                 Name = b.Strategy, Energy = b.Energy, Target = b.Target, Parameters = b.Parameters, Flops = b.Flops, Measure = b.Measure,
-                Threshold = b.Strategy == "garg" ? b.Threshold ?? Recipes.Design.GargDesign.DefaultThreshold : null,
-                Depth = b.Strategy == "garg" ? b.Depth ?? true : null,
-                Responses = b.Strategy == "garg" ? b.Responses ?? "pre_activation" : null,
+                Threshold = strategy.DesignsModel ? b.Threshold ?? Recipes.Design.GargDesign.DefaultThreshold : null,
+                Depth = strategy.DesignsModel ? b.Depth ?? true : null,
+                Responses = strategy.DesignsModel ? b.Responses ?? "pre_activation" : null,
                 Tau = Knob("tau"),
                 KeepRatio = Knob("keep_ratio"),
                 KlScale = Knob("kl_scale"),

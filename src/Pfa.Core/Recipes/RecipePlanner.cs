@@ -13,10 +13,13 @@ namespace Pfa.Core.Recipes;
 /// <list type="bullet">
 /// <item><c>energy</c> — PFA-En, eq. (1): the smallest k with Σ_{i≤k} λ_i ≥ τ.</item>
 /// <item><c>kl</c> — PFA-KL, eq. (2) with the linear ψ: γ = 1 − KL(λ‖u)/KL(δ‖u) = 1 − KL(λ‖u)/ln C, keep ⌈γ·C⌉.</item>
-/// <item><c>footprint</c>, <c>flops</c> — the largest τ whose PFA-En recipe fits the target (§3.2, "replace the
-///   parameter τ with the desired footprint"). Each layer's count is a step function of τ that changes only
-///   at its cumulative energies, and the cost grows with τ, so the exact answer is found by binary search over
-///   the finite set of those cut points: no guess-and-retry.</item>
+/// <item><c>footprint</c>, <c>flops</c> — the PFA-KL keep ratios times the largest scale whose model fits the target
+///   (<see cref="Allocation.KlScaledAllocation"/>).</item>
+/// <item><c>footprint-tau</c>, <c>flops-tau</c> — the largest τ whose PFA-En recipe fits the target (§3.2, "replace the
+///   parameter τ with the desired footprint").</item>
+/// <item>Every size target: each layer's count is a step function of the knob that changes only at its knots
+///   (cumulative energies, ratios), and the cost grows with the knob, so the exact answer is found by binary search
+///   over the finite set of those cut points: no guess-and-retry.</item>
 /// <item><c>uniform</c> — one keep ratio ⌈t·C⌉ for every layer, the largest that fits, by the same search over
 ///   the ratios k/C where counts change.</item>
 /// </list>
@@ -104,14 +107,15 @@ public sealed class RecipePlanner
         return lambda.Where(v => v > 0).Sum(v => v * Math.Log(v * c));
     }
 
-    /// <summary>PFA-KL count: ⌈γ·C⌉ with γ = 1 − KL(λ‖u)/ln C (a single filter is kept).</summary>
-    public static int KlCount(double[] lambda)
+    /// <summary>PFA-KL's keep ratio γ = 1 − KL(λ‖u)/ln C in [0, 1] (1 for a single filter).</summary>
+    public static double KlRatio(double[] lambda)
     {
         int c = lambda.Length;
-        if (c == 1) return 1;
-        double gamma = Math.Clamp(1 - KlDivergence(lambda) / Math.Log(c), 0, 1);
-        return Math.Clamp((int)Math.Ceiling(gamma * c - 1e-9), 1, c);
+        return c == 1 ? 1 : Math.Clamp(1 - KlDivergence(lambda) / Math.Log(c), 0, 1);
     }
+
+    /// <summary>PFA-KL count: ⌈γ·C⌉ (at least one filter).</summary>
+    public static int KlCount(double[] lambda) => Math.Clamp((int)Math.Ceiling(KlRatio(lambda) * lambda.Length - 1e-9), 1, lambda.Length);
 
     int MinFilters(string layer, int width) =>
         Math.Min(width, _budget.Budget.Layers?.GetValueOrDefault(layer)?.MinFilters ?? _budget.Budget.MinFilters);

@@ -27,7 +27,7 @@ public static class ApplyCommand
             using var network = PfaModel.Load(description, r.GetValue(weights)!);
             var rec = Recipe.Load(r.GetValue(recipe)!);
             // A garg recipe is a design: its widths and depth, trained from scratch unless init is selected.
-            var (compressedDescription, compressed) = rec.Strategy.Name == "garg"
+            var (compressedDescription, compressed) = Pfa.Core.Recipes.Allocation.Strategies.Find(rec.Strategy.Name)?.DesignsModel == true
                 ? Pfa.Core.Recipes.Design.GargDesign.Build(network, rec, rec.Strategy.Init == "selected", rec.Strategy.Seed)
                 : ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(network.Graph.Spaces, rec), rec.Strategy.Init == "random", rec.Strategy.Seed);
             using var _ = compressed;

@@ -23,18 +23,18 @@ public static class RecipeCommand
         {
             var b = CommonOptions.LoadBudget(r, budget);
             var description = ModelDescription.Load(r.GetValue(model)!);
+            var graph = ModelGraph.Build(description);
             var folder = r.GetValue(analysis)!;
             using var loaded = AnalysisResult.Load(folder);
             using var network = r.GetValue(weights) is { } w ? PfaModel.Load(description, w) : null;
-            var recipe = RecipeMaker.Make(description, loaded, b, File.ReadAllBytes(Path.Combine(folder, AnalysisResult.StatsFileName)),
+            var recipe = RecipeMaker.Make(graph, loaded, b, File.ReadAllBytes(Path.Combine(folder, AnalysisResult.StatsFileName)),
                 network is null ? null : PfaModel.WeightsOf(network));
             recipe.Save(r.GetValue(output)!);
             foreach (var l in recipe.Layers)
                 ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{l.Name,-16} {l.FiltersBefore,5} → {l.FiltersAfter,5}  energy {l.EnergyKept:0.0000}  ({l.Rule}){(l.Dropped is { } why ? $"  dropped: {why}" : "")}"));
-            if (b.Budget.Strategy == "garg")
+            if (Pfa.Core.Recipes.Allocation.Strategies.Get(b.Budget.Strategy).DesignsModel)
             {
                 // §III-E: the accuracy-efficiency trade-off from the same analysis.
-                var graph = ModelGraph.Build(description);
                 ctx.Out.WriteLine("threshold  widths (dropped in brackets)  parameters  MACs");
                 foreach (var row in Pfa.Core.Recipes.Design.GargDesign.TradeOff(graph, b, loaded.Spectra.ByLayer()))
                     ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -30,6 +30,11 @@ public sealed record AllocationStrategy(
     public Analysis.Sampling Sampling { get; init; } = Analysis.Sampling.Pooled;
     /// <summary>Throws <see cref="Errors.ErrorCodes.NotApplicable"/> when the method does not apply to the model.</summary>
     public Action<Model.ModelGraph, BudgetFile>? Applies { get; init; }
+    /// <summary>The strategy designs a new architecture (widths and depth) that is trained from scratch unless
+    /// <c>init</c> says selected (Garg et al.), instead of pruning the trained model.</summary>
+    public bool DesignsModel { get; init; }
+    /// <summary><c>init</c> when the budget does not set it.</summary>
+    public string DefaultInit => DesignsModel ? "random" : "selected";
 }
 
 /// <summary>The registry of allocation strategies, keyed by their pfa.json name. <see cref="Register"/> adds one
@@ -64,7 +69,7 @@ public static class Strategies
         new("garg", "Garg et al. (§III): width = the significant dimensions S_L (cumulative explained variance reaches 'threshold', default 0.999), depth = drop the conv layers that break S_L's monotonicity ('depth', default true); a new model trained from scratch",
             new GargAllocation(), ["threshold", "depth", "responses"], b => b.Threshold ?? Design.GargDesign.DefaultThreshold, null, null)
         {
-            Sampling = Analysis.Sampling.Positions, Applies = Design.GargDesign.CheckApplies,
+            Sampling = Analysis.Sampling.Positions, Applies = Design.GargDesign.CheckApplies, DesignsModel = true,
         },
         new("uniform", "one keep ratio for every analysed layer, the largest that fits 'target' of the parameters (or of the FLOPs with \"measure\": \"flops\"), 'parameters' or 'flops'",
             new UniformAllocation(), ["target", "parameters", "flops", "measure"], null,

@@ -18,12 +18,7 @@ public sealed class KlScaledAllocation : ILayerAllocation
     public string? Knob => "kl_scale";
 
     /// <summary>The layer's PFA-KL keep ratio, at least one filter's worth.</summary>
-    static double Gamma(LayerSpectrum s)
-    {
-        int c = s.Filters;
-        if (c == 1) return 1;
-        return Math.Clamp(1 - RecipePlanner.KlDivergence(s.Eigenvalues) / Math.Log(c), 1.0 / c, 1);
-    }
+    static double Gamma(LayerSpectrum s) => Math.Max(RecipePlanner.KlRatio(s.Eigenvalues), 1.0 / s.Filters);
 
     public static double Scale(double t) => t >= 1 ? double.PositiveInfinity : t / (1 - t);
 

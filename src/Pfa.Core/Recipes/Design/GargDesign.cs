@@ -56,6 +56,10 @@ public static class GargDesign
         return dropped;
     }
 
+    /// <summary>The dropped layers of a plan: <see cref="Depth"/> over its conv layers in order; none with "depth": false.</summary>
+    public static List<DroppedLayer> Dropped(ModelGraph graph, IEnumerable<LayerPlan> layers, PfaBudget budget) => budget.Depth == false ? []
+        : Depth(layers.Where(l => graph.Nodes.First(n => n.Name == l.Layer).Type == LayerType.Conv2d).Select(l => (l.Layer, l.After)).ToList());
+
     /// <summary>Per-channel layers that belong to the conv before them (its batch norm, activation, dropout).</summary>
     static bool FollowsItsConv(LayerNode n) => n.Inputs.Count == 1 && n.Type is LayerType.BatchNorm2d or LayerType.BatchNorm1d or LayerType.ReLU
         or LayerType.LeakyReLU or LayerType.GELU or LayerType.Sigmoid or LayerType.Tanh or LayerType.Dropout;
@@ -74,7 +78,7 @@ public static class GargDesign
         {
             removed.Add(conv.Index);
             int current = conv.Index;
-            while (nodes.Where(n => n.Inputs.Contains(current)).ToList() is [var next] && FollowsItsConv(next) && nodes.Count(n => n.Inputs.Contains(current)) == 1)
+            while (nodes.Where(n => n.Inputs.Contains(current)).ToList() is [var next] && FollowsItsConv(next))
             {
                 removed.Add(next.Index);
                 current = next.Index;
@@ -84,11 +88,13 @@ public static class GargDesign
         int Replacement(int i) => i == LayerNode.ModelInput || !removed.Contains(i) ? i : Replacement(nodes[i].Inputs[0]);
         string Name(int i) => i == LayerNode.ModelInput ? "input" : nodes[i].Name;
         var layers = new List<LayerSpec>();
+        int previous = LayerNode.ModelInput;   // what an implicit input reads: the previous remaining layer
         foreach (var n in nodes.Where(n => !removed.Contains(n.Index)))
         {
             var inputs = n.Inputs.Select(Replacement).ToList();
-            bool implicitOk = n.Spec.Inputs is null && inputs.Count == 1 && inputs[0] == (layers.Count == 0 ? LayerNode.ModelInput : nodes.Last(m => !removed.Contains(m.Index) && m.Index < n.Index).Index);
+            bool implicitOk = n.Spec.Inputs is null && inputs is [var only] && only == previous;
             layers.Add(n.Spec with { Name = n.Name, Inputs = implicitOk ? null : inputs.Select(Name).ToList() });
+            previous = n.Index;
         }
         var description = graph.Description with { Layers = layers };
         ModelGraph.Build(description); // the removal keeps the model valid (shapes are re-inferred)
@@ -120,8 +126,7 @@ public static class GargDesign
         foreach (var t in Sweep.Append(b.Threshold ?? DefaultThreshold).Distinct().Order())
         {
             var plan = new RecipePlanner(graph.Spaces, budget with { Budget = b with { Threshold = t } }, spectra).Plan();
-            var dropped = b.Depth == false ? [] : Depth(plan.Layers.Where(l => graph.Nodes.First(n => n.Name == l.Layer).Type == LayerType.Conv2d).Select(l => (l.Layer, l.After)).ToList())
-                .Select(d => d.Layer).ToHashSet();
+            var dropped = Dropped(graph, plan.Layers, b).Select(d => d.Layer).ToHashSet();
             var cost = Metrics.ModelCost.Of(Designed(graph, plan.Layers.ToDictionary(l => l.Layer, l => l.After), dropped));
             rows.Add(new SweepRow(t, plan.Layers.Select(l => (l.Layer, l.After, dropped.Contains(l.Layer))).ToList(), cost.Parameters, cost.Macs));
         }
