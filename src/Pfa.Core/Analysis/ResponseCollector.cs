@@ -15,18 +15,30 @@ namespace Pfa.Core.Analysis;
 public static class ResponseCollector
 {
     public static Dictionary<string, ResponseStatistics> Collect(PfaNetwork network, Dataset data, IReadOnlyCollection<string> layers,
-        int batchSize, Action<long, long>? progress = null, CollectOptions? options = null) => Collect(network, data, layers, batchSize, out _, progress, options);
+        int batchSize, Action<long, long>? progress = null, CollectOptions? options = null, Surgery.ChannelSpaces? spaces = null) =>
+        Collect(network, data, layers, batchSize, out _, progress, options, spaces);
 
+    /// <param name="layers">The analysed spaces' names: a layer, or a channel group tied by residual sums (named after its first sum).</param>
     /// <param name="inputs">How many inputs were run (fewer than the data when enough samples were collected).</param>
+    /// <param name="spaces">The spaces the names refer to (default: the graph's, projection mode).</param>
     public static Dictionary<string, ResponseStatistics> Collect(PfaNetwork network, Dataset data, IReadOnlyCollection<string> layers,
-        int batchSize, out long inputs, Action<long, long>? progress = null, CollectOptions? options = null)
+        int batchSize, out long inputs, Action<long, long>? progress = null, CollectOptions? options = null, Surgery.ChannelSpaces? spaces = null)
     {
         options ??= CollectOptions.Pfa;
-        var byIndex = new Dictionary<int, ResponseStatistics>();   // observed node → the analysed layer's statistics
+        spaces ??= network.Graph.Spaces;
+        var groups = spaces.Prunable.Where(s => s.Shared).ToDictionary(s => s.Name);
+        var byIndex = new Dictionary<int, ResponseStatistics>();   // observed node → the analysed space's statistics
         foreach (var node in network.Graph.Nodes)
-            if (layers.Contains(node.Name))
-                byIndex[options.ObservedNode(network.Graph, node)] = new ResponseStatistics(node.Name, node.OutShape[0]);
-        bool Enough() => options.SamplesPerChannel is { } per && byIndex.Values.All(s => s.Count >= (long)per * s.Channels);
+        {
+            if (!layers.Contains(node.Name)) continue;
+            var stats = new ResponseStatistics(node.Name, node.OutShape[0]);
+            // A residual group's responses are its sums' outputs, each sum's response to an input one sample (C.3).
+            if (groups.TryGetValue(node.Name, out var group))
+                foreach (var sum in group.Observed) byIndex[sum] = stats;
+            else byIndex[options.ObservedNode(network.Graph, node)] = stats;
+        }
+        var distinct = byIndex.Values.Distinct().ToList();
+        bool Enough() => options.SamplesPerChannel is { } per && distinct.All(s => s.Count >= (long)per * s.Channels);
         network.eval();
         long seen = 0;
         using (no_grad())
@@ -47,8 +59,8 @@ public static class ResponseCollector
                 if (Enough()) break;
             }
         }
-        foreach (var s in byIndex.Values) s.Flush();
+        foreach (var s in distinct) s.Flush();
         inputs = seen;
-        return byIndex.Values.ToDictionary(s => s.Layer);
+        return distinct.ToDictionary(s => s.Layer);
     }
 }

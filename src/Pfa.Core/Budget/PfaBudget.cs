@@ -88,6 +88,14 @@ public sealed record PfaBudget
     /// receives, after a batch norm) or layer_output (the conv's own output).</summary>
     public string? Responses { get; init; }
 
+    /// <summary>Models with residual sums (PFA appendix C): "projection" (default; the layers writing into a sum
+    /// share one channel group, analysed at the sum) or "padding" (the trunk keeps its width, every conv shrinks
+    /// on its own and is scattered back before the sum).</summary>
+    public string? Residual { get; init; }
+
+    /// <summary>The residual mode in effect.</summary>
+    [JsonIgnore] public Surgery.ResidualMode ResidualMode => Surgery.ResidualModes.Parse(Residual);
+
     /// <summary>The init in effect: the budget's, else the strategy's default.</summary>
     [JsonIgnore] public string EffectiveInit => Init ?? Recipes.Allocation.Strategies.Find(Strategy)?.DefaultInit ?? "selected";
     /// <summary>Data to analyse (default: the training split) and to evaluate on (default: the test split).</summary>
@@ -140,6 +148,8 @@ public sealed record PfaBudget
         if (b.Init is not (null or "selected" or "random")) throw Bad("$.init", $"'init' must be \"selected\" or \"random\"; found '{b.Init}'.");
         if (b.Threshold is { } th && !(th > 0 && th <= 1)) throw Bad("$.threshold", $"'threshold' is a fraction of the explained variance and must be in (0, 1]; found {th}.");
         if (b.Responses is not (null or "pre_activation" or "layer_output")) throw Bad("$.responses", $"'responses' must be \"pre_activation\" or \"layer_output\"; found '{b.Responses}'.");
+        if (b.Residual is { } res && !Surgery.ResidualModes.Names.Contains(res))
+            throw Bad("$.residual", $"'residual' must be \"projection\" or \"padding\"; found '{res}'.");
         if (b.Tolerance is { } tol && !(tol >= 0 && double.IsFinite(tol))) throw Bad("$.tolerance", $"'tolerance' is an accuracy drop in percentage points and must be ≥ 0; found {tol}.");
         if (b.BatchSize is { } bs && bs <= 0) throw Bad("$.batch_size", $"'batch_size' must be positive; found {bs}.");
         foreach (var (name, layer) in b.Layers ?? [])

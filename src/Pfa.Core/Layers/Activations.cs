@@ -19,6 +19,15 @@ public sealed class ReLURule : ActivationRule
     public override LayerSpec? Describe(string name, nn.Module m) => m is ReLU ? new LayerSpec { Name = name, Type = Type } : null;
 }
 
+/// <summary>relu6: min(max(x, 0), 6), MobileNet's activation.</summary>
+public sealed class ReLU6Rule : ActivationRule
+{
+    public override string Type => LayerType.ReLU6;
+    public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => nn.ReLU6();
+    public override string ExportNote => "ReLU6";
+    public override LayerSpec? Describe(string name, nn.Module m) => m is ReLU6 ? new LayerSpec { Name = name, Type = Type } : null;
+}
+
 public sealed class LeakyReLURule : ActivationRule
 {
     public override string Type => LayerType.LeakyReLU;

@@ -57,6 +57,12 @@ public abstract class LayerRule
     /// Default: unchanged (the width follows from the inputs).</summary>
     public virtual LayerSpec Resize(LayerNode node, int width) => node.Spec;
 
+    /// <summary>The layers that stand for this one in a compressed description, given its description at its new
+    /// width and the channels each input keeps (null: all). Default: itself. A layer that records channel positions
+    /// renumbers them (channel_scatter); a residual sum in padding mode puts a shrunk input back at the trunk's
+    /// positions first (PFA appendix C.2).</summary>
+    public virtual IEnumerable<LayerSpec> Rewrite(LayerNode node, LayerSpec resized, IReadOnlyList<int[]?> keptInputs, ChannelSpaces spaces) => [resized];
+
     public virtual LayerCost Cost(LayerNode node) => new(node.Name, node.Type, node.OutShape, 0, 0);
 
     /// <summary>The description of a TorchSharp module of this kind (for <c>PfaModel.Export</c>), or null when the

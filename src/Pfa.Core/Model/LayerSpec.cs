@@ -39,4 +39,8 @@ public sealed record LayerSpec
     public double? P { get; init; }
     /// <summary>gelu: "none" (default) or "tanh".</summary>
     public string? Approximate { get; init; }
+    /// <summary>channel_pad: zero channels before the input's (after: the rest up to <see cref="Out"/>).</summary>
+    public int? Offset { get; init; }
+    /// <summary>channel_scatter: the output channel each input channel goes to (ascending); the others are zero.</summary>
+    public List<int>? Index { get; init; }
 }

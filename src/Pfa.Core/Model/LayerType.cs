@@ -9,6 +9,7 @@ public static class LayerType
     public const string BatchNorm1d = "batchnorm1d";
     public const string BatchNorm2d = "batchnorm2d";
     public const string ReLU = "relu";
+    public const string ReLU6 = "relu6";
     public const string LeakyReLU = "leaky_relu";
     public const string GELU = "gelu";
     public const string Sigmoid = "sigmoid";

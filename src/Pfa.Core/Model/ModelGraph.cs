@@ -22,9 +22,15 @@ public sealed partial class ModelGraph
     public int[] InputShape { get; }
     public int[] OutputShape => Nodes[^1].OutShape;
 
-    Surgery.ChannelSpaces? _spaces;
-    /// <summary>The channel spaces of this graph, built once on first use and shared by every stage.</summary>
-    public Surgery.ChannelSpaces Spaces => _spaces ??= new Surgery.ChannelSpaces(this);
+    readonly Surgery.ChannelSpaces?[] _spaces = new Surgery.ChannelSpaces?[2];
+    /// <summary>The channel spaces of this graph (residual sums in projection mode), built once on first use and shared by every stage.</summary>
+    public Surgery.ChannelSpaces Spaces => SpacesFor(Surgery.ResidualMode.Projection);
+
+    /// <summary>The channel spaces for a residual mode (pfa.json <c>residual</c>), built once each.</summary>
+    public Surgery.ChannelSpaces SpacesFor(Surgery.ResidualMode mode) => _spaces[(int)mode] ??= new Surgery.ChannelSpaces(this, mode);
+
+    /// <summary>True when the graph has a residual sum (the residual mode matters).</summary>
+    public bool HasResidual => Nodes.Any(n => n.Type == LayerType.Add);
 
     /// <summary>A warning ("PFA2003: …") when the model does not end in a linear classifier: accuracy then takes
     /// whatever the last layer outputs as class scores, which is rarely what was meant.</summary>
@@ -45,7 +51,7 @@ public sealed partial class ModelGraph
 
     public static ModelGraph Build(ModelDescription d) => Build(d, null);
 
-    [GeneratedRegex("^[A-Za-z0-9_]+$")]
+    [GeneratedRegex(@"^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$")]
     private static partial Regex NamePattern();
 
     internal static ModelGraph Build(ModelDescription d, JsonInput<ModelDescription>? src)
@@ -75,6 +81,7 @@ public sealed partial class ModelGraph
 
             var nodes = new List<LayerNode>();
             var byName = new Dictionary<string, int>(StringComparer.Ordinal);
+            var scopes = new Dictionary<string, int>(StringComparer.Ordinal);   // dotted prefixes → first layer inside
             for (int i = 0; i < d.Layers.Count; i++)
             {
                 var spec = d.Layers[i];
@@ -82,9 +89,15 @@ public sealed partial class ModelGraph
                 string name = d.LayerName(i);
                 string where = $"layer {i} ('{name}', {spec.Type})";
                 if (!NamePattern().IsMatch(name))
-                    throw Fail($"{at}.name", $"layer {i} has name '{name}'; names may contain only letters, digits and '_' (they prefix parameter keys such as '{name}.weight').");
+                    throw Fail($"{at}.name", $"layer {i} has name '{name}'; names are letters, digits and '_', in parts joined by single dots as in PyTorch's state_dict keys ('layer1.0.conv1'); they prefix parameter keys such as '{name}.weight'.");
                 if (!byName.TryAdd(name, i))
                     throw Fail($"{at}.name", $"layer {i} reuses the name '{name}' of layer {byName[name]}; names must be unique.");
+                // A dotted name lives in scopes (its prefixes), like a nested module: a scope cannot also be a layer.
+                if (Scopes(name).FirstOrDefault(byName.ContainsKey) is { } layerScope)
+                    throw Fail($"{at}.name", $"layer {i} is named '{name}', inside '{layerScope}', which is the name of layer {byName[layerScope]}; a layer's parameters and another layer's cannot share the prefix '{layerScope}.'. Rename one of them.");
+                if (scopes.TryGetValue(name, out var inner))
+                    throw Fail($"{at}.name", $"layer {i} is named '{name}', but layer {inner} ('{d.LayerName(inner)}') lies inside it; a layer's parameters and another layer's cannot share the prefix '{name}.'. Rename one of them.");
+                foreach (var scope in Scopes(name)) scopes.TryAdd(scope, i);
                 if (Layers.LayerRules.Find(spec.Type) is not { } rule)
                     throw Fail($"{at}.type", $"layer {i} has unknown type '{spec.Type}'; supported types: {string.Join(", ", Layers.LayerRules.Types)}.");
                 var allowed = rule.Properties;
@@ -145,6 +158,12 @@ public sealed partial class ModelGraph
         public Errors.PfaException Error { get; } = error;
     }
 
+    /// <summary>"a.b.c" → "a", "a.b".</summary>
+    internal static IEnumerable<string> Scopes(string name)
+    {
+        for (int dot = name.IndexOf('.'); dot >= 0; dot = name.IndexOf('.', dot + 1)) yield return name[..dot];
+    }
+
     static IEnumerable<string> SetProperties(LayerSpec s)
     {
         if (s.Out is not null) yield return "out";
@@ -160,5 +179,7 @@ public sealed partial class ModelGraph
         if (s.NegativeSlope is not null) yield return "negative_slope";
         if (s.P is not null) yield return "p";
         if (s.Approximate is not null) yield return "approximate";
+        if (s.Offset is not null) yield return "offset";
+        if (s.Index is not null) yield return "index";
     }
 }

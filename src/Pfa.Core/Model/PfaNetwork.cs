@@ -22,11 +22,12 @@ public sealed class PfaNetwork : nn.Module<Tensor, Tensor>
         Graph = graph;
         _layers = new nn.Module<Tensor, Tensor>?[graph.Nodes.Count];
         _rules = graph.Nodes.Select(n => Layers.LayerRules.Get(n.Type)).ToArray();
+        var scopes = new Dictionary<string, Scope>(StringComparer.Ordinal);
         foreach (var node in graph.Nodes)
         {
             var m = CreateLayer(node);
             _layers[node.Index] = m;
-            if (m is not null) register_module(node.Name, m);
+            if (m is not null) Owner(node.Name, scopes, out var leaf).register_module(leaf, m);
         }
         // The last layer that reads each output: after it, the tensor is released early.
         _lastUse = new int[graph.Nodes.Count];
@@ -37,6 +38,27 @@ public sealed class PfaNetwork : nn.Module<Tensor, Tensor>
     }
 
     public PfaNetwork(ModelDescription description) : this(ModelGraph.Build(description)) { }
+
+    /// <summary>The module a layer registers in: this network, or for a dotted name ("layer1.0.conv1") the nested
+    /// scope "layer1" → "0", so that state_dict keys are the dotted names PyTorch writes for nested modules.</summary>
+    nn.Module Owner(string name, Dictionary<string, Scope> scopes, out string leaf)
+    {
+        int dot = name.LastIndexOf('.');
+        leaf = name[(dot + 1)..];
+        if (dot < 0) return this;
+        var path = name[..dot];
+        if (scopes.TryGetValue(path, out var scope)) return scope;
+        var parent = Owner(path, scopes, out var own);
+        scope = new Scope(own);
+        parent.register_module(own, scope);
+        return scopes[path] = scope;
+    }
+
+    /// <summary>A container standing for a nested module's name; the network runs the layers itself.</summary>
+    sealed class Scope(string name) : nn.Module<Tensor, Tensor>(name)
+    {
+        public override Tensor forward(Tensor input) => throw new InvalidOperationException("a scope is not run on its own");
+    }
 
     static nn.Module<Tensor, Tensor>? CreateLayer(LayerNode n) => Layers.LayerRules.Get(n.Type).CreateModule(n);
 

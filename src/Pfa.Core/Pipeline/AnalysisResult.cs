@@ -24,14 +24,14 @@ public sealed class AnalysisResult(Dictionary<string, ResponseStatistics> statis
     /// <summary>Runs the analysed layers' responses over the data and computes their spectra.</summary>
     public static AnalysisResult Run(PfaNetwork network, Dataset data, BudgetFile budget, int batchSize, Action<long, long>? progress = null)
     {
-        var spaces = network.Graph.Spaces;
+        var spaces = network.Graph.SpacesFor(budget.Budget.ResidualMode);
         var layers = RecipePlanner.AnalysedLayers(spaces, budget);
         var strategy = Recipes.Allocation.Strategies.Get(budget.Budget.Strategy);
         strategy.Applies?.Invoke(network.Graph, budget);
         var options = strategy.Sampling == Sampling.Positions
             ? new CollectOptions { Sampling = Sampling.Positions, PreActivation = budget.Budget.Responses != "layer_output", SamplesPerChannel = Recipes.Design.GargDesign.SamplesPerChannel }
             : CollectOptions.Pfa;
-        var stats = ResponseCollector.Collect(network, data, layers.ToHashSet(), batchSize, out var inputs, progress, options);
+        var stats = ResponseCollector.Collect(network, data, layers.ToHashSet(), batchSize, out var inputs, progress, options, spaces);
         var result = FromStatistics(stats, layers, options.Sampling);
         result.Inputs = inputs;
         return result;

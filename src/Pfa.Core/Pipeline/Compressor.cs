@@ -130,7 +130,7 @@ public static class Compressor
         foreach (var l in recipe.Layers.Where(l => l.Dropped is not null)) log($"design: {l.Name} dropped: {l.Dropped}");
         var (compressedDescription, compressed) = strategy.DesignsModel
             ? Recipes.Design.GargDesign.Build(network, recipe, b.EffectiveInit == "selected", b.Seed)
-            : ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(network.Graph.Spaces, recipe), b.EffectiveInit == "random", b.Seed);
+            : ChannelSurgery.Apply(network, recipe);
         using var _ = compressed;
         double applySeconds = watch.Elapsed.TotalSeconds;
 
@@ -189,7 +189,7 @@ public static class Compressor
         summary.Save(run.Staging);
         // Other strategies at this size need PFA's pooled statistics; a designing strategy shows its threshold trade-off instead.
         var spectra = analysis.Spectra.ByLayer();
-        var alternatives = strategy.DesignsModel ? null : Alternatives.AtSameSize(network.Graph.Spaces, r.Budget, spectra, recipe.Totals);
+        var alternatives = strategy.DesignsModel ? null : Alternatives.AtSameSize(network.Graph.SpacesFor(b.ResidualMode), r.Budget, spectra, recipe.Totals);
         var sweep = strategy.DesignsModel ? Recipes.Design.GargDesign.TradeOff(network.Graph, r.Budget, spectra) : null;
         AtomicFile.WriteText(run.Stage(HtmlReport.FileName), HtmlReport.Render(recipe, summary, alternatives, sweep));
         run.Publish();

@@ -20,7 +20,8 @@ public static class RecipeMaker
     public static Recipe Make(ModelGraph graph, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes, Func<string, TorchSharp.torch.Tensor?>? weightOf = null)
     {
         var model = graph.Description;
-        var spaces = graph.Spaces;
+        var spaces = graph.SpacesFor(budget.Budget.ResidualMode);
+        var analysed = spaces.Prunable.ToDictionary(s => s.Name);
         var spectra = analysis.Spectra.ByLayer();
         var b = budget.Budget;
         var strategy = Recipes.Allocation.Strategies.Get(b.Strategy);
@@ -42,11 +43,14 @@ public static class RecipeMaker
             var spectrum = spectra[l.Layer];
             int[] kept;
             using (var cov = analysis.Statistics[l.Layer].Covariance())
-                kept = criterion.Select(new LayerEvidence(l.Layer, position, cov, weightOf?.Invoke(l.Layer), b.Seed), l.After);
+            using (var weight = weightOf is null ? null : WeightOf(analysed[l.Layer], graph, weightOf))
+                kept = criterion.Select(new LayerEvidence(l.Layer, position, cov, weight, b.Seed), l.After);
+            var space = analysed[l.Layer];
             return new RecipeLayer
             {
                 Name = l.Layer,
                 Kind = graph.Nodes.First(n => n.Name == l.Layer).Type,
+                Shared = space.Shared ? space.Producers.Select(p => graph.Nodes[p].Name).ToList() : null,
                 FiltersBefore = l.Before,
                 FiltersAfter = l.After,
                 Rule = l.Rule,
@@ -84,6 +88,7 @@ public static class RecipeMaker
                 KlScale = Knob("kl_scale"),
                 Select = criterion.Name != Criteria.Default ? criterion.Name : null,
                 MinFilters = b.MinFilters, RoundTo = b.RoundTo is > 1 ? b.RoundTo : null, Init = b.EffectiveInit, Seed = b.Seed,
+                Residual = graph.HasResidual ? ResidualModes.Name(b.ResidualMode) : null,
             },
             Totals = new RecipeTotals
             {
@@ -94,6 +99,16 @@ public static class RecipeMaker
             },
             Layers = layers,
         };
+    }
+
+    /// <summary>The weights a space's kept channels are rows of: its producer's, or for a residual group every
+    /// producer's rows side by side ([C, Σ fan-in]; an ℓ1 norm then sums over the group, as Torch-Pruning's group
+    /// importance does). A copy the caller disposes.</summary>
+    static TorchSharp.torch.Tensor? WeightOf(ChannelSpace space, ModelGraph graph, Func<string, TorchSharp.torch.Tensor?> weightOf)
+    {
+        var rows = space.Producers.Select(p => weightOf(graph.Nodes[p].Name)).ToList();
+        if (rows.Any(w => w is null)) return null;
+        return TorchSharp.torch.cat(rows.Select(w => w!.reshape(space.Channels, -1)).ToList(), 1);
     }
 
     /// <summary>SHA-256 over the canonical description, the statistics bytes and the canonical budget.</summary>

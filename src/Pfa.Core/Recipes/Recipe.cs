@@ -30,6 +30,8 @@ public sealed record RecipeStrategy
     public int? RoundTo { get; init; }
     public string Init { get; init; } = "selected";
     public int Seed { get; init; }
+    /// <summary>Models with residual sums: "projection" or "padding" (PFA appendix C); null for models without.</summary>
+    public string? Residual { get; init; }
 
     /// <summary>The searched knob for messages: ", τ = 0.98", ", keep ratio = 0.42", ", KL scale = 0.8", or "".</summary>
     public string KnobText() =>
@@ -69,6 +71,9 @@ public sealed record RecipeLayer
     public List<string>? Warnings { get; init; }
     /// <summary>What the recipe handled by design (inactive filters removed first, a single filter kept).</summary>
     public List<string>? Notes { get; init; }
+    /// <summary>A channel group tied by residual sums (projection mode): the layers that write into it and shrink
+    /// together; the group is named after its first sum, whose outputs were analysed.</summary>
+    public List<string>? Shared { get; init; }
     /// <summary>garg with depth: why the layer (and its batch norm and activation) is removed from the design.</summary>
     public string? Dropped { get; init; }
 }

@@ -53,7 +53,7 @@ public sealed class RecipePlanner
         }
     }
 
-    string Name(ChannelSpace s) => _spaces.Graph.Nodes[s.Producer].Name;
+    static string Name(ChannelSpace s) => s.Name;
 
     /// <summary>
     /// The spaces PFA analyses: every prunable space (a conv or linear whose output channels may shrink —
@@ -64,7 +64,7 @@ public sealed class RecipePlanner
     {
         var b = budget.Budget;
         var names = spaces.Graph.Nodes.Select(n => n.Name).ToHashSet();
-        var prunable = spaces.Prunable.ToDictionary(s => spaces.Graph.Nodes[s.Producer].Name);
+        var prunable = spaces.Prunable.ToDictionary(s => s.Name);
         void Check(string name, string path)
         {
             if (!names.Contains(name))
@@ -72,7 +72,10 @@ public sealed class RecipePlanner
             if (!prunable.ContainsKey(name))
             {
                 var node = spaces.Graph.Nodes.First(n => n.Name == name);
-                var why = LayerType.HasFilters(node.Type) ? spaces.OutputOf(node.Index).Fixed ?? "its channels are tied to other layers" : $"it is a {node.Type} layer, which has no filters";
+                var space = spaces.OutputOf(node.Index);
+                if (space.Prunable && space.Shared)
+                    throw budget.Error(path, $"layer '{name}' writes into a residual sum: its channels are the group '{space.Name}' (shared by {string.Join(", ", space.Producers.Select(p => spaces.Graph.Nodes[p].Name))}); name '{space.Name}' instead, or set \"residual\": \"padding\" to shrink it on its own.");
+                var why = LayerType.HasFilters(node.Type) ? space.Fixed ?? "its channels are tied to other layers" : $"it is a {node.Type} layer, which has no filters";
                 throw budget.Error(path, $"layer '{name}' cannot be compressed: {why}. Analysable layers: {string.Join(", ", prunable.Keys)}.");
             }
         }
@@ -86,7 +89,7 @@ public sealed class RecipePlanner
     }
 
     public static IReadOnlyList<string> AnalysedLayers(ChannelSpaces spaces, BudgetFile budget) =>
-        AnalysedSpaces(spaces, budget).Select(s => spaces.Graph.Nodes[s.Producer].Name).ToList();
+        AnalysedSpaces(spaces, budget).Select(s => s.Name).ToList();
 
     /// <summary>PFA-En count: the smallest k whose cumulative energy reaches τ (eq. 1).</summary>
     public static int EnergyCount(double[] cumulative, double tau)
@@ -160,7 +163,7 @@ public sealed class RecipePlanner
             double kept = spectrum.Eigenvalues.Take(count).Sum();
             double? kl = _strategy.Allocation is Allocation.KlAllocation ? KlDivergence(spectrum.Eigenvalues) : null;
             return new LayerPlan(name, s.Channels, count, Math.Min(1, kept), kl, rule);
-        }).OrderBy(l => _spaces.Graph.Nodes.First(n => n.Name == l.Layer).Index).ToList();
+        }).OrderBy(l => _analysed.First(s => s.Name == l.Layer).Producer).ToList();
         return new RecipePlan(b.Strategy, layers, tau, before.Parameters, after.Parameters, before.Macs, after.Macs);
     }
 

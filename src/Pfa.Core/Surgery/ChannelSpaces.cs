@@ -15,13 +15,21 @@ public sealed class ChannelSpace
 {
     public int Id { get; }
     public int Channels { get; }
-    /// <summary>Layers whose output channels are this space's channels (conv2d with groups = 1, linear).</summary>
+    /// <summary>Layers whose output channels are this space's channels (conv2d with groups = 1, linear); several
+    /// when residual sums tie them (projection mode).</summary>
     public List<int> Producers { get; } = [];
     /// <summary>Why the space cannot shrink on its own; null when it can.</summary>
     public string? Fixed { get; set; }
-    public bool Prunable => Fixed is null && Producers.Count == 1;
-    /// <summary>The single producer of a prunable space: the layer PFA analyses for it.</summary>
+    public bool Prunable => Fixed is null && Producers.Count >= 1;
+    /// <summary>The (first) producer.</summary>
     public int Producer => Producers[0];
+    /// <summary>The nodes whose outputs are this space's responses: its producer, or for a group tied by residual
+    /// sums the sums themselves (PFA appendix C.3: "we analyze the output of the combination").</summary>
+    public IReadOnlyList<int> Observed { get; internal set; } = [];
+    /// <summary>The name recipes and statistics use: the producer's, or a group's first sum's.</summary>
+    public string Name { get; internal set; } = "";
+    /// <summary>True for a channel group tied by residual sums.</summary>
+    public bool Shared => Producers.Count > 1;
 
     public ChannelSpace(int id, int channels) { Id = id; Channels = channels; }
 }
@@ -37,10 +45,13 @@ public sealed class ChannelSpaces
     readonly int _input;
 
     public ModelGraph Graph { get; }
+    /// <summary>How residual sums treat channels (pfa.json <c>residual</c>).</summary>
+    public ResidualMode Residual { get; }
 
-    internal ChannelSpaces(ModelGraph graph)
+    internal ChannelSpaces(ModelGraph graph, ResidualMode residual = ResidualMode.Projection)
     {
         Graph = graph;
+        Residual = residual;
         _outSpace = new int[graph.Nodes.Count];
         var builder = new SpaceBuilder(this);
         _input = New(graph.InputShape[0]);
@@ -51,6 +62,14 @@ public sealed class ChannelSpaces
             _outSpace[n.Index] = LayerRules.Get(n.Type).Channels(n, inputs, builder);
         }
         Fix(_outSpace[^1], "model output");
+        foreach (var space in All.Where(sp => sp.Producers.Count > 0))
+        {
+            space.Producers.Sort();
+            space.Observed = space.Producers.Count == 1
+                ? [space.Producer]
+                : graph.Nodes.Where(n => n.Inputs.Count > 1 && OutputOf(n.Index) == space).Select(n => n.Index).ToList();
+            space.Name = graph.Nodes[space.Observed.Count > 0 ? space.Observed[0] : space.Producer].Name;
+        }
     }
 
     internal int New(int channels)
@@ -137,6 +156,9 @@ public sealed class SpaceBuilder
 {
     readonly ChannelSpaces _spaces;
     internal SpaceBuilder(ChannelSpaces spaces) => _spaces = spaces;
+
+    /// <summary>The model's residual mode (what an <c>add</c> does).</summary>
+    public ResidualMode Residual => _spaces.Residual;
 
     /// <summary>A new space of filters produced by <paramref name="producer"/> (what PFA analyses).</summary>
     public int Open(LayerNode producer, int channels)

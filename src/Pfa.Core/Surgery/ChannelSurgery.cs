@@ -19,7 +19,7 @@ public static class ChannelSurgery
     public static Dictionary<int, int[]> KeptBySpace(ChannelSpaces spaces, Recipe recipe)
     {
         var result = new Dictionary<int, int[]>();
-        var prunable = spaces.Prunable.ToDictionary(s => spaces.Graph.Nodes[s.Producer].Name);
+        var prunable = spaces.Prunable.ToDictionary(s => s.Name);
         foreach (var layer in recipe.Layers)
         {
             if (!prunable.TryGetValue(layer.Name, out var space))
@@ -33,12 +33,22 @@ public static class ChannelSurgery
         return result;
     }
 
+    /// <summary>The compressed description and network of a recipe, in its residual mode.</summary>
+    public static (ModelDescription Description, PfaNetwork Network) Apply(PfaNetwork source, Recipe recipe)
+    {
+        var spaces = source.Graph.SpacesFor(ResidualModes.Parse(recipe.Strategy.Residual));
+        return Apply(source, spaces, KeptBySpace(spaces, recipe), recipe.Strategy.Init == "random", recipe.Strategy.Seed);
+    }
+
     /// <summary>The compressed description and network. <paramref name="randomInit"/>: fresh weights (the
     /// paper's ablation) instead of the selected filters' trained weights.</summary>
-    public static (ModelDescription Description, PfaNetwork Network) Apply(PfaNetwork source, IReadOnlyDictionary<int, int[]> kept, bool randomInit, int seed)
+    public static (ModelDescription Description, PfaNetwork Network) Apply(PfaNetwork source, IReadOnlyDictionary<int, int[]> kept, bool randomInit, int seed) =>
+        Apply(source, source.Graph.Spaces, kept, randomInit, seed);
+
+    /// <param name="spaces">The source's spaces in the recipe's residual mode (their ids key <paramref name="kept"/>).</param>
+    public static (ModelDescription Description, PfaNetwork Network) Apply(PfaNetwork source, ChannelSpaces spaces, IReadOnlyDictionary<int, int[]> kept, bool randomInit, int seed)
     {
-        var spaces = source.Graph.Spaces;
-        var description = Widths.Apply(spaces, kept.ToDictionary(kv => kv.Key, kv => kv.Value.Length));
+        var description = Widths.ApplyKept(spaces, kept);
         torch.manual_seed(seed);
         var network = new PfaNetwork(description);
         if (!randomInit) CopyWeights(source, network, spaces, kept);

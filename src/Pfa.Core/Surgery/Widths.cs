@@ -2,21 +2,29 @@ using Pfa.Core.Model;
 
 namespace Pfa.Core.Surgery;
 
-/// <summary>The description of a model whose prunable spaces have new widths: each layer writing into a resized
-/// space gets its rule's <see cref="Layers.LayerRule.Resize"/> (producers' <c>out</c>, <c>out</c>/<c>groups</c> of
-/// depthwise convs); every other size follows by shape inference.</summary>
+/// <summary>The description of a model whose prunable spaces keep fewer channels: each layer whose output space
+/// changes gets its rule's <see cref="Layers.LayerRule.Resize"/> (producers' <c>out</c>, <c>out</c>/<c>groups</c> of
+/// depthwise convs), then its rule's <see cref="Layers.LayerRule.Rewrite"/> given what its inputs keep (a residual
+/// sum in padding mode scatters shrunk inputs back); every other size follows by shape inference.</summary>
 public static class Widths
 {
     /// <param name="spaces">The model's channel spaces.</param>
-    /// <param name="widths">New channel count per space id; spaces not listed keep theirs.</param>
-    public static ModelDescription Apply(ChannelSpaces spaces, IReadOnlyDictionary<int, int> widths)
+    /// <param name="widths">New channel count per space id; spaces not listed keep theirs. Which channels are kept
+    /// does not change any size, so the first ones stand in.</param>
+    public static ModelDescription Apply(ChannelSpaces spaces, IReadOnlyDictionary<int, int> widths) =>
+        ApplyKept(spaces, widths.ToDictionary(kv => kv.Key, kv => Enumerable.Range(0, kv.Value).ToArray()));
+
+    /// <param name="kept">Kept channel indices per prunable space id (ascending).</param>
+    public static ModelDescription ApplyKept(ChannelSpaces spaces, IReadOnlyDictionary<int, int[]> kept)
     {
         var d = spaces.Graph.Description;
-        var layers = d.Layers.ToList();
+        var layers = new List<LayerSpec>();
         foreach (var n in spaces.Graph.Nodes)
         {
-            if (!widths.TryGetValue(spaces.OutputOf(n.Index).Id, out var w)) continue;
-            layers[n.Index] = Layers.LayerRules.Get(n.Type).Resize(n, w);
+            var rule = Layers.LayerRules.Get(n.Type);
+            var spec = spaces.KeptOf(spaces.OutputOf(n.Index), kept) is { } outKept ? rule.Resize(n, outKept.Length) : n.Spec;
+            var keptInputs = n.Inputs.Select((_, k) => spaces.KeptOf(spaces.InputOf(n.Index, k), kept)).ToList();
+            layers.AddRange(rule.Rewrite(n, spec, keptInputs, spaces));
         }
         return d with { Layers = layers };
     }

@@ -29,7 +29,7 @@ public static class ApplyCommand
             // A garg recipe is a design: its widths and depth, trained from scratch unless init is selected.
             var (compressedDescription, compressed) = Pfa.Core.Recipes.Allocation.Strategies.Find(rec.Strategy.Name)?.DesignsModel == true
                 ? Pfa.Core.Recipes.Design.GargDesign.Build(network, rec, rec.Strategy.Init == "selected", rec.Strategy.Seed)
-                : ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(network.Graph.Spaces, rec), rec.Strategy.Init == "random", rec.Strategy.Seed);
+                : ChannelSurgery.Apply(network, rec);
             using var _ = compressed;
             // Written as one set (see RunFolder): never a new model.json beside old weights.
             using var run = RunFolder.Begin(r.GetValue(output)!, "apply");
