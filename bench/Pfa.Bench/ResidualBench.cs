@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Pfa.Core.Budget;
+using Pfa.Core.Data;
+using Pfa.Core.Evaluation;
+using Pfa.Core.Metrics;
+using Pfa.Core.Model;
+using Pfa.Core.Model.Blocks;
+using Pfa.Core.Pipeline;
+using Pfa.Core.Surgery;
+using Pfa.Core.Training;
+using TorchSharp;
+
+namespace Pfa.Bench;
+
+/// <summary>
+/// Residual and depthwise networks on Fashion-MNIST (issue: prune through additions): a ResNet-20 with projection
+/// shortcuts compressed in projection mode (PFA appendix C.3), the same with parameter-free padding shortcuts
+/// compressed in padding mode (C.2), and a small MobileNetV2-style network. For each: PFA-KL, the default
+/// footprint strategy at 50% and 30% of the parameters, and uniform+l1 at the same targets, each fine-tuned with
+/// the same budget for several seeds; % params, % MACs, latency. Rows go to residual-rows.jsonl (resumable).
+/// </summary>
+public static class ResidualBench
+{
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public sealed record Row(string Model, string Option, int Seed, double Full, double Before, double After, double ParametersPercent, double MacsPercent,
+        double LatencyPercent1, double LatencyPercent64, string Trunk, double FinetuneSeconds);
+
+    sealed record Net(string Name, string Residual, Func<TorchSharp.Modules.Sequential> Build, string About);
+
+    static readonly Net[] Nets =
+    [
+        new("resnet20-projection", "projection", () => ResidualNets.ResNet(new ResNetOptions { Depth = 20, InChannels = 1 }),
+            "ResNet-20 (16/32/64, 1×1-projection shortcuts where the shape changes), residual: projection"),
+        new("resnet20-padding", "padding", () => ResidualNets.ResNet(new ResNetOptions { Depth = 20, InChannels = 1, Shortcut = Shortcut.Padding }),
+            "ResNet-20 (16/32/64, parameter-free padding shortcuts, option A), residual: padding"),
+        new("mobilenet", "projection", () => ResidualNets.MobileNet(inChannels: 1),
+            "MobileNetV2-style (stem 16, inverted residuals t/c/n/s = 1/16/1/1, 4/24/2/2, 4/32/2/2, 4/64/2/1, head 128), residual: projection"),
+    ];
+
+    static readonly (string Label, Func<string, PfaBudget> Budget)[] Options =
+    [
+        ("PFA-KL", r => new PfaBudget { Residual = r }),
+        ("default 50%", r => new PfaBudget { Strategy = "footprint", Target = 0.5, Residual = r }),
+        ("uniform+l1 50%", r => new PfaBudget { Strategy = "uniform", Target = 0.5, Select = "l1", Residual = r }),
+        ("default 30%", r => new PfaBudget { Strategy = "footprint", Target = 0.3, Residual = r }),
+        ("uniform+l1 30%", r => new PfaBudget { Strategy = "uniform", Target = 0.3, Select = "l1", Residual = r }),
+    ];
+
+    public static int Run(string[] args)
+    {
+        string Arg(string name, string fallback) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback; }
+        var outPath = Arg("--out", "bench/results/residual.md");
+        var work = Arg("--work", "bench/work/residual");
+        int epochs = int.Parse(Arg("--epochs", "3"), Inv);
+        int finetuneEpochs = int.Parse(Arg("--finetune-epochs", "1"), Inv);
+        int finetuneSamples = int.Parse(Arg("--finetune-samples", "20000"), Inv);
+        int analysisSamples = int.Parse(Arg("--analysis-samples", "20000"), Inv);
+        int seeds = int.Parse(Arg("--seeds", "2"), Inv);
+        int? trainSamples = args.Contains("--train-samples") ? int.Parse(Arg("--train-samples", "60000"), Inv) : null;
+        var only = Arg("--models", string.Join(",", Nets.Select(n => n.Name))).Split(',');
+        Directory.CreateDirectory(work);
+        var rowsPath = Path.Combine(work, "rows.jsonl");
+        var done = File.Exists(rowsPath) ? File.ReadAllLines(rowsPath).Select(l => JsonSerializer.Deserialize<Row>(l)!).ToList() : [];
+        var log = new StringBuilder();
+        void Say(string s) { Console.WriteLine(s); log.AppendLine(s); }
+        var total = Stopwatch.StartNew();
+        var normalize = new Normalization { Mean = [0.286], Std = [0.353] };
+        var finetune = new FinetuneBudget { Epochs = finetuneEpochs, LearningRate = 0.01, Schedule = ScheduleKind.Cosine, BatchSize = 128, WeightDecay = 5e-4 };
+
+        foreach (var net in Nets.Where(n => only.Contains(n.Name)))
+        {
+            if (args.Contains("--report-only")) break;
+            var dir = Path.Combine(work, net.Name);
+            Directory.CreateDirectory(dir);
+            var modelPath = Path.Combine(dir, "model.json");
+            var weightsPath = Path.Combine(dir, "model.dat");
+            if (!File.Exists(weightsPath))
+            {
+                torch.manual_seed(1);
+                var module = net.Build();
+                var description = SequentialExporter.Describe(module, [1, 28, 28], net.Name, normalize);
+                using var fresh = new PfaNetwork(description);
+                using var train60k = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "train", Limit = trainSamples }, normalize);
+                var options = new TrainOptions { Epochs = epochs, LearningRate = 0.05, BatchSize = 128, WeightDecay = 5e-4, Schedule = ScheduleKind.Cosine, Seed = 1 };
+                Trainer.Train(fresh, train60k, options, e => Say(string.Create(Inv, $"{net.Name} train epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")));
+                PfaModel.SaveWeights(fresh, weightsPath);
+                description.Save(modelPath);
+            }
+            var model = ModelDescription.Load(modelPath);
+            using var network = PfaModel.Load(model, weightsPath);
+            using var test = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "test" }, normalize);
+            using var finetuneData = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "train", Limit = finetuneSamples }, normalize);
+            double full = Evaluator.Evaluate(network, test).Top1 * 100;
+            var cost = ModelCost.Of(network.Graph);
+            Say(string.Create(Inv, $"{net.Name}: {full:0.00}% on {test.Count:N0} test images, {cost.Parameters:N0} parameters, {cost.Macs:N0} MACs"));
+
+            var analysisDir = Path.Combine(dir, "analysis");
+            var budgetOfMode = new BudgetFile(new PfaBudget { Residual = net.Residual }, dir, null);
+            if (!File.Exists(Path.Combine(analysisDir, AnalysisResult.SpectraFileName)))
+            {
+                using var analysisData = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "train", Limit = analysisSamples }, normalize);
+                var watch = Stopwatch.StartNew();
+                using var fresh = AnalysisResult.Run(network, analysisData, budgetOfMode, 256);
+                fresh.Save(analysisDir);
+                Say(string.Create(Inv, $"{net.Name}: analysis of {analysisData.Count:N0} images in {watch.Elapsed.TotalSeconds:0} s"));
+            }
+            using var analysis = AnalysisResult.Load(analysisDir);
+            var statsBytes = File.ReadAllBytes(Path.Combine(analysisDir, AnalysisResult.StatsFileName));
+            var weightOf = PfaModel.WeightsOf(network);
+            var full1 = Latency.Measure(network, batch: 1).MedianMs;
+            var full64 = Latency.Measure(network, batch: 64, runs: 10).MedianMs;
+
+            foreach (var (label, make) in Options)
+            {
+                var budget = make(net.Residual);
+                var recipe = RecipeMaker.Make(network.Graph, analysis, new BudgetFile(budget, dir, null), statsBytes, weightOf);
+                // The trunk: the widths of the residual groups (projection) or of every layer (padding).
+                var trunk = string.Join(" ", recipe.Layers.Where(l => l.Shared is not null || net.Residual == "padding").Select(l => $"{l.FiltersAfter}/{l.FiltersBefore}"));
+                double before, lat1, lat64;
+                {
+                    var (_, compressed) = ChannelSurgery.Apply(network, recipe);
+                    using var _c = compressed;
+                    before = Evaluator.Evaluate(compressed, test).Top1 * 100;
+                    lat1 = 100 * Latency.Measure(compressed, batch: 1).MedianMs / full1;
+                    lat64 = 100 * Latency.Measure(compressed, batch: 64, runs: 10).MedianMs / full64;
+                }
+                for (int seed = 1; seed <= seeds; seed++)
+                {
+                    if (done.Any(r => r.Model == net.Name && r.Option == label && r.Seed == seed)) continue;
+                    var seeded = budget with { Seed = seed, Finetune = finetune };
+                    var (_, compressed) = ChannelSurgery.Apply(network, recipe with { Strategy = recipe.Strategy with { Seed = seed } });
+                    using var _m = compressed;
+                    var watch = Stopwatch.StartNew();
+                    Trainer.Train(compressed, finetuneData, seeded.TrainOptions());
+                    double seconds = watch.Elapsed.TotalSeconds;
+                    double after = Evaluator.Evaluate(compressed, test).Top1 * 100;
+                    var row = new Row(net.Name, label, seed, Math.Round(full, 2), Math.Round(before, 2), Math.Round(after, 2), recipe.Totals.ParametersPercent, recipe.Totals.MacsPercent,
+                        Math.Round(lat1, 1), Math.Round(lat64, 1), trunk, Math.Round(seconds, 1));
+                    File.AppendAllText(rowsPath, JsonSerializer.Serialize(row) + "\n");
+                    done.Add(row);
+                    Say(string.Create(Inv, $"{net.Name} {label,-15} seed {seed}: {before,6:0.00}% → {after:0.00}%  params {recipe.Totals.ParametersPercent:0.0}%  MACs {recipe.Totals.MacsPercent:0.0}%  latency {lat1:0}%/{lat64:0}%  ({seconds:0} s)"));
+                }
+            }
+        }
+        WriteReport(outPath, done.Where(r => r.Seed <= seeds).ToList(), total.Elapsed, epochs, finetuneEpochs, finetuneSamples, analysisSamples, seeds, log);
+        Console.WriteLine($"wrote {outPath}");
+        return 0;
+    }
+
+    static void WriteReport(string outPath, List<Row> rows, TimeSpan elapsed, int epochs, int finetuneEpochs, int finetuneSamples, int analysisSamples, int seeds, StringBuilder log)
+    {
+        static (double Mean, double Spread) Stats(IEnumerable<double> v)
+        {
+            var a = v.ToArray();
+            double mean = a.Average();
+            return (mean, a.Length > 1 ? Math.Sqrt(a.Sum(x => (x - mean) * (x - mean)) / (a.Length - 1)) : 0);
+        }
+        var md = new StringBuilder();
+        md.AppendLine("# Residual and depthwise networks: pruning through additions");
+        md.AppendLine();
+        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll residual` ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} CPU cores, {elapsed.TotalMinutes:0} min for this invocation). Each network trained {epochs} epochs on the 60k Fashion-MNIST training images (SGD Nesterov lr 0.05 cosine, weight decay 5e-4, batch 128, seed 1); one analysis of the first {analysisSamples:N0} training images in the model's residual mode; every option's recipe from it; every compressed model fine-tuned with the same budget: {finetuneEpochs} epoch(s) on the first {finetuneSamples:N0} training images, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, batch 128; {seeds} fine-tune seeds; accuracy on the 10k test images, mean ± standard deviation over the seeds. Latency: median CPU forward time as % of the full model's, batch 1 / batch 64 (a shared 2-core machine: read as rough)."));
+        md.AppendLine();
+        foreach (var net in Nets) if (rows.Any(r => r.Model == net.Name)) md.AppendLine($"- **{net.Name}**: {net.About}.");
+        md.AppendLine();
+        md.AppendLine("Options: **PFA-KL** = `{}` (parameter-free); **default** = `footprint` at the target (PFA-KL's shape scaled, variance selection); **uniform+l1** = `uniform` with `\"select\": \"l1\"` (Torch-Pruning's default) at the same target. Trunk: kept/original channels of the residual groups (projection mode: one per stage) or of every analysed layer (padding mode).");
+        md.AppendLine();
+        md.AppendLine("| model | full | option | accuracy after fine-tune | before fine-tune | % params | % MACs | latency b1 / b64 | trunk / widths |");
+        md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---|");
+        foreach (var net in Nets)
+            foreach (var (label, _) in Options)
+            {
+                var r = rows.Where(x => x.Model == net.Name && x.Option == label).ToList();
+                if (r.Count == 0) continue;
+                var (m, s) = Stats(r.Select(x => x.After));
+                var first = r[0];
+                md.AppendLine(string.Create(Inv, $"| {net.Name} | {first.Full:0.00} | {label} | **{m:0.00}** ± {s:0.00} | {first.Before:0.00} | {first.ParametersPercent:0.00} | {first.MacsPercent:0.00} | {first.LatencyPercent1:0}% / {first.LatencyPercent64:0}% | {first.Trunk} |"));
+            }
+        md.AppendLine();
+        md.AppendLine("<details><summary>log</summary>");
+        md.AppendLine();
+        md.AppendLine("```");
+        foreach (var r in rows) md.AppendLine(JsonSerializer.Serialize(r));
+        md.Append(log);
+        md.AppendLine("```");
+        md.AppendLine("</details>");
+        File.WriteAllText(outPath, md.ToString());
+    }
+}
