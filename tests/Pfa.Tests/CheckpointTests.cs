@@ -173,7 +173,7 @@ public sealed class CheckpointTests : IDisposable
         using var seq = nn.Sequential(("0", nn.Conv2d(1, 2, 3)), ("1", nn.Softmax(1)));
         var e = Bad(() => SequentialExporter.Describe(seq, [1, 5, 5]));
         Assert.Equal(ErrorCodes.UnsupportedModule, e.Code);
-        Assert.Contains("child 1", e.Message);
+        Assert.Contains("module '1'", e.Message);
         Assert.Contains("Softmax", e.Message);
     }
 

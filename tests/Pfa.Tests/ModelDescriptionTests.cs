@@ -98,7 +98,8 @@ public class ModelDescriptionTests
     [InlineData("""{ "type": "conv2d", "out": 3, "kernel": 9 }""", "does not fit")]
     [InlineData("""{ "type": "relu", "kernel": 3 }""", "'kernel' is not a property of relu")]
     [InlineData("""{ "type": "add", "inputs": ["input", "nope"] }""", "'nope'")]
-    [InlineData("""{ "name": "a.b", "type": "relu" }""", "only letters")]
+    [InlineData("""{ "name": "a..b", "type": "relu" }""", "joined by single dots")]
+    [InlineData("""{ "name": "a b", "type": "relu" }""", "joined by single dots")]
     [InlineData("""{ "type": "conv2d", "kernel": 3 }""", "needs 'out'")]
     [InlineData("""{ "type": "dropout", "p": 1.5 }""", "'p' must be in [0, 1)")]
     [InlineData("""{ "type": "concat", "inputs": ["input"] }""", "takes at least 2 input(s); found 1")]
@@ -120,6 +121,35 @@ public class ModelDescriptionTests
         Assert.Equal(ErrorCodes.InvalidModel, e.Code);
         Assert.Contains("joins tensors of shapes [2, 8, 8] and [2, 4, 4]", e.Message);
         Assert.Equal(3, e.Line);   // at the concat's inputs
+    }
+
+    /// <summary>Dotted names are PyTorch's nested-module keys: a layer can live in a scope, but a scope cannot also be
+    /// a layer (their parameter keys would mix), in either order.</summary>
+    [Fact]
+    public void Dotted_names_nest_and_a_scope_cannot_also_be_a_layer()
+    {
+        var ok = ModelGraph.Build(ModelDescription.Parse("""{ "schema": "pfa.model/1", "input": [2], "layers": [ { "name": "block.fc", "type": "linear", "out": 3 }, { "name": "block.fc2", "type": "linear", "out": 2 } ] }"""));
+        Assert.Equal(["block.fc", "block.fc2"], ok.Nodes.Select(n => n.Name));
+        using (var net = new PfaNetwork(ok.Description))
+            Assert.Equal(["block.fc.weight", "block.fc.bias", "block.fc2.weight", "block.fc2.bias"], net.state_dict().Keys);
+        var after = Fails("{ \"schema\": \"pfa.model/1\", \"input\": [2], \"layers\": [ { \"name\": \"block\", \"type\": \"relu\" },\n  { \"name\": \"block.fc\", \"type\": \"linear\", \"out\": 3 } ] }");
+        Assert.Contains("inside 'block', which is the name of layer 0", after.Message);
+        Assert.Equal(2, after.Line);
+        var before = Fails("""{ "schema": "pfa.model/1", "input": [2], "layers": [ { "name": "a.b.fc", "type": "linear", "out": 3 }, { "name": "a.b", "type": "relu" } ] }""");
+        Assert.Contains("layer 0 ('a.b.fc') lies inside it", before.Message);
+    }
+
+    [Theory]
+    [InlineData("""{ "type": "channel_pad", "out": 3, "offset": 2 }""", "'out' ≥ its input's 2 channels + offset 2")]
+    [InlineData("""{ "type": "channel_pad", "out": 4, "offset": -1 }""", "'offset' must be ≥ 0")]
+    [InlineData("""{ "type": "channel_scatter", "out": 4, "index": [1] }""", "one output position per input channel (2)")]
+    [InlineData("""{ "type": "channel_scatter", "out": 4, "index": [2, 1] }""", "must ascend strictly within [0, 4)")]
+    [InlineData("""{ "type": "channel_scatter", "out": 4, "index": [1, 4] }""", "must ascend strictly within [0, 4)")]
+    public void Channel_pad_and_scatter_check_their_positions(string layer, string reason)
+    {
+        var e = Fails($$"""{ "schema": "pfa.model/1", "input": [2, 4, 4], "layers": [ {{layer}} ] }""");
+        Assert.Equal(ErrorCodes.InvalidModel, e.Code);
+        Assert.Contains(reason, e.Message);
     }
 
     [Fact]

@@ -70,8 +70,8 @@ public static class PfaModel
         return description;
     }
 
-    /// <summary>runs/fashion/model.json → "fashion"; runs/vgg6.json → "vgg6".</summary>
-    internal static string DefaultName(string modelPath)
+    /// <summary>The default model name of a model.json path: runs/fashion/model.json → "fashion"; runs/vgg6.json → "vgg6".</summary>
+    public static string DefaultName(string modelPath)
     {
         var full = Path.GetFullPath(modelPath);
         var stem = Path.GetFileNameWithoutExtension(full);

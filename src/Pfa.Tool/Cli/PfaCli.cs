@@ -26,6 +26,7 @@ public static class PfaCli
         root.Subcommands.Add(FinetuneCommand.Create(context));
         root.Subcommands.Add(MergeCommand.Create(context));
         root.Subcommands.Add(AcceptCommand.Create(context));
+        root.Subcommands.Add(DescribeCommand.Create(context));
 
         var parse = root.Parse(args);
         context.Verbose = parse.GetValue(verbose);
