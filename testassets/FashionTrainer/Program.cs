@@ -8,10 +8,13 @@ using TorchSharp;
 string Arg(string name, string fallback) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback; }
 var outDir = Arg("--out", "runs");
 int samples = int.Parse(Arg("--samples", "2000"), CultureInfo.InvariantCulture);
+var arch = Arg("--arch", "cnn");   // cnn, or resnet: a ResNet-8 of the shipped residual blocks
 
 torch.manual_seed(1);
 var normalize = new Normalization { Mean = [0.286], Std = [0.353] };
-var model = torch.nn.Sequential(
+var model = arch == "resnet"
+    ? Pfa.Core.Model.Blocks.ResidualNets.ResNet(new Pfa.Core.Model.Blocks.ResNetOptions { Depth = 8, InChannels = 1, Width = 8 })
+    : torch.nn.Sequential(
     ("conv1", torch.nn.Conv2d(1, 8, 3, padding: 1)), ("bn1", torch.nn.BatchNorm2d(8)), ("relu1", torch.nn.ReLU()), ("pool1", torch.nn.MaxPool2d(2)),
     ("conv2", torch.nn.Conv2d(8, 16, 3, padding: 1)), ("bn2", torch.nn.BatchNorm2d(16)), ("relu2", torch.nn.ReLU()), ("pool2", torch.nn.MaxPool2d(2)),
     ("flatten", torch.nn.Flatten()),

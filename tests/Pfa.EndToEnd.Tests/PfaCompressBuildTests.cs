@@ -101,6 +101,35 @@ public sealed class PfaCompressBuildTests(PackedFeed feed) : IClassFixture<Packe
         Assert.All(recipe.RootElement.GetProperty("layers").EnumerateArray(), l => Assert.Equal("significant_dimensions", l.GetProperty("rule").GetString()));
     }
 
+    /// <summary>A ResNet trained by the project (the shipped residual blocks, exported in one call) compresses
+    /// through the same item in both residual modes: projection shrinks the trunk's groups, padding scatters.</summary>
+    [Fact]
+    public void A_resnet_compresses_through_the_item_in_both_residual_modes()
+    {
+        const string Budget = """
+        { "strategy": "footprint", "target": 0.5, "residual": "MODE",
+          "data": { "path": "/usr/share/datasets/fashion-mnist", "limit": 1000 },
+          "eval_data": { "path": "/usr/share/datasets/fashion-mnist", "split": "test", "limit": 1000 },
+          "finetune": { "epochs": 1, "batch_size": 64 } }
+        """;
+        var dir = Asset("resnet", Budget.Replace("MODE", "projection"));
+        var projection = Build(dir, "-p:TrainArch=resnet");
+        Assert.True(projection.ExitCode == 0, projection.ToString());
+        Assert.Matches(@"Pfa: footprint: parameters \d+\.\d\d%, MACs \d+\.\d\d%, accuracy", projection.Output);
+        using (var recipe = JsonDocument.Parse(File.ReadAllText(Artifact(dir, "recipe.json"))))
+        {
+            Assert.Equal("projection", recipe.RootElement.GetProperty("strategy").GetProperty("residual").GetString());
+            var group = recipe.RootElement.GetProperty("layers").EnumerateArray().Single(l => l.GetProperty("name").GetString() == "layer1.0.add");
+            Assert.Equal(["conv1", "layer1.0.conv2"], group.GetProperty("shared").EnumerateArray().Select(v => v.GetString()));
+            Assert.True(group.GetProperty("filters_after").GetInt32() < 8);
+        }
+        File.WriteAllText(Path.Combine(dir, "pfa.json"), Budget.Replace("MODE", "padding"));
+        var padding = Build(dir, "-p:TrainArch=resnet");
+        Assert.True(padding.ExitCode == 0, padding.ToString());
+        Assert.DoesNotContain("epoch 1: loss", padding.Output);   // the trained model stayed up to date
+        Assert.Contains("\"channel_scatter\"", File.ReadAllText(Artifact(dir, "model.json")));
+    }
+
     /// <summary>A multi-targeted project gets the package's buildMultiTargeting/ targets: it trains and compresses
     /// once, in the outer build.</summary>
     [Fact]
