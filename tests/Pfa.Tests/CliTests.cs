@@ -100,7 +100,7 @@ public sealed class CliTests : IDisposable
     {
         var (code, root, _) = Cli("--help");
         Assert.Equal(0, code);
-        string[] verbs = ["info", "eval", "compress", "analyze", "recipe", "apply", "finetune", "merge", "accept"];
+        string[] verbs = ["info", "eval", "compress", "analyze", "recipe", "apply", "finetune", "merge", "accept", "describe"];
         foreach (var verb in verbs) Assert.Contains($"  {verb} ", root);
         var commands = root[(root.IndexOf("Commands:", StringComparison.Ordinal) + "Commands:".Length)..];
         var listed = System.Text.RegularExpressions.Regex.Matches(commands, @"^  ([a-z]+)\s", System.Text.RegularExpressions.RegexOptions.Multiline)

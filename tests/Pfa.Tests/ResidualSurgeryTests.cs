@@ -64,8 +64,10 @@ public class ResidualSurgeryTests
         ResidualExportTests.TrainedLooking(original);
         var spaces = original.Graph.SpacesFor(mode);
         var rng = new Random(9);
+        // Random halves; a space read by a grouped conv loses whole groups (Granule channels each).
         var kept = spaces.Prunable.ToDictionary(s => s.Id,
-            s => Enumerable.Range(0, s.Channels).OrderBy(_ => rng.Next()).Take(Math.Max(1, s.Channels / 2)).Order().ToArray());
+            s => Enumerable.Range(0, s.Channels / s.Granule).OrderBy(_ => rng.Next()).Take(Math.Max(1, s.Channels / s.Granule / 2))
+                .SelectMany(j => Enumerable.Range(j * s.Granule, s.Granule)).Order().ToArray());
         Assert.NotEmpty(kept);
         var (d, compressed) = ChannelSurgery.Apply(original, spaces, kept, randomInit: false, seed: 1);
         compressedDescription = d;
@@ -128,6 +130,37 @@ public class ResidualSurgeryTests
             default:
                 return Input(0);
         }
+    }
+
+    /// <summary>A grouped conv is pruned per group: the recipe keeps whole groups of its input (a multiple of
+    /// in/groups channels, picked whole), and the grouped conv loses the matching output groups.</summary>
+    [Fact]
+    public void A_grouped_convolution_keeps_whole_groups_through_the_recipe()
+    {
+        var description = ModelDescription.Parse("""
+            { "schema": "pfa.model/1", "input": [1, 28, 28], "normalize": { "mean": [0.286], "std": [0.353] }, "layers": [
+              { "name": "c1", "type": "conv2d", "out": 12, "kernel": 3, "padding": 1 }, { "name": "b1", "type": "batchnorm2d" }, { "type": "relu" },
+              { "name": "g", "type": "conv2d", "out": 8, "kernel": 3, "padding": 1, "groups": 4 }, { "name": "bg", "type": "batchnorm2d" }, { "type": "relu" },
+              { "type": "adaptive_avgpool2d", "output_size": 1 }, { "type": "flatten" }, { "name": "fc", "type": "linear", "out": 10 } ] }
+            """);
+        torch.manual_seed(2);
+        using var network = new PfaNetwork(description);
+        ResidualExportTests.TrainedLooking(network);
+        Assert.Equal(3, network.Graph.Spaces.Prunable.Single(s => s.Name == "c1").Granule);
+        using var data = Pfa.Core.Data.Dataset.Open(new Pfa.Core.Data.DataSpec { Path = TinyFashionModel.Data, Split = "train", Limit = 300 }, description.Normalize);
+        var budget = Pfa.Core.Budget.PfaBudget.Parse("""{ "strategy": "uniform", "target": 0.6 }""");
+        using var analysis = Pfa.Core.Pipeline.AnalysisResult.Run(network, data, budget, 100);
+        var recipe = Pfa.Core.Pipeline.RecipeMaker.Make(network.Graph, analysis, budget, [], PfaModel.WeightsOf(network));
+        var c1 = recipe.Layers.Single(l => l.Name == "c1");
+        Assert.Equal(0, c1.FiltersAfter % 3);
+        Assert.True(c1.FiltersAfter < 12);
+        var groups = c1.Kept.Select(c => c / 3).Distinct().ToList();
+        Assert.Equal(c1.FiltersAfter, groups.Count * 3);   // every kept group is whole
+        var (compressed, net) = ChannelSurgery.Apply(network, recipe);
+        using var _ = net;
+        var g = compressed.Layers.Single(l => l.Name == "g");
+        Assert.Equal(groups.Count, g.Groups);
+        Assert.Equal(groups.Count * 2, g.Out);
     }
 
     [Fact]

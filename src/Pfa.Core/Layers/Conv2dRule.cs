@@ -9,7 +9,8 @@ namespace Pfa.Core.Layers;
 
 /// <summary>
 /// conv2d. Dense (groups = 1): opens a space of filters. Depthwise (groups = in = out): acts per channel, so it
-/// passes its input's space on and follows it. Other grouped convs: their input and output stay whole.
+/// passes its input's space on and follows it. Other grouped convs are pruned per group: their input space keeps
+/// whole groups, and output group j stays exactly when input group j does (<see cref="GroupMap"/>).
 /// </summary>
 public sealed class Conv2dRule : LayerRule
 {
@@ -51,20 +52,23 @@ public sealed class Conv2dRule : LayerRule
     public override int Channels(LayerNode n, IReadOnlyList<int> inputs, SpaceBuilder spaces)
     {
         if (IsDepthwise(n)) return inputs[0];
-        if ((n.Spec.Groups ?? 1) == 1) return spaces.Open(n, n.OutShape[0]);
-        string why = $"{n.Name} is a grouped convolution";
-        spaces.Fix(inputs[0], why);
-        return spaces.Closed(n.OutShape[0], why);
+        int g = n.Spec.Groups ?? 1;
+        if (g == 1) return spaces.Open(n, n.OutShape[0]);
+        int inPer = n.InShape[0] / g, outPer = n.OutShape[0] / g;
+        spaces.Group(inputs[0], inPer);
+        return spaces.Mapped(n.OutShape[0], new GroupMap(inputs[0], inPer, outPer), $"{n.Name}'s groups follow its input's");
     }
 
     public override IReadOnlyDictionary<string, Slice> Parameters(LayerNode n) => new Dictionary<string, Slice>
     {
-        ["weight"] = IsDepthwise(n) ? Slice.Out : Slice.OutIn,
+        // A grouped conv keeps whole groups: its per-group input dimension never changes.
+        ["weight"] = (n.Spec.Groups ?? 1) > 1 ? Slice.Out : Slice.OutIn,
         ["bias"] = Slice.Out,
     };
 
-    public override LayerSpec Resize(LayerNode n, int width) =>
-        IsDepthwise(n) ? n.Spec with { Out = width, Groups = width } : n.Spec with { Out = width };
+    public override LayerSpec Resize(LayerNode n, int width) => (n.Spec.Groups ?? 1) > 1
+        ? n.Spec with { Out = width, Groups = width / (n.OutShape[0] / n.Spec.Groups!.Value) }   // whole groups of out/groups
+        : n.Spec with { Out = width };
 
     public override LayerCost Cost(LayerNode n)
     {

@@ -46,6 +46,8 @@ public static class RecipeMaker
             using (var weight = weightOf is null ? null : WeightOf(analysed[l.Layer], graph, weightOf))
                 kept = criterion.Select(new LayerEvidence(l.Layer, position, cov, weight, b.Seed), l.After);
             var space = analysed[l.Layer];
+            if (space.Granule > 1)
+                using (var c = analysis.Statistics[l.Layer].Covariance()) kept = WholeGroups(kept, space.Granule, l.After, c);
             return new RecipeLayer
             {
                 Name = l.Layer,
@@ -99,6 +101,20 @@ public static class RecipeMaker
             },
             Layers = layers,
         };
+    }
+
+    /// <summary>A grouped conv reads the space, so whole groups of <paramref name="granule"/> channels are kept: the
+    /// groups holding most of the criterion's choice, ties → more response variance, then the lower group.</summary>
+    static int[] WholeGroups(int[] selected, int granule, int keep, TorchSharp.torch.Tensor covariance)
+    {
+        var variance = covariance.diagonal().to_type(TorchSharp.torch.ScalarType.Float64).data<double>().ToArray();
+        int groups = variance.Length / granule;
+        var chosen = selected.ToHashSet();
+        return Enumerable.Range(0, groups)
+            .OrderByDescending(j => Enumerable.Range(j * granule, granule).Count(chosen.Contains))
+            .ThenByDescending(j => Enumerable.Range(j * granule, granule).Sum(c => variance[c]))
+            .ThenBy(j => j)
+            .Take(keep / granule).Order().SelectMany(j => Enumerable.Range(j * granule, granule)).ToArray();
     }
 
     /// <summary>The weights a space's kept channels are rows of: its producer's, or for a residual group every

@@ -132,18 +132,22 @@ public sealed class RecipePlanner
         var over = _budget.Budget.Layers?.GetValueOrDefault(name);
         (int k, string rule) = over switch
         {
-            { Keep: { } keep } => (Math.Min(keep, s.Channels), "keep"),
+            { Keep: { } keep } => (Whole(Math.Min(keep, s.Channels), s), "keep"),
             { Energy: { } e } => (EnergyCount(spectrum.CumulativeEnergy(), e), $"energy {e}"),
-            _ => (RoundUp(_strategy.Allocation.Count(spectrum, t), s.Channels), _strategy.Allocation.Rule),
+            _ => (RoundUp(_strategy.Allocation.Count(spectrum, t), s), _strategy.Allocation.Rule),
         };
+        if (over?.Energy is not null) k = Whole(k, s);
         int min = MinFilters(name, s.Channels);
-        return k < min ? (RoundUp(min, s.Channels), "min_filters") : (k, rule);
+        return k < min ? (RoundUp(min, s), "min_filters") : (k, rule);
     }
 
     /// <summary>Up to a multiple of round_to (hardware-friendly widths), never past the layer's width. Monotone in
     /// the count, so the target search stays exact over the same knots. An explicit 'keep' is left as written.</summary>
-    int RoundUp(int count, int width) =>
-        _budget.Budget.RoundTo is { } m and > 1 ? Math.Min(width, (count + m - 1) / m * m) : count;
+    int RoundUp(int count, ChannelSpace s) =>
+        Whole(_budget.Budget.RoundTo is { } m and > 1 ? Math.Min(s.Channels, (count + m - 1) / m * m) : count, s);
+
+    /// <summary>Up to whole groups when grouped convs read the space (they are pruned per group).</summary>
+    static int Whole(int count, ChannelSpace s) => s.Granule > 1 ? Math.Min(s.Channels, (count + s.Granule - 1) / s.Granule * s.Granule) : count;
 
     Dictionary<int, int> Counts(double t) => _analysed.ToDictionary(s => s.Id, s => Count(s, t).Count);
 

@@ -28,6 +28,8 @@ public sealed class ChannelSpace
     public IReadOnlyList<int> Observed { get; internal set; } = [];
     /// <summary>The name recipes and statistics use: the producer's, or a group's first sum's.</summary>
     public string Name { get; internal set; } = "";
+    /// <summary>Channels are kept in runs of this many (whole groups of a grouped conv that reads the space); 1: any.</summary>
+    public int Granule { get; internal set; } = 1;
     /// <summary>True for a channel group tied by residual sums.</summary>
     public bool Shared => Producers.Count > 1;
 
@@ -105,7 +107,20 @@ public sealed class ChannelSpaces
         _parent[b] = a;
         _spaces[a].Producers.AddRange(_spaces[b].Producers);
         _spaces[a].Fixed ??= _spaces[b].Fixed;
+        _spaces[a].Granule = Lcm(_spaces[a].Granule, _spaces[b].Granule);
         return a;
+    }
+
+    static int Lcm(int a, int b) => a / Gcd(a, b) * b;
+    static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
+
+    /// <summary>The space's channels are kept in whole runs of <paramref name="size"/> (a grouped conv reads it);
+    /// a space whose width is not a multiple of the combined run stays whole.</summary>
+    internal void Group(int s, int size)
+    {
+        var space = Space(s);
+        space.Granule = Lcm(space.Granule, size);
+        if (space.Channels % space.Granule != 0) Fix(s, "grouped convolutions of different group sizes read it");
     }
 
     /// <summary>Marks a space fixed; a mapped space's sources too (they decide its channels).</summary>
@@ -181,6 +196,9 @@ public sealed class SpaceBuilder
 
     /// <summary>Ties two spaces into one (an element-wise sum): kept or removed together.</summary>
     public int Union(int a, int b) => _spaces.Union(a, b);
+
+    /// <summary>The space's channels go in whole runs of <paramref name="size"/> (the groups of a grouped conv reading it).</summary>
+    public void Group(int space, int size) => _spaces.Group(space, size);
 
     /// <summary>Marks a space (and a mapped space's sources) as never shrinking.</summary>
     public void Fix(int space, string why) => _spaces.Fix(space, why);

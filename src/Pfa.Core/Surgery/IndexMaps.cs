@@ -46,3 +46,12 @@ public sealed record ConcatMap(IReadOnlyList<int> SourceIds, IReadOnlyList<int> 
         return [.. result];
     }
 }
+
+/// <summary>A grouped conv's output (groups g, inPer input and outPer output channels per group): output group j
+/// is kept when input group j is, whole (its source space keeps whole groups, <see cref="ChannelSpace.Granule"/>).</summary>
+public sealed record GroupMap(int Source, int InPerGroup, int OutPerGroup) : IndexMap
+{
+    public override IReadOnlyList<int> Sources => [Source];
+    public override int[] Map(IReadOnlyList<int[]> kept) =>
+        kept[0].Select(c => c / InPerGroup).Distinct().Order().SelectMany(j => Enumerable.Range(j * OutPerGroup, OutPerGroup)).ToArray();
+}
