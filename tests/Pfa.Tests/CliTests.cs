@@ -111,7 +111,7 @@ public sealed class CliTests : IDisposable
             var (c, output, err) = Cli(verb, "--help");
             Assert.True(c == 0, $"{verb}: {err}");
             Assert.Contains("Usage:", output);
-            Assert.Matches($@"\S+ {verb} (<\w+>\.\.\. )?\[options\]", output);
+            Assert.Matches($@"\S+ {verb} (<\w+>(\.\.\.)? )?\[options\]", output);
             Assert.Contains("--", output); // its options are described
         }
     }
