@@ -80,6 +80,7 @@ public static class ResidualBench
             var weightsPath = Path.Combine(dir, "model.dat");
             if (!File.Exists(weightsPath))
             {
+                if (args.Contains("--latency-only")) continue;
                 torch.manual_seed(1);
                 var module = net.Build();
                 var description = SequentialExporter.Describe(module, [1, 28, 28], net.Name, normalize);
@@ -120,6 +121,18 @@ public static class ResidualBench
                 var recipe = RecipeMaker.Make(network.Graph, analysis, new BudgetFile(budget, dir, null), statsBytes, weightOf);
                 // The trunk: the widths of the residual groups (projection) or of every layer (padding).
                 var trunk = string.Join(" ", recipe.Layers.Where(l => l.Shared is not null || net.Residual == "padding").Select(l => $"{l.FiltersAfter}/{l.FiltersBefore}"));
+                if (args.Contains("--latency-only"))
+                {
+                    // Latency again on a quiet machine, each compressed model right after the full one; accuracies untouched.
+                    var (_, again) = ChannelSurgery.Apply(network, recipe);
+                    using var _a = again;
+                    double Ratio(int batch, int runs) => 100 * Latency.Measure(again, batch: batch, runs: runs).MedianMs / Latency.Measure(network, batch: batch, runs: runs).MedianMs;
+                    double r1 = Ratio(1, 40), r64 = Ratio(64, 10);
+                    for (int i = 0; i < done.Count; i++)
+                        if (done[i].Model == net.Name && done[i].Option == label) done[i] = done[i] with { LatencyPercent1 = Math.Round(r1, 1), LatencyPercent64 = Math.Round(r64, 1) };
+                    Say(string.Create(Inv, $"latency {net.Name} {label}: {r1:0}% / {r64:0}%"));
+                    continue;
+                }
                 double before, lat1, lat64;
                 {
                     var (_, compressed) = ChannelSurgery.Apply(network, recipe);
@@ -146,6 +159,7 @@ public static class ResidualBench
                 }
             }
         }
+        if (args.Contains("--latency-only")) File.WriteAllLines(rowsPath, done.Select(r => JsonSerializer.Serialize(r)));
         WriteReport(outPath, done.Where(r => r.Seed <= seeds).ToList(), total.Elapsed, epochs, finetuneEpochs, finetuneSamples, analysisSamples, seeds, log);
         Console.WriteLine($"wrote {outPath}");
         return 0;
