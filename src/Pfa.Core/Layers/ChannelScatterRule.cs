@@ -44,6 +44,7 @@ public sealed class ChannelScatterRule : LayerRule
         {
             var shape = x.shape.ToArray();
             shape[1] = channels;
+            // Made per call: a Tensor field of a module is registered as a buffer, i.e. a state_dict key.
             using var at = tensor(index, device: x.device);
             return zeros(shape, x.dtype, x.device).index_copy_(1, at, x);
         }

@@ -41,13 +41,14 @@ public static class RecipeMaker
         var layers = plan.Layers.Select((l, position) =>
         {
             var spectrum = spectra[l.Layer];
+            var space = analysed[l.Layer];
             int[] kept;
             using (var cov = analysis.Statistics[l.Layer].Covariance())
-            using (var weight = weightOf is null ? null : WeightOf(analysed[l.Layer], graph, weightOf))
+            using (var weight = weightOf is null ? null : WeightOf(space, graph, weightOf))
+            {
                 kept = criterion.Select(new LayerEvidence(l.Layer, position, cov, weight, b.Seed), l.After);
-            var space = analysed[l.Layer];
-            if (space.Granule > 1)
-                using (var c = analysis.Statistics[l.Layer].Covariance()) kept = WholeGroups(kept, space.Granule, l.After, c);
+                if (space.Granule > 1) kept = WholeGroups(kept, space.Granule, l.After, cov);
+            }
             return new RecipeLayer
             {
                 Name = l.Layer,

@@ -159,7 +159,7 @@ public sealed class RecipePlanner
         var before = ModelCost.Of(_spaces.Graph);
         double? tau = _strategy.Target?.Invoke(b, before.Parameters, before.Macs) is { } target ? Search(before, target) : _strategy.FixedKnob?.Invoke(b);
         var after = CostAt(tau ?? 1);
-        var layers = _analysed.Select(s =>
+        var layers = _analysed.OrderBy(s => s.Producer).Select(s =>
         {
             var name = Name(s);
             var spectrum = _spectra[name];
@@ -167,7 +167,7 @@ public sealed class RecipePlanner
             double kept = spectrum.Eigenvalues.Take(count).Sum();
             double? kl = _strategy.Allocation is Allocation.KlAllocation ? KlDivergence(spectrum.Eigenvalues) : null;
             return new LayerPlan(name, s.Channels, count, Math.Min(1, kept), kl, rule);
-        }).OrderBy(l => _analysed.First(s => s.Name == l.Layer).Producer).ToList();
+        }).ToList();
         return new RecipePlan(b.Strategy, layers, tau, before.Parameters, after.Parameters, before.Macs, after.Macs);
     }
 

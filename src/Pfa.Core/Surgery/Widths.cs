@@ -19,11 +19,14 @@ public static class Widths
     {
         var d = spaces.Graph.Description;
         var layers = new List<LayerSpec>();
+        // Each space's kept indices once: a layer's input is an earlier layer's output, and the planner calls this per search step.
+        var known = new Dictionary<int, int[]?>();
+        int[]? Kept(ChannelSpace s) => known.TryGetValue(s.Id, out var k) ? k : known[s.Id] = spaces.KeptOf(s, kept);
         foreach (var n in spaces.Graph.Nodes)
         {
             var rule = Layers.LayerRules.Get(n.Type);
-            var spec = spaces.KeptOf(spaces.OutputOf(n.Index), kept) is { } outKept ? rule.Resize(n, outKept.Length) : n.Spec;
-            var keptInputs = n.Inputs.Select((_, k) => spaces.KeptOf(spaces.InputOf(n.Index, k), kept)).ToList();
+            var spec = Kept(spaces.OutputOf(n.Index)) is { } outKept ? rule.Resize(n, outKept.Length) : n.Spec;
+            var keptInputs = n.Inputs.Select((_, k) => Kept(spaces.InputOf(n.Index, k))).ToList();
             layers.AddRange(rule.Rewrite(n, spec, keptInputs, spaces));
         }
         return d with { Layers = layers };

@@ -38,7 +38,7 @@ public static class DescribeCommand
                 throw new PfaException(ErrorCodes.InvalidArgument, $"--shortcut must be projection or padding; found '{r.GetValue(shortcut)}'.");
             if (r.GetValue(classes) <= 0) throw new PfaException(ErrorCodes.InvalidArgument, "--classes must be positive.");
             Normalization? normalize = null;
-            if (r.GetValue(mean) is { } m || r.GetValue(std) is not null)
+            if (r.GetValue(mean) is not null || r.GetValue(std) is not null)
                 normalize = new Normalization { Mean = Numbers(r.GetValue(mean) ?? "", "--mean"), Std = Numbers(r.GetValue(std) ?? "", "--std") };
             TorchSharp.Modules.Sequential module;
             try

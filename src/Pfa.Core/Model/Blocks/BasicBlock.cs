@@ -39,12 +39,12 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IPfaBlock
         if (_pre)
         {
             var a = nn.functional.relu(bn1.call(x));
-            var s = downsample is not null ? downsample.call(a) : _pad ? ShortcutPath.Pad(x, _out, _stride) : x;
+            var s = ShortcutPath.Forward(x, a, downsample, _pad, _out, _stride);
             y = conv2.call(nn.functional.relu(bn2.call(conv1.call(a)))) + s;
         }
         else
         {
-            var s = downsample is not null ? downsample.call(x) : _pad ? ShortcutPath.Pad(x, _out, _stride) : x;
+            var s = ShortcutPath.Forward(x, x, downsample, _pad, _out, _stride);
             y = nn.functional.relu(bn2.call(conv2.call(nn.functional.relu(bn1.call(conv1.call(x))))) + s);
         }
         return y.MoveToOuterDisposeScope();
@@ -53,12 +53,10 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IPfaBlock
     public IEnumerable<LayerSpec> Describe(string p, string input, Func<string, nn.Module, LayerSpec> describe)
     {
         var layers = new List<LayerSpec>();
-        string shortcutInput = input;
         if (_pre)
         {
             layers.Add(describe($"{p}.bn1", bn1) with { Inputs = [input] });
             layers.Add(new LayerSpec { Name = $"{p}.relu1", Type = LayerType.ReLU });
-            if (downsample is not null) shortcutInput = $"{p}.relu1";
             layers.Add(describe($"{p}.conv1", conv1));
             layers.Add(describe($"{p}.bn2", bn2));
             layers.Add(new LayerSpec { Name = $"{p}.relu2", Type = LayerType.ReLU });
@@ -73,9 +71,7 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IPfaBlock
             layers.Add(describe($"{p}.bn2", bn2));
         }
         string branch = layers[^1].Name!;
-        string shortcut = shortcutInput;
-        if (downsample is not null) { layers.AddRange(ShortcutPath.DescribeProjection(p, shortcutInput, downsample, describe)); shortcut = layers[^1].Name!; }
-        else if (_pad) { layers.AddRange(ShortcutPath.DescribePad(p, input, _in, _out, _stride)); shortcut = layers[^1].Name!; }
+        string shortcut = ShortcutPath.DescribeInto(layers, p, input, _pre ? $"{p}.relu1" : input, downsample, _pad, _in, _out, _stride, describe);
         layers.Add(new LayerSpec { Name = $"{p}.add", Type = LayerType.Add, Inputs = [branch, shortcut] });
         if (!_pre) layers.Add(new LayerSpec { Name = $"{p}.relu", Type = LayerType.ReLU });
         return layers;

@@ -38,7 +38,7 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>, IPfaBlock
         var y = nn.functional.relu(bn1.call(conv1.call(x)));
         y = nn.functional.relu(bn2.call(conv2.call(y)));
         y = bn3.call(conv3.call(y));
-        var s = downsample is not null ? downsample.call(x) : _pad ? ShortcutPath.Pad(x, _out, _stride) : x;
+        var s = ShortcutPath.Forward(x, x, downsample, _pad, _out, _stride);
         return nn.functional.relu(y + s).MoveToOuterDisposeScope();
     }
 
@@ -50,9 +50,7 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>, IPfaBlock
             describe($"{p}.conv2", conv2), describe($"{p}.bn2", bn2), new() { Name = $"{p}.relu2", Type = LayerType.ReLU },
             describe($"{p}.conv3", conv3), describe($"{p}.bn3", bn3),
         };
-        string shortcut = input;
-        if (downsample is not null) { layers.AddRange(ShortcutPath.DescribeProjection(p, input, downsample, describe)); shortcut = layers[^1].Name!; }
-        else if (_pad) { layers.AddRange(ShortcutPath.DescribePad(p, input, _in, _out, _stride)); shortcut = layers[^1].Name!; }
+        string shortcut = ShortcutPath.DescribeInto(layers, p, input, input, downsample, _pad, _in, _out, _stride, describe);
         layers.Add(new LayerSpec { Name = $"{p}.add", Type = LayerType.Add, Inputs = [$"{p}.bn3", shortcut] });
         layers.Add(new LayerSpec { Name = $"{p}.relu", Type = LayerType.ReLU });
         return layers;

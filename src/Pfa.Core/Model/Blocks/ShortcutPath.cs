@@ -23,7 +23,7 @@ static class ShortcutPath
     public static int PadBefore(int inPlanes, int outPlanes) => (outPlanes - inPlanes) / 2;
 
     /// <summary>The description of option A reading <paramref name="input"/>: a strided 1×1 max pool (when s > 1), then channel_pad.</summary>
-    public static IEnumerable<LayerSpec> DescribePad(string prefix, string input, int inPlanes, int outPlanes, int stride)
+    static IEnumerable<LayerSpec> DescribePad(string prefix, string input, int inPlanes, int outPlanes, int stride)
     {
         string last = input;
         if (stride > 1)
@@ -34,8 +34,24 @@ static class ShortcutPath
         yield return new LayerSpec { Name = $"{prefix}.shortcut_pad", Type = Layers.ChannelPadRule.Name, Inputs = [last], Out = outPlanes, Offset = PadBefore(inPlanes, outPlanes) };
     }
 
+    /// <summary>The shortcut's output: the projection of <paramref name="projectionInput"/>, option A of
+    /// <paramref name="x"/>, or <paramref name="x"/> itself (identity).</summary>
+    public static Tensor Forward(Tensor x, Tensor projectionInput, Sequential? downsample, bool pad, int outPlanes, int stride) =>
+        downsample is not null ? downsample.call(projectionInput) : pad ? Pad(x, outPlanes, stride) : x;
+
+    /// <summary>Adds the shortcut's layers to <paramref name="layers"/> and returns the name of its output: the
+    /// projection reads <paramref name="projectionInput"/>, option A and the identity read <paramref name="input"/>.</summary>
+    public static string DescribeInto(List<LayerSpec> layers, string prefix, string input, string projectionInput, Sequential? downsample, bool pad,
+        int inPlanes, int outPlanes, int stride, Func<string, nn.Module, LayerSpec> describe)
+    {
+        if (downsample is not null) layers.AddRange(DescribeProjection(prefix, projectionInput, downsample, describe));
+        else if (pad) layers.AddRange(DescribePad(prefix, input, inPlanes, outPlanes, stride));
+        else return input;
+        return layers[^1].Name!;
+    }
+
     /// <summary>The description of a projection Sequential reading <paramref name="input"/>.</summary>
-    public static IEnumerable<LayerSpec> DescribeProjection(string prefix, string input, Sequential downsample, Func<string, nn.Module, LayerSpec> describe)
+    static IEnumerable<LayerSpec> DescribeProjection(string prefix, string input, Sequential downsample, Func<string, nn.Module, LayerSpec> describe)
     {
         bool first = true;
         foreach (var (name, m) in downsample.named_children())
