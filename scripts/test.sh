@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: builds the solution once, runs each test project, and ends with the line
 # "N passed, N failed" (summed over the projects' TRX results).
+# --blame: if a test host dies, the log names the test that was running (Sequence_*.xml in TestResults).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 2
@@ -11,7 +12,7 @@ dotnet build Pfa.Build.sln -c Release -nologo -v:q || status=1
 if [ $status -eq 0 ]; then
   for project in tests/*/*.csproj; do
     name=$(basename "$project" .csproj)
-    dotnet test "$project" -c Release --no-build -nologo --logger "trx;LogFileName=$name.trx" --results-directory "$results" || status=1
+    dotnet test "$project" -c Release --no-build -nologo --blame --logger "trx;LogFileName=$name.trx" --results-directory "$results" || status=1
   done
 fi
 passed=0; failed=0

@@ -1,3 +1,4 @@
+using Pfa.Core.Model.Modules;
 using System.Buffers.Binary;
 using System.Text;
 using Pfa.Core.Checkpoints;
@@ -19,13 +20,11 @@ public sealed class CheckpointTests : IDisposable
         torch.manual_seed(7);
         var seq = nn.Sequential(
             ("0", nn.Conv2d(3, 6, 3, padding: 1)), ("1", nn.BatchNorm2d(6)), ("2", nn.ReLU()),
-            ("3", nn.Conv2d(6, 6, 3, stride: 2, groups: 3, bias: false)), ("4", nn.LeakyReLU(0.1)),
+            ("3", nn.Conv2d(6, 6, 3, stride: 2, groups: 3, bias: false)), ("4", new SafeLeakyReLU(0.1)),
             ("5", nn.AvgPool2d(2)), ("6", nn.Flatten()),
             ("7", nn.Linear(24, 16)), ("8", nn.BatchNorm1d(16)), ("9", nn.GELU()), ("10", nn.Dropout(0.2)),
             ("11", nn.Linear(16, 4)), ("12", nn.Tanh()));
-        // Make the batch norms' running statistics non-trivial, as after training.
-        seq.train();
-        using (no_grad()) for (int i = 0; i < 3; i++) seq.call(randn(8, 3, 9, 9)).Dispose();
+        TrainedLooking.Apply(seq);   // non-trivial running statistics, as after training
         seq.eval();
         return seq;
     }
@@ -46,6 +45,22 @@ public sealed class CheckpointTests : IDisposable
             var actual = net.call(x);
             Assert.True(expected.allclose(actual, 0, 0), $"max difference {(expected - actual).abs().max().item<float>()}");
         }
+    }
+
+    [Fact]
+    public void TorchSharp_s_own_leaky_relu_and_batch_norms_describe_as_ours_do()
+    {
+        // The round trip above uses the engine's scalar-keeping modules; users' models hold TorchSharp's.
+        using var seq = nn.Sequential(("0", nn.Conv2d(1, 2, 3)), ("1", nn.BatchNorm2d(2, eps: 1e-3)), ("2", nn.LeakyReLU(0.1)),
+            ("3", nn.Flatten()), ("4", nn.Linear(2, 3)), ("5", nn.BatchNorm1d(3, momentum: 0.2)));
+        var d = PfaModel.Export(seq, [1, 3, 3], null, _dir["t.json"], _dir["t.dat"]);
+        Assert.Equal(["conv2d", "batchnorm2d", "leaky_relu", "flatten", "linear", "batchnorm1d"], d.Layers.Select(l => l.Type));
+        Assert.Equal(0.1, d.Layers[2].NegativeSlope);
+        Assert.Equal(1e-3, d.Layers[1].Eps);
+        Assert.Equal(0.2, d.Layers[5].Momentum);
+        using var net = PfaModel.Load(_dir["t.json"], _dir["t.dat"]);
+        Assert.IsType<SafeLeakyReLU>(net.Layer(2));
+        Assert.Equal(0.1, ((SafeLeakyReLU)net.Layer(2)!).NegativeSlope);
     }
 
     [Fact]
@@ -98,7 +113,7 @@ public sealed class CheckpointTests : IDisposable
     [Fact]
     public void Safetensors_writer_output_has_an_aligned_header_and_reads_back()
     {
-        var entries = new List<(string, Tensor)> { ("w", arange(6, dtype: ScalarType.Float32).reshape(2, 3)), ("n", tensor(5L)) };
+        var entries = new List<(string, Tensor)> { ("w", tensor(new float[] { 0, 1, 2, 3, 4, 5 }).reshape(2, 3)), ("n", tensor(5L)) };
         Checkpoint.Write(_dir["x.safetensors"], entries);
         var bytes = File.ReadAllBytes(_dir["x.safetensors"]);
         Assert.Equal(0UL, BinaryPrimitives.ReadUInt64LittleEndian(bytes) % 8);

@@ -52,10 +52,7 @@ public sealed class ConvolutionCheckTests : IDisposable
         Assert.True(ConvolutionCheck.MaxRelativeError() <= ConvolutionCheck.Tolerance);
         torch.manual_seed(11);
         using var network = new PfaNetwork(OddWidths);
-        using (no_grad())
-            foreach (var (key, t) in Checkpoint.StateOf(network))
-                if (key.EndsWith("running_var", StringComparison.Ordinal)) t.copy_(rand_like(t) + 0.5);
-                else if (key.EndsWith("running_mean", StringComparison.Ordinal) || key.EndsWith("bias", StringComparison.Ordinal)) t.copy_(randn_like(t) * 0.2);
+        TrainedLooking.Apply(Checkpoint.StateOf(network).Select(e => (e.Key, e.Value)), scales: false);
         network.eval();
         var weights = Checkpoint.StateOf(network).Where(e => e.Value.dtype == ScalarType.Float32)
             .ToDictionary(e => e.Key, e => e.Value.contiguous().data<float>().ToArray());

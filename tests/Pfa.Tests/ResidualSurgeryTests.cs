@@ -61,7 +61,7 @@ public class ResidualSurgeryTests
     {
         torch.manual_seed(5);
         using var original = new PfaNetwork(description);
-        ResidualExportTests.TrainedLooking(original);
+        TrainedLooking.Apply(original);
         var spaces = original.Graph.SpacesFor(mode);
         var rng = new Random(9);
         // Random halves; a space read by a grouped conv loses whole groups (Granule channels each).
@@ -145,7 +145,7 @@ public class ResidualSurgeryTests
             """);
         torch.manual_seed(2);
         using var network = new PfaNetwork(description);
-        ResidualExportTests.TrainedLooking(network);
+        TrainedLooking.Apply(network);
         Assert.Equal(3, network.Graph.Spaces.Prunable.Single(s => s.Name == "c1").Granule);
         using var data = Pfa.Core.Data.Dataset.Open(new Pfa.Core.Data.DataSpec { Path = TinyFashionModel.Data, Split = "train", Limit = 300 }, description.Normalize);
         var budget = Pfa.Core.Budget.PfaBudget.Parse("""{ "strategy": "uniform", "target": 0.6 }""");

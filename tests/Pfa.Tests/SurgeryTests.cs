@@ -142,16 +142,7 @@ public class SurgeryTests
         }
     }
 
-    static void Randomize(PfaNetwork net)
-    {
-        using var _ = no_grad();
-        foreach (var (key, t) in net.state_dict())
-        {
-            if (key.EndsWith("running_var")) t.copy_(rand_like(t) + 0.5);
-            else if (key.EndsWith("running_mean") || key.EndsWith("bias")) t.copy_(randn_like(t) * 0.2);
-            else if (key.EndsWith("weight") && t.dim() == 1) t.copy_(rand_like(t) + 0.5);
-        }
-    }
+    static void Randomize(PfaNetwork net) => TrainedLooking.Apply(net);
 
     /// <summary>Zeroes, in every consumer (a non-depthwise conv or a linear), the input columns of removed channels.</summary>
     static void ZeroRemovedInputs(PfaNetwork net, ChannelSpaces spaces, Dictionary<int, int[]> kept)

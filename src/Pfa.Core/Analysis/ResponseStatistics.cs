@@ -96,9 +96,9 @@ public sealed class ResponseStatistics : IDisposable
         }
         using var scope = NewDisposeScope();
         var d = other.Reference! - Reference;
-        var n = (double)other.Count;
-        Moment.add_(other.Moment + other.Sum.outer(d) + d.outer(other.Sum) + d.outer(d) * n, KeptScalars.One);
-        Sum.add_(other.Sum + d * n, KeptScalars.One);
+        using var n = ((double)other.Count).ToScalar();
+        Moment.add_(other.Moment.add(other.Sum.outer(d), KeptScalars.One).add_(d.outer(other.Sum), KeptScalars.One).add_(d.outer(d).mul_(n), KeptScalars.One), KeptScalars.One);
+        Sum.add_(other.Sum.add(d.mul(n), KeptScalars.One), KeptScalars.One);
         Count += other.Count;
     }
 
@@ -108,8 +108,10 @@ public sealed class ResponseStatistics : IDisposable
         Flush();
         if (Count == 0) return zeros(Channels, Channels, dtype: ScalarType.Float64);
         using var scope = NewDisposeScope();
-        var centered = Moment - Sum.outer(Sum) / Count;
-        var cov = (centered + centered.t()) / (2.0 * Math.Max(1, Count - 1)); // exact symmetry for eigh
+        using var count = Count.ToScalar();
+        using var divisor = (2.0 * Math.Max(1, Count - 1)).ToScalar();
+        var centered = Moment - Sum.outer(Sum).div_(count);
+        var cov = centered.add(centered.t(), KeptScalars.One).div_(divisor); // exact symmetry for eigh
         return cov.MoveToOuterDisposeScope();
     }
 

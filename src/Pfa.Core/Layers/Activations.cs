@@ -1,4 +1,5 @@
 using Pfa.Core.Model;
+using Pfa.Core.Model.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -32,9 +33,14 @@ public sealed class LeakyReLURule : ActivationRule
 {
     public override string Type => LayerType.LeakyReLU;
     public override IReadOnlyList<string> Properties => ["negative_slope"];
-    public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => nn.LeakyReLU(n.Spec.NegativeSlope ?? 0.01);
+    public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => new SafeLeakyReLU(n.Spec.NegativeSlope ?? 0.01);
     public override string ExportNote => "LeakyReLU";
-    public override LayerSpec? Describe(string name, nn.Module m) => m is LeakyReLU r ? new LayerSpec { Name = name, Type = Type, NegativeSlope = r.negative_slope } : null;
+    public override LayerSpec? Describe(string name, nn.Module m) => m switch
+    {
+        LeakyReLU r => new LayerSpec { Name = name, Type = Type, NegativeSlope = r.negative_slope },
+        SafeLeakyReLU r => new LayerSpec { Name = name, Type = Type, NegativeSlope = r.NegativeSlope },
+        _ => null,
+    };
 }
 
 public sealed class GELURule : ActivationRule

@@ -1,3 +1,4 @@
+using Pfa.Core.Native;
 using Pfa.Core.Model;
 using Pfa.Core.Surgery;
 using TorchSharp;
@@ -22,7 +23,7 @@ public sealed class AddRule : LayerRule
         : throw check.Fail("inputs", $" adds tensors of different shapes {ShapeCheck.Shape(inputs[0])} and {ShapeCheck.Shape(inputs[1])}.");
 
     public override nn.Module<Tensor, Tensor>? CreateModule(LayerNode n) => null;
-    public override Tensor Forward(nn.Module<Tensor, Tensor>? module, IReadOnlyList<Tensor> inputs) => inputs[0] + inputs[1];
+    public override Tensor Forward(nn.Module<Tensor, Tensor>? module, IReadOnlyList<Tensor> inputs) => inputs[0].add(inputs[1], KeptScalars.One);
 
     public override int Channels(LayerNode n, IReadOnlyList<int> inputs, SpaceBuilder spaces) => spaces.Residual == ResidualMode.Padding
         ? spaces.Closed(n.OutShape[0], $"the residual sum {n.Name} keeps its width (residual: padding)")

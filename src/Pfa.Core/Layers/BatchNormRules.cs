@@ -1,5 +1,6 @@
 using Pfa.Core.Metrics;
 using Pfa.Core.Model;
+using Pfa.Core.Model.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -38,16 +39,16 @@ public sealed class BatchNorm2dRule : BatchNormRule
 {
     public override string Type => LayerType.BatchNorm2d;
     protected override bool Image => true;
-    public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => nn.BatchNorm2d(n.InShape[0], eps: n.Spec.Eps ?? 1e-5, momentum: n.Spec.Momentum ?? 0.1);
+    public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => SafeBatchNorm.BatchNorm2d(n.InShape[0], n.Spec.Eps ?? 1e-5, n.Spec.Momentum ?? 0.1);
     public override string ExportNote => "BatchNorm2d (affine, running stats)";
-    public override LayerSpec? Describe(string name, nn.Module m) => m is BatchNorm2d b && b.affine && b.track_running_stats ? Spec(name, b) : null;
+    public override LayerSpec? Describe(string name, nn.Module m) => m is BatchNorm2d or SafeBatchNorm { Image: true } && m is BatchNorm b && b.affine && b.track_running_stats ? Spec(name, b) : null;
 }
 
 public sealed class BatchNorm1dRule : BatchNormRule
 {
     public override string Type => LayerType.BatchNorm1d;
     protected override bool Image => false;
-    public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => nn.BatchNorm1d(n.InShape[0], eps: n.Spec.Eps ?? 1e-5, momentum: n.Spec.Momentum ?? 0.1);
+    public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => SafeBatchNorm.BatchNorm1d(n.InShape[0], n.Spec.Eps ?? 1e-5, n.Spec.Momentum ?? 0.1);
     public override string ExportNote => "BatchNorm1d (affine, running stats)";
-    public override LayerSpec? Describe(string name, nn.Module m) => m is BatchNorm1d b && b.affine && b.track_running_stats ? Spec(name, b) : null;
+    public override LayerSpec? Describe(string name, nn.Module m) => m is BatchNorm1d or SafeBatchNorm { Image: false } && m is BatchNorm b && b.affine && b.track_running_stats ? Spec(name, b) : null;
 }

@@ -1,3 +1,5 @@
+using TorchSharp;
+using Pfa.Core.Native;
 using static TorchSharp.torch;
 
 namespace Pfa.Core.Selection;
@@ -28,13 +30,14 @@ public static class FilterSelector
         using (NewDisposeScope())
         {
             var cov = covariance.to_type(ScalarType.Float64);
-            var v = cov.diagonal().clamp_min(0);
+            var v = cov.diagonal().clamp_min(KeptScalars.Zero);
             variance = v.data<double>().ToArray();
             double max = variance.Max();
-            var active = v > Spectra.LayerSpectrum.InactiveFraction * max;
+            using var threshold = (Spectra.LayerSpectrum.InactiveFraction * max).ToScalar();
+            var active = v.gt(threshold);
             // |r_ij| = |cov_ij| / sqrt(v_i v_j) for active filters; 0 on the diagonal and for inactive ones.
             var inv = where(active, v.rsqrt(), zeros_like(v));
-            var corr = (cov * inv.unsqueeze(1) * inv.unsqueeze(0)).abs_().clamp_max_(1.0);
+            var corr = (cov * inv.unsqueeze(1) * inv.unsqueeze(0)).abs_().clamp_max_(KeptScalars.One);
             corr.diagonal().zero_();
             r = corr.contiguous().data<double>().ToArray();
         }

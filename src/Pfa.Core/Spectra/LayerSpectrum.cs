@@ -1,3 +1,4 @@
+using Pfa.Core.Native;
 using Pfa.Core.Errors;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -41,8 +42,8 @@ public sealed record LayerSpectrum
     {
         int c = (int)covariance.shape[0];
         using var scope = NewDisposeScope();
-        var variances = covariance.diagonal().clamp_min(0).data<double>().ToArray();
-        var eig = linalg.eigvalsh(covariance).flip(0).clamp_min(0).data<double>().ToArray();
+        var variances = covariance.diagonal().clamp_min(KeptScalars.Zero).data<double>().ToArray();
+        var eig = linalg.eigvalsh(covariance).flip(0).clamp_min(KeptScalars.Zero).data<double>().ToArray();
         double total = eig.Sum();
         var warnings = new List<string>();
         var notes = new List<string>();

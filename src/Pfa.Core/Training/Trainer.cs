@@ -27,9 +27,8 @@ public static class Trainer
         torch.manual_seed(o.Seed);
         var random = new Random(o.Seed);
         var parameters = network.parameters().ToList();
-        optim.Optimizer optimizer = o.Optimizer == OptimizerKind.Adam
-            ? optim.Adam(parameters, o.LearningRate, weight_decay: o.WeightDecay)
-            : optim.SGD(parameters, o.LearningRate, momentum: o.Momentum, nesterov: o.Nesterov && o.Momentum > 0, weight_decay: o.WeightDecay);
+        using var optimizer = Optimizers.Create(parameters, o);
+        using var counters = new BatchCounters(network);
         var loss = nn.CrossEntropyLoss();
         int stepsPerEpoch = (data.Count + o.BatchSize - 1) / o.BatchSize;
         int totalSteps = stepsPerEpoch * o.Epochs;
@@ -46,9 +45,8 @@ public static class Trainer
                 using var scope = NewDisposeScope();
                 using var _ = batch;
                 lr = LearningRate(o, step, epoch, totalSteps);
-                foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
                 var x = Augment(batch.X, o, random);
-                optimizer.zero_grad();
+                optimizer.ZeroGrad();
                 var logits = network.call(x);
                 var l = loss.call(logits, batch.Y);
                 double lossValue = l.item<float>();
@@ -56,7 +54,8 @@ public static class Trainer
                     throw new PfaException(ErrorCodes.Diverged, string.Create(CultureInfo.InvariantCulture,
                         $"fine-tuning diverged: the loss became {lossValue} in epoch {epoch + 1}, step {step + 1} (learning rate {lr:g4}). Lower 'finetune.learning_rate' (e.g. to {o.LearningRate / 10:g3}) or use the default schedule."));
                 l.backward();
-                optimizer.step();
+                optimizer.Step(lr);
+                counters.Count();
                 lossSum += lossValue * batch.Size;
                 correct += logits.argmax(1).eq(batch.Y).sum().item<long>();
                 seen += batch.Size;

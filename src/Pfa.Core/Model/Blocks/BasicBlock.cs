@@ -1,3 +1,5 @@
+using Pfa.Core.Native;
+using Pfa.Core.Model.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,7 +16,7 @@ namespace Pfa.Core.Model.Blocks;
 public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IPfaBlock
 {
     readonly Conv2d conv1, conv2;
-    readonly BatchNorm2d bn1, bn2;
+    readonly SafeBatchNorm bn1, bn2;
     readonly Sequential? downsample;
     readonly int _in, _out, _stride;
     readonly bool _pad, _pre;
@@ -22,9 +24,9 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IPfaBlock
     public BasicBlock(int inPlanes, int planes, int stride = 1, Shortcut shortcut = Shortcut.Projection, bool preActivation = false) : base("BasicBlock")
     {
         (_in, _out, _stride, _pre) = (inPlanes, planes, stride, preActivation);
-        bn1 = nn.BatchNorm2d(preActivation ? inPlanes : planes);
+        bn1 = SafeBatchNorm.BatchNorm2d(preActivation ? inPlanes : planes);
         conv1 = nn.Conv2d(inPlanes, planes, 3, stride: stride, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(planes);
+        bn2 = SafeBatchNorm.BatchNorm2d(planes);
         conv2 = nn.Conv2d(planes, planes, 3, padding: 1, bias: false);
         bool changes = stride != 1 || inPlanes != planes;
         _pad = changes && shortcut == Shortcut.Padding;
@@ -40,12 +42,12 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>, IPfaBlock
         {
             var a = nn.functional.relu(bn1.call(x));
             var s = ShortcutPath.Forward(x, a, downsample, _pad, _out, _stride);
-            y = conv2.call(nn.functional.relu(bn2.call(conv1.call(a)))) + s;
+            y = conv2.call(nn.functional.relu(bn2.call(conv1.call(a)))).add(s, KeptScalars.One);
         }
         else
         {
             var s = ShortcutPath.Forward(x, x, downsample, _pad, _out, _stride);
-            y = nn.functional.relu(bn2.call(conv2.call(nn.functional.relu(bn1.call(conv1.call(x))))) + s);
+            y = nn.functional.relu(bn2.call(conv2.call(nn.functional.relu(bn1.call(conv1.call(x))))).add(s, KeptScalars.One));
         }
         return y.MoveToOuterDisposeScope();
     }

@@ -1,3 +1,5 @@
+using Pfa.Core.Native;
+using Pfa.Core.Model.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,7 +14,7 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>, IPfaBlock
 {
     public const int Expansion = 4;
     readonly Conv2d conv1, conv2, conv3;
-    readonly BatchNorm2d bn1, bn2, bn3;
+    readonly SafeBatchNorm bn1, bn2, bn3;
     readonly Sequential? downsample;
     readonly int _in, _out, _stride;
     readonly bool _pad;
@@ -21,11 +23,11 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>, IPfaBlock
     {
         (_in, _out, _stride) = (inPlanes, planes * Expansion, stride);
         conv1 = nn.Conv2d(inPlanes, planes, 1, bias: false);
-        bn1 = nn.BatchNorm2d(planes);
+        bn1 = SafeBatchNorm.BatchNorm2d(planes);
         conv2 = nn.Conv2d(planes, planes, 3, stride: stride, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(planes);
+        bn2 = SafeBatchNorm.BatchNorm2d(planes);
         conv3 = nn.Conv2d(planes, _out, 1, bias: false);
-        bn3 = nn.BatchNorm2d(_out);
+        bn3 = SafeBatchNorm.BatchNorm2d(_out);
         bool changes = stride != 1 || inPlanes != _out;
         _pad = changes && shortcut == Shortcut.Padding;
         if (changes && shortcut == Shortcut.Projection) downsample = ShortcutPath.Projection(inPlanes, _out, stride, batchNorm: true);
@@ -39,7 +41,7 @@ public sealed class Bottleneck : nn.Module<Tensor, Tensor>, IPfaBlock
         y = nn.functional.relu(bn2.call(conv2.call(y)));
         y = bn3.call(conv3.call(y));
         var s = ShortcutPath.Forward(x, x, downsample, _pad, _out, _stride);
-        return nn.functional.relu(y + s).MoveToOuterDisposeScope();
+        return nn.functional.relu(y.add(s, KeptScalars.One)).MoveToOuterDisposeScope();
     }
 
     public IEnumerable<LayerSpec> Describe(string p, string input, Func<string, nn.Module, LayerSpec> describe)

@@ -1,3 +1,5 @@
+using Pfa.Core.Native;
+using Pfa.Core.Model.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -13,9 +15,9 @@ namespace Pfa.Core.Model.Blocks;
 public sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IPfaBlock
 {
     readonly Conv2d? expand;
-    readonly BatchNorm2d? expand_bn;
+    readonly SafeBatchNorm? expand_bn;
     readonly Conv2d dw, project;
-    readonly BatchNorm2d dw_bn, project_bn;
+    readonly SafeBatchNorm dw_bn, project_bn;
     readonly bool _residual;
 
     public InvertedResidual(int inPlanes, int outPlanes, int stride = 1, int expandRatio = 6) : base("InvertedResidual")
@@ -24,12 +26,12 @@ public sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IPfaBlock
         if (expandRatio != 1)
         {
             expand = nn.Conv2d(inPlanes, hidden, 1, bias: false);
-            expand_bn = nn.BatchNorm2d(hidden);
+            expand_bn = SafeBatchNorm.BatchNorm2d(hidden);
         }
         dw = nn.Conv2d(hidden, hidden, 3, stride: stride, padding: 1, groups: hidden, bias: false);
-        dw_bn = nn.BatchNorm2d(hidden);
+        dw_bn = SafeBatchNorm.BatchNorm2d(hidden);
         project = nn.Conv2d(hidden, outPlanes, 1, bias: false);
-        project_bn = nn.BatchNorm2d(outPlanes);
+        project_bn = SafeBatchNorm.BatchNorm2d(outPlanes);
         _residual = stride == 1 && inPlanes == outPlanes;
         RegisterComponents();
     }
@@ -40,7 +42,7 @@ public sealed class InvertedResidual : nn.Module<Tensor, Tensor>, IPfaBlock
         var y = expand is null ? x : nn.functional.relu6(expand_bn!.call(expand.call(x)));
         y = nn.functional.relu6(dw_bn.call(dw.call(y)));
         y = project_bn.call(project.call(y));
-        return (_residual ? x + y : y).MoveToOuterDisposeScope();
+        return (_residual ? x.add(y, KeptScalars.One) : y).MoveToOuterDisposeScope();
     }
 
     public IEnumerable<LayerSpec> Describe(string p, string input, Func<string, nn.Module, LayerSpec> describe)

@@ -1,3 +1,4 @@
+using Pfa.Core.Model.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -48,7 +49,7 @@ public static class ResidualNets
         else children.Add(("conv1", nn.Conv2d(o.InChannels, width, 7, stride: 2, padding: 3, bias: false)));
         if (!o.PreActivation)
         {
-            children.Add(("bn1", nn.BatchNorm2d(width)));
+            children.Add(("bn1", SafeBatchNorm.BatchNorm2d(width)));
             children.Add(("relu", nn.ReLU()));
         }
         if (!cifar) children.Add(("maxpool", nn.MaxPool2d(3, stride: 2, padding: 1)));
@@ -70,7 +71,7 @@ public static class ResidualNets
         }
         if (o.PreActivation)
         {
-            children.Add(("bn", nn.BatchNorm2d(inPlanes)));
+            children.Add(("bn", SafeBatchNorm.BatchNorm2d(inPlanes)));
             children.Add(("relu", nn.ReLU()));
         }
         children.Add(("avgpool", nn.AdaptiveAvgPool2d(1)));
@@ -87,7 +88,7 @@ public static class ResidualNets
         settings ??= [(1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 1)];
         var children = new List<(string, nn.Module<Tensor, Tensor>)>
         {
-            ("stem", nn.Conv2d(inChannels, stem, 3, padding: 1, bias: false)), ("stem_bn", nn.BatchNorm2d(stem)), ("stem_relu", nn.ReLU6()),
+            ("stem", nn.Conv2d(inChannels, stem, 3, padding: 1, bias: false)), ("stem_bn", SafeBatchNorm.BatchNorm2d(stem)), ("stem_relu", nn.ReLU6()),
         };
         var blocks = new List<(string, nn.Module<Tensor, Tensor>)>();
         int inPlanes = stem;
@@ -99,7 +100,7 @@ public static class ResidualNets
             }
         children.Add(("features", nn.Sequential(blocks)));
         children.Add(("head", nn.Conv2d(inPlanes, head, 1, bias: false)));
-        children.Add(("head_bn", nn.BatchNorm2d(head)));
+        children.Add(("head_bn", SafeBatchNorm.BatchNorm2d(head)));
         children.Add(("head_relu", nn.ReLU6()));
         children.Add(("avgpool", nn.AdaptiveAvgPool2d(1)));
         children.Add(("flatten", nn.Flatten()));

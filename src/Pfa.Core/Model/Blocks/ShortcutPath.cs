@@ -1,3 +1,4 @@
+using Pfa.Core.Model.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -9,7 +10,7 @@ static class ShortcutPath
 {
     /// <summary>torchvision's downsample: 1×1 conv without bias, then batch norm (none for pre-activation blocks).</summary>
     public static Sequential Projection(int inPlanes, int outPlanes, int stride, bool batchNorm) => batchNorm
-        ? nn.Sequential(("0", nn.Conv2d(inPlanes, outPlanes, 1, stride: stride, bias: false)), ("1", nn.BatchNorm2d(outPlanes)))
+        ? nn.Sequential(("0", nn.Conv2d(inPlanes, outPlanes, 1, stride: stride, bias: false)), ("1", SafeBatchNorm.BatchNorm2d(outPlanes)))
         : nn.Sequential(("0", nn.Conv2d(inPlanes, outPlanes, 1, stride: stride, bias: false)));
 
     /// <summary>Option A: x[:, :, ::s, ::s] padded with (out − in)/2 zero channels before (the rest after).</summary>
