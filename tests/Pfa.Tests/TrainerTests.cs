@@ -50,4 +50,24 @@ public class TrainerTests
     {
         Assert.Equal(TrainOnce(optimizer, augment), TrainOnce(optimizer, augment));
     }
+
+    [Fact]
+    public void A_user_s_torchsharp_batch_norm_counts_its_batches_and_keeps_its_keys()
+    {
+        // The trainer sets TorchSharp's counters aside (their add_(1) makes a temporary Scalar) and counts itself.
+        using var dir = new TempDir();
+        var rng = new Random(4);
+        DataFiles.Npy(dir["x.npy"], "<f4", [40, 1, 4, 4], Enumerable.Range(0, 40 * 16).SelectMany(_ => BitConverter.GetBytes((float)rng.NextDouble())).ToArray());
+        DataFiles.Npy(dir["y.npy"], "|u1", [40], Enumerable.Range(0, 40).Select(i => (byte)(i % 2)).ToArray());
+        using var data = Dataset.Open(new DataSpec { Path = dir["x.npy"], Labels = dir["y.npy"] }, null);
+        using var seq = TorchSharp.torch.nn.Sequential(("c", TorchSharp.torch.nn.Conv2d(1, 2, 3)), ("b", TorchSharp.torch.nn.BatchNorm2d(2)),
+            ("f", TorchSharp.torch.nn.Flatten()), ("o", TorchSharp.torch.nn.Linear(8, 2)), ("n", TorchSharp.torch.nn.BatchNorm1d(2)));
+        var keys = seq.state_dict().Keys.ToList();
+        var mean = seq.state_dict()["b.running_mean"].clone();
+        Trainer.Train(seq, data, new TrainOptions { Epochs = 2, BatchSize = 16 });   // 3 batches an epoch
+        Assert.Equal(keys, seq.state_dict().Keys.ToList());
+        Assert.Equal(6L, seq.state_dict()["b.num_batches_tracked"].item<long>());
+        Assert.Equal(6L, seq.state_dict()["n.num_batches_tracked"].item<long>());
+        Assert.False(mean.allclose(seq.state_dict()["b.running_mean"]));           // the statistics were still updated
+    }
 }
