@@ -37,9 +37,11 @@ public class BudgetErrorTests
     }
 
     [Theory]
-    [InlineData("{ \"energy\": \"0.9\" }", "'energy' must be a number.")]
-    [InlineData("{ \"seed\": 1.5 }", "'seed' must be a whole number.")]
-    [InlineData("{ \"finetune\": { \"nesterov\": 1 } }", "'nesterov' must be true or false.")]
+    [InlineData("{ \"energy\": \"0.9\" }", "'energy' must be a number; found \"0.9\".")]
+    [InlineData("{ \"seed\": 1.5 }", "'seed' must be a whole number; found 1.5.")]
+    [InlineData("{ \"seed\": 1099511627776 }", "'seed' must be a whole number from -2147483648 to 2147483647; found 1099511627776.")]
+    [InlineData("{ \"include\": [5.5] }", "'include[0]' must be a string; found 5.5.")]
+    [InlineData("{ \"finetune\": { \"nesterov\": 1 } }", "'nesterov' must be true or false; found 1.")]
     public void A_value_of_the_wrong_type_says_what_was_expected(string json, string expected)
     {
         var e = Fails(json);

@@ -66,7 +66,10 @@ public class RecipeTests
         var spaces = ModelGraph.Build(Cnn()).Spaces;
         Assert.Equal(["c1", "c2", "f1"], RecipePlanner.AnalysedLayers(spaces, BudgetFile.Default));
         Assert.Equal(["c1", "f1"], RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("""{ "exclude": ["c2"] }""")));
-        Assert.Equal(["c2"], RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("""{ "include": ["c2", "f1"], "layers": { "f1": { "exclude": true } } }""")));
+        Assert.Equal(["c2", "f1"], RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("""{ "include": ["f1", "c2"] }""")));
+        // A layer both included and excluded is a contradiction, not a silent exclusion.
+        Assert.Contains("both in 'include' and in 'exclude'", Assert.Throws<PfaException>(() => RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("""{ "include": ["c2", "f1"], "exclude": ["f1"] }"""))).Message);
+        Assert.Contains("in 'include' and has \"exclude\": true", Assert.Throws<PfaException>(() => RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("""{ "include": ["c2", "f1"], "layers": { "f1": { "exclude": true } } }"""))).Message);
         var e = Assert.Throws<PfaException>(() => RecipePlanner.AnalysedLayers(spaces, PfaBudget.Parse("{\n \"exclude\": [\"out\"]\n}")));
         Assert.Contains("model output", e.Message);
         Assert.Equal(2, e.Line);

@@ -57,9 +57,10 @@ public static class StatisticsFile
 
     public static Dictionary<string, ResponseStatistics> Read(string path, out Sampling sampling)
     {
-        if (!File.Exists(path))
-            throw new PfaException(ErrorCodes.FileNotFound, $"statistics file '{path}' does not exist; run 'dotnet pfa analyze' first.", path);
-        var entries = SafetensorsFormat.Read(path).ToDictionary(e => e.Key, e => e.Value);
+        InputFiles.Require(path, "statistics file", "Run 'dotnet pfa analyze' first.");
+        var read = SafetensorsFormat.Read(path);
+        Checkpoints.TensorCodec.RequireFinite(read, path, "statistics file", ErrorCodes.InvalidWeights);
+        var entries = read.ToDictionary(e => e.Key, e => e.Value);
         sampling = entries.ContainsKey(PositionsMarker) ? Sampling.Positions : Sampling.Pooled;
         try
         {

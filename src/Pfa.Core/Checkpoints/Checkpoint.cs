@@ -12,13 +12,15 @@ public static class Checkpoint
 
     public static List<(string Key, Tensor Value)> Read(string path)
     {
-        if (!File.Exists(path))
-            throw new PfaException(ErrorCodes.FileNotFound, $"weights file '{path}' does not exist.", path);
-        return Extension(path) switch
+        InputFiles.Require(path, "weights file");
+        var ext = Extension(path);
+        var entries = ext switch
         {
             ".safetensors" => SafetensorsFormat.Read(path),
             _ => DatFormat.Read(path),
         };
+        TensorCodec.RequireFinite(entries, path, "weights file", ErrorCodes.InvalidWeights);
+        return entries;
     }
 
     public static void Write(string path, IEnumerable<(string Key, Tensor Value)> entries)

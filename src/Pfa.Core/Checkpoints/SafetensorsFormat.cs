@@ -36,6 +36,8 @@ public static class SafetensorsFormat
         long dataStart = 8 + (long)headerLength;
         long dataLength = length - dataStart;
 
+        try { _ = new System.Text.UTF8Encoding(false, true).GetCharCount(headerBytes); }
+        catch (System.Text.DecoderFallbackException e) { throw Bad($"its JSON header is not valid UTF-8 (byte {e.Index} of the header); the file is damaged."); }
         JsonDocument header;
         try { header = JsonDocument.Parse(headerBytes); }
         catch (JsonException e) { throw Bad($"its JSON header does not parse ({e.Message})."); }
@@ -54,8 +56,10 @@ public static class SafetensorsFormat
                         throw Bad($"tensor '{prop.Name}' has dtype '{dtype}'; supported: {string.Join(", ", Types.Keys)}.");
                     var shape = e.GetProperty("shape").EnumerateArray().Select(v => v.GetInt64()).ToArray();
                     var offsets = e.GetProperty("data_offsets").EnumerateArray().Select(v => v.GetInt64()).ToArray();
-                    if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
-                        throw Bad($"tensor '{prop.Name}' has data_offsets [{string.Join(", ", offsets)}] outside the {dataLength} data bytes (truncated?).");
+                    if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0])
+                        throw Bad($"tensor '{prop.Name}' has data_offsets [{string.Join(", ", offsets)}]; expected [begin, end] with 0 ≤ begin ≤ end.");
+                    if (offsets[1] > dataLength)
+                        throw Bad($"tensor '{prop.Name}' has data_offsets [{string.Join(", ", offsets)}] past the {dataLength} data bytes the file has (truncated?).");
                     if (shape.Any(d => d < 0)) throw Bad($"tensor '{prop.Name}' has a negative dimension.");
                     if (SizeMath.Bytes(shape, TensorCodec.ElementSize(type)) is not { } expected)
                         throw Bad($"tensor '{prop.Name}' has shape {TensorCodec.Shape(shape)}, larger than any tensor this tool can read ({SizeMath.MaxBytes:N0} bytes).");

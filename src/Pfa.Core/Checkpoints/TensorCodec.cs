@@ -71,4 +71,18 @@ internal static class TensorCodec
     }
 
     public static string Shape(long[] shape) => $"[{string.Join(", ", shape)}]";
+
+    /// <summary>Refuses NaN or ±Inf in any floating-point tensor: such weights or statistics come from a damaged
+    /// file or a diverged run, and would otherwise reach an eigendecomposition or an accuracy as garbage.</summary>
+    public static void RequireFinite(IEnumerable<(string Key, Tensor Value)> entries, string path, string what, string code)
+    {
+        foreach (var (key, t) in entries)
+        {
+            if (!t.is_floating_point()) continue;
+            using var _ = NewDisposeScope();
+            long bad = t.isfinite().logical_not().sum().item<long>();
+            if (bad > 0)
+                throw new Errors.PfaException(code, $"{what} '{path}': tensor '{Errors.Printable.Escape(key)}' holds {bad} NaN or infinite value{(bad == 1 ? "" : "s")} (of {t.numel()}); the file is damaged or comes from a run that diverged.", path);
+        }
+    }
 }

@@ -30,7 +30,7 @@ public sealed class CifarSource : SampleSource
         var one = new byte[_labelBytes];
         foreach (var f in files)
         {
-            if (!File.Exists(f)) throw new Errors.PfaException(Errors.ErrorCodes.FileNotFound, $"data file '{f}' does not exist.", f);
+            Errors.InputFiles.Require(f, "data file");
             using var s = File.OpenRead(f);
             if (s.Length == 0 || s.Length % record != 0)
                 throw Bad(f, $"a CIFAR-{(cifar100 ? 100 : 10)} file is a whole number of {record}-byte records; this one has {s.Length} bytes (truncated, or the other CIFAR variant?).");

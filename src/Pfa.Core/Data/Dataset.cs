@@ -121,7 +121,7 @@ public sealed class Dataset : IDisposable
                 while (next < want) { _source.ReadNext(scratch); next++; }
                 _source.ReadNext(scratch);
                 next++;
-                Convert(scratch, x.AsSpan(k * _source.SampleElements, _source.SampleElements));
+                Convert(scratch, x.AsSpan(k * _source.SampleElements, _source.SampleElements), want);
                 y[k] = Labels[start + k];
             }
             yield return MakeBatch(x, y, b);
@@ -144,7 +144,7 @@ public sealed class Dataset : IDisposable
             for (int k = 0; k < b; k++)
             {
                 int i = order[start + k];
-                Convert(cache.AsSpan(i * sampleBytes, sampleBytes), x.AsSpan(k * _source.SampleElements, _source.SampleElements));
+                Convert(cache.AsSpan(i * sampleBytes, sampleBytes), x.AsSpan(k * _source.SampleElements, _source.SampleElements), _selected[i]);
                 y[k] = Labels[i];
             }
             yield return MakeBatch(x, y, b);
@@ -174,7 +174,8 @@ public sealed class Dataset : IDisposable
         return new Batch(tensor(x, shape), tensor(y, [b]));
     }
 
-    void Convert(ReadOnlySpan<byte> raw, Span<float> destination)
+    /// <param name="sample">The sample's index in the source, for errors.</param>
+    void Convert(ReadOnlySpan<byte> raw, Span<float> destination, int sample)
     {
         if (_source.IsUInt8)
         {
@@ -189,6 +190,9 @@ public sealed class Dataset : IDisposable
             var f = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw);
             for (int i = 0; i < destination.Length; i++)
             {
+                // NaN or ±Inf pixels would flow through the model into a meaningless accuracy or analysis.
+                if (!float.IsFinite(f[i]))
+                    throw new PfaException(ErrorCodes.InvalidData, $"{Description}: sample {sample} holds a non-finite value ({f[i].ToString(System.Globalization.CultureInfo.InvariantCulture)}) at element {i}; replace NaN and infinite pixels (e.g. np.nan_to_num) before saving.");
                 int c = i / _channelSize;
                 destination[i] = (f[i] - _mean[c]) / _std[c];
             }

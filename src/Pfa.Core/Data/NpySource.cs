@@ -70,7 +70,7 @@ public sealed partial class NpySource : SampleSource
     /// <summary>Magic "\x93NUMPY", version, header length (2 bytes in v1, 4 in v2/v3), then a Python dict literal.</summary>
     static (string Descr, long[] Shape, long DataOffset) ReadHeader(string path)
     {
-        if (!File.Exists(path)) throw new Errors.PfaException(Errors.ErrorCodes.FileNotFound, $"data file '{path}' does not exist.", path);
+        Errors.InputFiles.Require(path, "data file");
         using var s = File.OpenRead(path);
         var pre = new byte[10];
         ReadExactly(s, pre.AsSpan(0, Math.Min(10, (int)Math.Max(0, s.Length))), path, "the .npy header");

@@ -32,7 +32,7 @@ public abstract class SampleSource : IDisposable
 
     protected static Stream OpenMaybeGzip(string path)
     {
-        if (!File.Exists(path)) throw new PfaException(ErrorCodes.FileNotFound, $"data file '{path}' does not exist.", path);
+        InputFiles.Require(path, "data file");
         var raw = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         int b0 = raw.ReadByte(), b1 = raw.ReadByte();
         raw.Position = 0;

@@ -25,6 +25,8 @@ public static class ErrorCodes
     public const string SelfCheckFailed = "PFA0013";
     /// <summary>The chosen method does not apply to this model (e.g. Garg et al.'s design on a residual or grouped network).</summary>
     public const string NotApplicable = "PFA0014";
+    /// <summary>A recipe (recipe.json) is inconsistent: a layer listed twice, kept indices out of range, an unknown init.</summary>
+    public const string InvalidRecipe = "PFA0015";
     /// <summary>Gate: accuracy dropped more than the tolerance.</summary>
     public const string AccuracyGate = "PFA1001";
     /// <summary>Gate: the recipe differs from the committed baseline.</summary>

@@ -13,7 +13,7 @@ namespace Pfa.Core.Json;
 public static partial class JsonErrorText
 {
     /// <summary>Message and JSON path (for the location) of a deserialisation error; null when not recognised.</summary>
-    public static (string Message, string? Path)? Explain(JsonException e, Type root)
+    public static (string Message, string? Path)? Explain(JsonException e, Type root, JsonSourceMap? map = null)
     {
         var unmapped = Unmapped().Match(e.Message);
         if (unmapped.Success)
@@ -32,8 +32,15 @@ public static partial class JsonErrorText
         var convert = Convert().Match(e.Message);
         if (convert.Success && e.Path is { Length: > 0 } valuePath)
         {
-            var property = valuePath[(valuePath.LastIndexOfAny(['.', '[']) + 1)..].TrimEnd(']');
-            return ($"'{property}' must be {Describe(convert.Groups[1].Value)}.", valuePath);
+            // An array element is named with its array ("'include[0]'"), never by its position alone.
+            int dot = valuePath.LastIndexOf('.');
+            var property = dot >= 0 ? valuePath[(dot + 1)..] : valuePath.TrimStart('$');
+            var found = map?.Scalar(valuePath);
+            var expected = Describe(convert.Groups[1].Value);
+            var range = IntegerRange(convert.Groups[1].Value);
+            if (range is not null && found is not null && System.Numerics.BigInteger.TryParse(found, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _))
+                return ($"'{property}' must be a whole number from {range}; found {found}.", valuePath);
+            return ($"'{property}' must be {expected}" + (found is null ? "." : $"; found {Errors.Printable.Escape(found)}."), valuePath);
         }
         return null;
     }
@@ -43,6 +50,10 @@ public static partial class JsonErrorText
 
     [GeneratedRegex(@"The JSON value could not be converted to ([^.\s]+(?:\.[^.\s]+)*)")]
     private static partial Regex Convert();
+
+    /// <summary>"-2147483648 to 2147483647" for the integer types, else null.</summary>
+    static string? IntegerRange(string dotnetType) => dotnetType.Contains("Int32", StringComparison.Ordinal) ? $"{int.MinValue} to {int.MaxValue}"
+        : dotnetType.Contains("Int64", StringComparison.Ordinal) ? $"{long.MinValue} to {long.MaxValue}" : null;
 
     static string Describe(string dotnetType)
     {

@@ -41,8 +41,7 @@ public static partial class JsonFiles
 
     public static JsonInput<T> Read<T>(string path, string what)
     {
-        if (!System.IO.File.Exists(path))
-            throw new PfaException(ErrorCodes.FileNotFound, $"{what} '{path}' does not exist.", path);
+        InputFiles.Require(path, what);
         byte[] bytes;
         try { bytes = System.IO.File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -55,6 +54,12 @@ public static partial class JsonFiles
     public static JsonInput<T> Parse<T>(byte[] bytes, string path, string what)
     {
         var map = JsonSourceMap.Build(bytes);
+        foreach (var (dupPath, line, column) in map.Duplicates.Take(1))
+        {
+            var (firstLine, firstColumn) = map.Locate(dupPath);
+            var name = dupPath[(dupPath.LastIndexOf('.') + 1)..];
+            throw new PfaException(ErrorCodes.InvalidJson, $"{what} is not valid: '{name}' appears twice in one object (first at line {firstLine}, column {firstColumn}); keep one. A JSON reader would silently take the last.", path, line, column);
+        }
         T? value;
         try
         {
@@ -65,7 +70,7 @@ public static partial class JsonFiles
             int? line = e.LineNumber is long l ? (int)l + 1 : null;
             int? col = e.BytePositionInLine is long c ? (int)c + 1 : null;
             var message = CleanMessage(e.Message);
-            if (JsonErrorText.Explain(e, typeof(T)) is var (explained, jsonPath))
+            if (JsonErrorText.Explain(e, typeof(T), map) is var (explained, jsonPath))
             {
                 message = explained;
                 if (jsonPath is not null) (line, col) = map.Locate(jsonPath);

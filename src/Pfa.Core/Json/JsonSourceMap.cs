@@ -10,7 +10,17 @@ namespace Pfa.Core.Json;
 public sealed class JsonSourceMap
 {
     readonly Dictionary<string, long> _offsets = new(StringComparer.Ordinal);
+    readonly Dictionary<string, string> _scalars = new(StringComparer.Ordinal);
+    readonly List<(string Path, long Offset)> _duplicates = [];
     readonly byte[] _utf8;
+
+    /// <summary>Properties named a second time in one object (path, 1-based line and column of the repeat).
+    /// A reader would silently keep the last one; every file of the tool refuses them.</summary>
+    public IEnumerable<(string Path, int Line, int Column)> Duplicates =>
+        _duplicates.Select(d => { var (l, c) = LineColumn(d.Offset); return (d.Path, l, c); });
+
+    /// <summary>The source text of the number, string, true/false or null at <paramref name="path"/> (at most 40 characters), or null.</summary>
+    public string? Scalar(string path) => _scalars.GetValueOrDefault(path);
 
     JsonSourceMap(byte[] utf8) => _utf8 = utf8;
 
@@ -51,7 +61,12 @@ public sealed class JsonSourceMap
                     path = $"{stack.Peek().Path}.{pendingProperty}";
                     offset = pendingOffset;
                 }
-                map._offsets.TryAdd(path, offset);
+                if (!map._offsets.TryAdd(path, offset) && !stack.Peek().IsArray) map._duplicates.Add((path, offset));
+                if (reader.TokenType is not (JsonTokenType.StartObject or JsonTokenType.StartArray))
+                {
+                    var raw = Encoding.UTF8.GetString(utf8, (int)reader.TokenStartIndex, (int)Math.Min(40, reader.BytesConsumed - reader.TokenStartIndex));
+                    map._scalars.TryAdd(path, raw.TrimEnd(',', ' ', '\n', '\r', '\t', '}', ']'));
+                }
                 if (reader.TokenType == JsonTokenType.StartObject) stack.Push((path, false, 0));
                 else if (reader.TokenType == JsonTokenType.StartArray) stack.Push((path, true, 0));
             }

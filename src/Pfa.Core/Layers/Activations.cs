@@ -33,6 +33,8 @@ public sealed class LeakyReLURule : ActivationRule
 {
     public override string Type => LayerType.LeakyReLU;
     public override IReadOnlyList<string> Properties => ["negative_slope"];
+    public override int[] OutShape(LayerSpec s, IReadOnlyList<int[]> inputs, ShapeCheck check) =>
+        s.NegativeSlope is { } v && !double.IsFinite(v) ? throw check.Fail("negative_slope", ": 'negative_slope' must be a finite number.") : inputs[0];
     public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => new SafeLeakyReLU(n.Spec.NegativeSlope ?? 0.01);
     public override string ExportNote => "LeakyReLU";
     public override LayerSpec? Describe(string name, nn.Module m) => m switch

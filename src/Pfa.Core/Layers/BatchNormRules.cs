@@ -16,6 +16,10 @@ public abstract class BatchNormRule : LayerRule
     public override int[] OutShape(LayerSpec s, IReadOnlyList<int[]> inputs, ShapeCheck check)
     {
         if (Image) check.NeedImage(inputs[0]); else check.NeedVector(inputs[0]);
+        if (s.Eps is { } eps && !(eps > 0 && double.IsFinite(eps)))
+            throw check.Fail("eps", $": 'eps' must be a positive number (PyTorch's default is 1e-5); found {eps.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
+        if (s.Momentum is { } m && !(m >= 0 && m <= 1))
+            throw check.Fail("momentum", $": 'momentum' must be between 0 and 1 (PyTorch's default is 0.1); found {m.ToString(System.Globalization.CultureInfo.InvariantCulture)}.");
         return inputs[0];
     }
 

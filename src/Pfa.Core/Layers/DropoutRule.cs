@@ -12,7 +12,7 @@ public sealed class DropoutRule : LayerRule
     public override IReadOnlyList<string> Properties => ["p"];
 
     public override int[] OutShape(LayerSpec s, IReadOnlyList<int[]> inputs, ShapeCheck check) =>
-        s.P is { } p && (p < 0 || p >= 1) ? throw check.Fail("p", $": 'p' must be in [0, 1); found {p}.") : inputs[0];
+        s.P is { } p && !(p >= 0 && p < 1) ? throw check.Fail("p", $": 'p' must be in [0, 1); found {p}.") : inputs[0];
 
     public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => nn.Dropout(n.Spec.P ?? 0.5);
     public override string ExportNote => "Dropout";

@@ -104,5 +104,11 @@ public sealed class ShapeCheck(string at, string where, Func<string, string, Exc
         if (x.Length != 1) throw Fail("type", $" needs a vector input [features]; its input has shape {Shape(x)}. Insert a 'flatten' layer before it.");
     }
 
-    public static int Spatial(int size, int kernel, int stride, int pad, int dilation) => (size + 2 * pad - dilation * (kernel - 1) - 1) / stride + 1;
+    /// <summary>Output size of a window op (PyTorch's floor formula); 0 or less when the window does not fit. The
+    /// numerator can be negative, where C#'s division would round toward zero and let a too-large window pass.</summary>
+    public static int Spatial(int size, int kernel, int stride, int pad, int dilation)
+    {
+        long span = (long)size + 2L * pad - (long)dilation * (kernel - 1) - 1;
+        return span < 0 ? 0 : (int)(span / stride + 1);
+    }
 }

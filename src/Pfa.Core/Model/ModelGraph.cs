@@ -75,8 +75,10 @@ public sealed partial class ModelGraph
                 int channels = d.Input[0];
                 if (n.Mean.Count != n.Std.Count || (n.Mean.Count != 1 && n.Mean.Count != channels))
                     throw Fail("$.normalize", $"'normalize' needs one mean and one std per input channel ({channels}) or a single pair; found {n.Mean.Count} means and {n.Std.Count} stds.");
-                if (n.Std.Any(s => !(s > 0)))
-                    throw Fail("$.normalize.std", "every 'std' must be greater than 0.");
+                if (n.Std.Any(s => !(s > 0 && double.IsFinite(s))))
+                    throw Fail("$.normalize.std", "every 'std' must be a finite number greater than 0.");
+                if (n.Mean.Any(m => !double.IsFinite(m)))
+                    throw Fail("$.normalize.mean", "every 'mean' must be a finite number.");
             }
 
             var nodes = new List<LayerNode>();

@@ -35,7 +35,7 @@ public static class RecipeMaker
         if (criterion.NeedsWeights && weightOf is null)
             throw budget.Error("$.select", $"selection '{criterion.Name}' reads the trained weights: pass --weights (the 'recipe' verb), or use 'compress'.");
         // The searched knob, recorded under its own name (τ, keep ratio or KL scale).
-        double? Knob(string name) => plan.Tau is { } t && strategy.Searches && strategy.Allocation.Knob == name ? Math.Round(strategy.Allocation.KnobValue(t), 6) : null;
+        double? Knob(string name) => plan.Tau is { } t && strategy.Searches && strategy.Allocation.Knob == name && double.IsFinite(strategy.Allocation.KnobValue(t)) ? Math.Round(strategy.Allocation.KnobValue(t), 6) : null;   // t = 1 keeps everything: no finite scale
         // Garg et al. §III-D: the conv layers whose significant dimensions do not grow are dropped.
         var dropped = strategy.DesignsModel ? Recipes.Design.GargDesign.Dropped(graph, plan.Layers, b).ToDictionary(d => d.Layer) : [];
         var layers = plan.Layers.Select((l, position) =>

@@ -103,9 +103,36 @@ public sealed record Recipe
     public static Recipe Load(string path)
     {
         var input = JsonFiles.Read<Recipe>(path, "recipe");
-        if (input.Value.Schema != SchemaId)
-            throw input.Error(ErrorCodes.InvalidBudget, "$.schema", $"unknown recipe schema '{input.Value.Schema}'; expected \"{SchemaId}\".");
+        Validate(input);
         return input.Value;
+    }
+
+    /// <summary>What apply relies on: one entry per layer, a known init and residual mode, and for each layer as
+    /// many kept indices as filters_after, ascending, within filters_before.</summary>
+    static void Validate(JsonInput<Recipe> input)
+    {
+        var r = input.Value;
+        PfaException Bad(string at, string message) => input.Error(ErrorCodes.InvalidRecipe, at, message);
+        if (r.Schema != SchemaId) throw Bad("$.schema", $"unknown recipe schema '{r.Schema}'; expected \"{SchemaId}\".");
+        if (r.Strategy.Init is not ("selected" or "random"))
+            throw Bad("$.strategy.init", $"'init' must be \"selected\" or \"random\"; found \"{Printable.Escape(r.Strategy.Init)}\".");
+        if (r.Strategy.Residual is not (null or "projection" or "padding"))
+            throw Bad("$.strategy.residual", $"'residual' must be \"projection\" or \"padding\"; found \"{Printable.Escape(r.Strategy.Residual)}\".");
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < r.Layers.Count; i++)
+        {
+            var l = r.Layers[i];
+            string at = $"$.layers[{i}]";
+            if (!seen.TryAdd(l.Name, i))
+                throw Bad($"{at}.name", $"layer '{Printable.Escape(l.Name)}' is listed twice (entries {seen[l.Name]} and {i}); a recipe lists each layer once.");
+            if (l.FiltersAfter < 1 || l.FiltersAfter > l.FiltersBefore)
+                throw Bad($"{at}.filters_after", $"layer '{Printable.Escape(l.Name)}': 'filters_after' must be from 1 to filters_before ({l.FiltersBefore}); found {l.FiltersAfter}.");
+            if (l.Dropped is null && l.Kept.Length != l.FiltersAfter)
+                throw Bad($"{at}.kept", $"layer '{Printable.Escape(l.Name)}' lists {l.Kept.Length} kept filters but 'filters_after' is {l.FiltersAfter}.");
+            for (int k = 0; k < l.Kept.Length; k++)
+                if (l.Kept[k] < 0 || l.Kept[k] >= l.FiltersBefore || (k > 0 && l.Kept[k] <= l.Kept[k - 1]))
+                    throw Bad($"{at}.kept[{k}]", $"layer '{Printable.Escape(l.Name)}': kept indices must be distinct, ascending and from 0 to {l.FiltersBefore - 1}; found {l.Kept[k]} at position {k}.");
+        }
     }
 
     public static string ToolVersion

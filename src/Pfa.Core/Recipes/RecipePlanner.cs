@@ -82,6 +82,22 @@ public sealed class RecipePlanner
         for (int i = 0; i < (b.Include?.Count ?? 0); i++) Check(b.Include![i], $"$.include[{i}]");
         for (int i = 0; i < (b.Exclude?.Count ?? 0); i++) Check(b.Exclude![i], $"$.exclude[{i}]");
         foreach (var name in b.Layers?.Keys ?? Enumerable.Empty<string>()) Check(name, $"$.layers.{name}");
+        foreach (var (list, key) in new[] { (b.Include, "include"), (b.Exclude, "exclude") })
+            for (int i = 0; i < (list?.Count ?? 0); i++)
+                if (list!.IndexOf(list[i]) < i)
+                    throw budget.Error($"$.{key}[{i}]", $"'{list[i]}' is listed twice in '{key}' (positions {list.IndexOf(list[i])} and {i}); list each layer once.");
+        for (int i = 0; i < (b.Exclude?.Count ?? 0); i++)
+            if (b.Include?.Contains(b.Exclude![i]) == true)
+                throw budget.Error($"$.exclude[{i}]", $"layer '{b.Exclude![i]}' is both in 'include' and in 'exclude'; name it in one of them.");
+        foreach (var (name, l) in b.Layers ?? [])
+        {
+            if (l.Exclude == true && b.Include?.Contains(name) == true)
+                throw budget.Error($"$.layers.{name}.exclude", $"layer '{name}' is in 'include' and has \"exclude\": true; name it in one of them.");
+            if (l.Keep is { } keep && prunable[name].Channels is var width && keep > width)
+                throw budget.Error($"$.layers.{name}.keep", $"'keep' of layer '{name}' is {keep}, but the layer has {width} filters; keep at most {width} (or leave the layer out of the budget to keep it whole).");
+            if (l.MinFilters is { } min && prunable[name].Channels is var w && min > w)
+                throw budget.Error($"$.layers.{name}.min_filters", $"'min_filters' of layer '{name}' is {min}, but the layer has {w} filters; use at most {w}.");
+        }
         var excluded = new HashSet<string>(b.Exclude ?? []);
         foreach (var (name, l) in b.Layers ?? []) if (l.Exclude == true) excluded.Add(name);
         var included = b.Include is { Count: > 0 } inc ? new HashSet<string>(inc) : null;

@@ -25,7 +25,11 @@ public static class AnalyzeCommand
         cmd.SetAction(r => ctx.Guard(() =>
         {
             var b = CommonOptions.LoadBudget(r, budget);
-            var (_, network, dataset) = CommonOptions.LoadModelAndData(r.GetValue(model)!, r.GetValue(weights)!, data.SpecOrBudget(r, b));
+            var spec = data.SpecOrBudget(r, b);
+            var outFolder = r.GetValue(output)!;
+            OutputGuard.Check([(r.GetValue(model), "model description"), (r.GetValue(weights), "weights file"), (r.GetValue(budget), "budget"), (spec.Path, "data"), (spec.Labels, "labels file")],
+                [(Path.Combine(outFolder, AnalysisResult.StatsFileName), "--out"), (Path.Combine(outFolder, AnalysisResult.SpectraFileName), "--out")]);
+            var (_, network, dataset) = CommonOptions.LoadModelAndData(r.GetValue(model)!, r.GetValue(weights)!, spec);
             using var _n = network;
             using var _d = dataset;
             using var analysis = AnalysisResult.Run(network, dataset, b, b.Budget.BatchSize ?? r.GetValue(data.BatchSize), ctx.Progress("analysing"));

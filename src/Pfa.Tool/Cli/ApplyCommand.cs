@@ -1,3 +1,4 @@
+using Pfa.Core.Errors;
 using System.CommandLine;
 using Pfa.Core.Pipeline;
 using Pfa.Core.Model;
@@ -23,6 +24,7 @@ public static class ApplyCommand
         };
         cmd.SetAction(r => ctx.Guard(() =>
         {
+            OutputGuard.Check([(r.GetValue(model), "model description"), (r.GetValue(weights), "weights file"), (r.GetValue(recipe), "recipe")], [], (r.GetValue(output)!, "--out"));
             var description = ModelDescription.Load(r.GetValue(model)!);
             using var network = PfaModel.Load(description, r.GetValue(weights)!);
             var rec = Recipe.Load(r.GetValue(recipe)!);

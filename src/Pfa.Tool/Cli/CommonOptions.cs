@@ -56,9 +56,13 @@ public static class CommonOptions
         public DataSpec SpecOrBudget(ParseResult r, Pfa.Core.Budget.BudgetFile b) =>
             Given(r) ? Spec(r) : b.DataSpec(b.Budget.Data, "train") ?? Spec(r);
 
-        public DataSpec Spec(ParseResult r) => new()
+        public DataSpec Spec(ParseResult r) =>
+            Spec(r, r.GetValue(Data) ?? throw new PfaException(ErrorCodes.InvalidArgument, "no data: pass --data, or set 'data' in the budget."));
+
+        /// <summary>The command line's data options applied to another source (compress's --eval-data).</summary>
+        public DataSpec Spec(ParseResult r, string path) => new()
         {
-            Path = r.GetValue(Data) ?? throw new PfaException(ErrorCodes.InvalidArgument, "no data: pass --data, or set 'data' in the budget."),
+            Path = path,
             Labels = r.GetValue(Labels),
             Format = r.GetValue(Format)!,
             Split = r.GetValue(Split)!,

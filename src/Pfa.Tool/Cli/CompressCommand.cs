@@ -39,14 +39,19 @@ public static class CompressCommand
                 throw new PfaException(ErrorCodes.InvalidArgument, $"--epochs must be ≥ 0; found {ep}.");
             if (r.GetValue(baseline) is { } bl && !r.GetValue(updateBaseline) && !File.Exists(bl))
                 throw new PfaException(ErrorCodes.FileNotFound, $"the baseline recipe '{bl}' does not exist; create it with --update-baseline (or 'dotnet pfa accept'), or leave --baseline out.");
+            // A damaged baseline is found now, not after the analysis and the recipe.
+            if (r.GetValue(baseline) is { } committed && !r.GetValue(updateBaseline)) _ = Pfa.Core.Recipes.Recipe.Load(committed);
             var b = CommonOptions.LoadBudget(r, budget);
             var train = data.SpecOrBudget(r, b);
             // The gate's data: --eval-data; else the budget's eval_data (without a path: the training data's
             // source with eval_data's split, limit and classes); else the training data's test split, all of it.
             var evalBudget = b.Budget.EvalData;
-            var eval = r.GetValue(evalData) is { } e ? data.Spec(r) with { Path = e, Labels = null, Split = r.GetValue(evalSplit)! }
+            var eval = r.GetValue(evalData) is { } e ? data.Spec(r, e) with { Labels = null, Split = r.GetValue(evalSplit)! }
                 : b.DataSpec(evalBudget, "test") is { } fromBudget ? fromBudget
                 : train with { Split = evalBudget?.Split ?? "test", Limit = evalBudget?.Limit, Classes = evalBudget?.Classes ?? train.Classes };
+            OutputGuard.Check([(r.GetValue(model), "model description"), (r.GetValue(weights), "weights file"), (r.GetValue(budget), "budget"),
+                    (r.GetValue(updateBaseline) ? null : r.GetValue(baseline), "baseline recipe"), (train.Path, "training data"), (train.Labels, "labels file"), (eval.Path, "evaluation data"), (eval.Labels, "labels file")],
+                r.GetValue(updateBaseline) && r.GetValue(baseline) is { } target ? [(target, "--baseline")] : [], (r.GetValue(output)!, "--out"));
             var request = new CompressRequest
             {
                 ModelPath = r.GetValue(model)!, WeightsPath = r.GetValue(weights)!, Budget = b,

@@ -1,3 +1,4 @@
+using Pfa.Core.Errors;
 using System.CommandLine;
 using System.Globalization;
 using Pfa.Core.Data;
@@ -25,7 +26,9 @@ public static class FinetuneCommand
         cmd.SetAction(r => ctx.Guard(() =>
         {
             var b = CommonOptions.LoadBudget(r, budget);
-            var (_, network, dataset) = CommonOptions.LoadModelAndData(r.GetValue(model)!, r.GetValue(weights)!, data.SpecOrBudget(r, b));
+            var spec = data.SpecOrBudget(r, b);
+            OutputGuard.Check([(r.GetValue(model), "model description"), (r.GetValue(weights), "weights file"), (r.GetValue(budget), "budget"), (spec.Path, "data"), (spec.Labels, "labels file")], [(r.GetValue(output)!, "--out")]);
+            var (_, network, dataset) = CommonOptions.LoadModelAndData(r.GetValue(model)!, r.GetValue(weights)!, spec);
             using var _n = network;
             using var _d = dataset;
             var options = b.Budget.TrainOptions() with { Epochs = r.GetValue(epochs) ?? b.Budget.TrainOptions().Epochs };

@@ -19,6 +19,9 @@ public static class MergeCommand
         cmd.SetAction(r => ctx.Guard(() =>
         {
             var folders = r.GetValue(shards)!;
+            var outFolder = r.GetValue(output)!;
+            OutputGuard.Check(folders.SelectMany(f => new (string?, string)[] { (Path.Combine(f, AnalysisResult.StatsFileName), "shard's statistics file"), (Path.Combine(f, AnalysisResult.SpectraFileName), "shard's spectra file") }),
+                [(Path.Combine(outFolder, AnalysisResult.StatsFileName), "--out"), (Path.Combine(outFolder, AnalysisResult.SpectraFileName), "--out")]);
             // The same statistics twice (one shard named twice, or a copy of it) would count its samples twice.
             var seen = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var folder in folders)

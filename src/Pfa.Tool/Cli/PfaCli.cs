@@ -32,13 +32,27 @@ public static class PfaCli
         context.Verbose = parse.GetValue(verbose);
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) stderr.WriteLine($"error {ErrorCodes.InvalidArgument}: {e.Message}");
+            foreach (var e in parse.Errors) stderr.WriteLine($"error {ErrorCodes.InvalidArgument}: {Explain(e.Message)}");
             stderr.WriteLine("Run 'dotnet pfa --help' (or 'dotnet pfa <verb> --help') for usage.");
             return ExitCodes.BadInput;
         }
         return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
     }
+
+    /// <summary>System.CommandLine's type errors in a user's words: "--limit must be a whole number (at most
+    /// 2147483647); found '99999999999'", never a .NET type name such as System.Nullable`1[System.Int32].</summary>
+    internal static string Explain(string message)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(message, @"^Cannot parse argument '(.*)' for option '([^']+)' as expected type '([^']+)'");
+        if (!m.Success) return message;
+        var type = m.Groups[3].Value;
+        var expected = type.Contains("Int32", StringComparison.Ordinal) ? $"a whole number (at most {int.MaxValue})"
+            : type.Contains("Int64", StringComparison.Ordinal) ? $"a whole number (at most {long.MaxValue})"
+            : type.Contains("Double", StringComparison.Ordinal) ? "a number" : type.Contains("Boolean", StringComparison.Ordinal) ? "true or false" : "a value of another form";
+        return $"{m.Groups[2].Value} must be {expected}; found '{Printable.Escape(m.Groups[1].Value)}'.";
+    }
 }
+
 
 /// <summary>Output streams and flags shared by the verbs.</summary>
 public sealed class CliContext(TextWriter stdout, TextWriter stderr)

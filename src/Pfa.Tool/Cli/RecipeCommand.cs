@@ -1,3 +1,4 @@
+using Pfa.Core.Errors;
 using System.CommandLine;
 using System.Globalization;
 using Pfa.Core.Model;
@@ -21,10 +22,13 @@ public static class RecipeCommand
         };
         cmd.SetAction(r => ctx.Guard(() =>
         {
+            var folder = r.GetValue(analysis)!;
+            OutputGuard.Check([(r.GetValue(model), "model description"), (r.GetValue(weights), "weights file"), (r.GetValue(budget), "budget"),
+                (Path.Combine(folder, AnalysisResult.StatsFileName), "statistics file"), (Path.Combine(folder, AnalysisResult.SpectraFileName), "spectra file")],
+                [(r.GetValue(output)!, "--out")]);
             var b = CommonOptions.LoadBudget(r, budget);
             var description = ModelDescription.Load(r.GetValue(model)!);
             var graph = ModelGraph.Build(description);
-            var folder = r.GetValue(analysis)!;
             using var loaded = AnalysisResult.Load(folder);
             using var network = r.GetValue(weights) is { } w ? PfaModel.Load(description, w) : null;
             var recipe = RecipeMaker.Make(graph, loaded, b, File.ReadAllBytes(Path.Combine(folder, AnalysisResult.StatsFileName)),

@@ -44,6 +44,12 @@ public static class ResidualNets
         };
         if (o.PreActivation && (!cifar)) throw new ArgumentException("pre-activation ResNets are built for the CIFAR depths (6n + 2).");
         int width = o.Width ?? (cifar ? 16 : 64);
+        // Bounds before any weight is allocated: a typo (--width 100000) would otherwise ask libtorch for hundreds of GB.
+        if (cifar && o.Depth > 1202) throw new ArgumentException($"ResNet depth {o.Depth}: the CIFAR depths go up to 1202 (He et al.'s deepest).");
+        if (cifar && o.Depth < 8) throw new ArgumentException($"ResNet depth {o.Depth}: a CIFAR ResNet needs at least one block per stage (depth 8 or more).");
+        if (width is < 1 or > 1024) throw new ArgumentException($"ResNet width {width}: the first stage's width must be from 1 to 1024.");
+        if (o.InChannels is < 1 or > 1024) throw new ArgumentException($"ResNet input channels {o.InChannels}: must be from 1 to 1024.");
+        if (o.Classes is < 1 or > 100_000) throw new ArgumentException($"ResNet classes {o.Classes}: must be from 1 to 100000.");
         var children = new List<(string, nn.Module<Tensor, Tensor>)>();
         if (cifar) children.Add(("conv1", nn.Conv2d(o.InChannels, width, 3, padding: 1, bias: false)));
         else children.Add(("conv1", nn.Conv2d(o.InChannels, width, 7, stride: 2, padding: 3, bias: false)));
@@ -86,6 +92,8 @@ public static class ResidualNets
         (int T, int C, int N, int S)[]? settings = null)
     {
         settings ??= [(1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 64, 2, 1)];
+        if (inChannels is < 1 or > 1024) throw new ArgumentException($"MobileNet input channels {inChannels}: must be from 1 to 1024.");
+        if (classes is < 1 or > 100_000) throw new ArgumentException($"MobileNet classes {classes}: must be from 1 to 100000.");
         var children = new List<(string, nn.Module<Tensor, Tensor>)>
         {
             ("stem", nn.Conv2d(inChannels, stem, 3, padding: 1, bias: false)), ("stem_bn", SafeBatchNorm.BatchNorm2d(stem)), ("stem_relu", nn.ReLU6()),
