@@ -32,6 +32,54 @@ public class RecipeDiffTests
         Assert.Contains(changes, c => c.StartsWith("f2: newly compressed"));
     }
 
+    /// <summary>How a recipe was reached, not what it makes: a change here alone is no drift.</summary>
+    static readonly HashSet<string> Informational =
+    [
+        "Strategy.Energy", "Strategy.Target", "Strategy.Parameters", "Strategy.Flops", "Strategy.Measure", "Strategy.Threshold", "Strategy.Depth",
+        "Strategy.Responses", "Strategy.Tau", "Strategy.KeepRatio", "Strategy.KlScale", "Strategy.Select", "Strategy.MinFilters", "Strategy.RoundTo",
+        "Layer.Kind", "Layer.Rule", "Layer.EnergyKept", "Layer.Kl", "Layer.Samples", "Layer.Inactive", "Layer.Spectrum", "Layer.Warnings", "Layer.Notes",
+    ];
+
+    static object Other(Type t, object? current) => (Nullable.GetUnderlyingType(t) ?? t) switch
+    {
+        var x when x == typeof(string) => (current as string) == "random" ? "selected" : current is null ? "padding" : "random",
+        var x when x == typeof(int) => (current as int? ?? 0) + 7,
+        var x when x == typeof(long) => (current as long? ?? 0) + 7,
+        var x when x == typeof(double) => (current as double? ?? 0) + 0.25,
+        var x when x == typeof(bool) => !(current as bool? ?? false),
+        var x when x == typeof(int[]) => new[] { 1, 3 },
+        var x when x == typeof(double[]) => new[] { 0.5, 0.5 },
+        var x when x == typeof(List<string>) => new List<string> { "changed" },
+        var x => throw new InvalidOperationException($"no other value for {x}"),
+    };
+
+    [Fact]
+    public void Every_field_that_shapes_the_model_is_drift_and_the_rest_is_listed_as_informational()
+    {
+        // A field added to the recipe must be compared or named here: drift detection cannot silently ignore it.
+        var baseline = Make(("c1", 4, [0, 2])) with { Strategy = new RecipeStrategy { Name = "energy", Init = "selected", Seed = 1 } };
+        foreach (var (prefix, type) in new[] { ("Strategy", typeof(RecipeStrategy)), ("Layer", typeof(RecipeLayer)) })
+            foreach (var property in type.GetProperties().Where(p => p.SetMethod is not null && p.Name != nameof(RecipeLayer.Name)))
+            {
+                Recipe changed;
+                if (prefix == "Strategy")
+                {
+                    var strategy = baseline.Strategy with { };
+                    property.SetValue(strategy, Other(property.PropertyType, property.GetValue(strategy)));
+                    changed = baseline with { Strategy = strategy };
+                }
+                else
+                {
+                    var layer = baseline.Layers[0] with { };
+                    property.SetValue(layer, Other(property.PropertyType, property.GetValue(layer)));
+                    changed = baseline with { Layers = [layer] };
+                }
+                var key = $"{prefix}.{property.Name}";
+                Assert.True(Informational.Contains(key) == (RecipeDiff.Compare(baseline, changed).Count == 0),
+                    Informational.Contains(key) ? $"{key} is listed as informational but is reported as drift" : $"a change of {key} is not reported as drift");
+            }
+    }
+
     [Fact]
     public void Accept_writes_the_baseline()
     {

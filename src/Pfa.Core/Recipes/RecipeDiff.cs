@@ -3,9 +3,12 @@ using System.Globalization;
 namespace Pfa.Core.Recipes;
 
 /// <summary>
-/// What changed between a committed baseline recipe and a new one: the strategy, the analysed layers, and per
-/// layer the filter counts and the kept indices. Spectra, the input hash and the tool version are not compared
-/// (retraining changes them without changing the architecture).
+/// What changed between a committed baseline recipe and a new one — everything that changes the model the recipe
+/// makes: the strategy, the initialisation (selected filters or random, and the seed, which also seeds fine-tuning),
+/// the residual mode, the analysed layers, and per layer the filter counts, the kept indices, the members of a
+/// shared channel group and whether a layer is dropped. How a recipe was reached (knobs, spectra, energies, the
+/// input hash, the tool version) is not compared: retraining changes it without changing the architecture.
+/// <c>RecipeDiffTests</c> checks each field is either compared or listed as informational.
 /// </summary>
 public static class RecipeDiff
 {
@@ -15,6 +18,12 @@ public static class RecipeDiff
         var inv = CultureInfo.InvariantCulture;
         if (baseline.Strategy.Name != current.Strategy.Name)
             changes.Add($"strategy: {baseline.Strategy.Name} → {current.Strategy.Name}");
+        if (baseline.Strategy.Init != current.Strategy.Init)
+            changes.Add($"init: {baseline.Strategy.Init} → {current.Strategy.Init}");
+        if (baseline.Strategy.Seed != current.Strategy.Seed)
+            changes.Add(string.Create(inv, $"seed: {baseline.Strategy.Seed} → {current.Strategy.Seed}"));
+        if (baseline.Strategy.Residual != current.Strategy.Residual)
+            changes.Add($"residual: {baseline.Strategy.Residual ?? "none"} → {current.Strategy.Residual ?? "none"}");
         var before = baseline.Layers.ToDictionary(l => l.Name);
         var after = current.Layers.ToDictionary(l => l.Name);
         foreach (var name in before.Keys.Except(after.Keys)) changes.Add($"{name}: no longer compressed");
@@ -30,6 +39,10 @@ public static class RecipeDiff
                 var gained = l.Kept.Except(b.Kept).ToList();
                 changes.Add($"{l.Name}: same count ({l.FiltersAfter}) but different filters kept: now also [{string.Join(", ", gained)}], no longer [{string.Join(", ", lost)}]");
             }
+            if (b.Dropped != l.Dropped)
+                changes.Add(l.Dropped is null ? $"{l.Name}: no longer dropped" : $"{l.Name}: now dropped ({l.Dropped})");
+            if (!(b.Shared ?? []).SequenceEqual(l.Shared ?? []))
+                changes.Add($"{l.Name}: shared by [{string.Join(", ", l.Shared ?? [])}] (baseline [{string.Join(", ", b.Shared ?? [])}])");
         }
         if (changes.Count > 0)
             changes.Add(string.Create(inv, $"totals: parameters {current.Totals.ParametersPercent}% (baseline {baseline.Totals.ParametersPercent}%), MACs {current.Totals.MacsPercent}% (baseline {baseline.Totals.MacsPercent}%)"));

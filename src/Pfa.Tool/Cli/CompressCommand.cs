@@ -17,6 +17,7 @@ public static class CompressCommand
         var json = CommonOptions.Json();
         var data = new CommonOptions.DataOptions(required: false, defaultSplit: "train");
         var evalData = new Option<string?>("--eval-data") { Description = "Data for the accuracy gate (default: --data with --split test, or 'eval_data' in the budget)." };
+        var evalLabels = new Option<string?>("--eval-labels") { Description = "Labels file, when --eval-data is a samples file (IDX images, .npy)." };
         var evalSplit = new Option<string>("--eval-split") { Description = "train or test, for --eval-data folders.", DefaultValueFactory = _ => "test" };
         var output = new Option<string>("--out") { Description = "Output folder for recipe.json, the compressed model, summary.json and analysis/.", DefaultValueFactory = _ => "artifacts/pfa" };
         var tolerance = new Option<double?>("--tolerance") { Description = "Largest accepted accuracy drop in percentage points (overrides the budget)." };
@@ -27,7 +28,7 @@ public static class CompressCommand
         var updateBaseline = new Option<bool>("--update-baseline") { Description = "Write the new recipe to --baseline instead of comparing." };
         var cmd = new Command("compress", "Compress a trained model: analyse its responses, make a recipe from the budget, remove the most correlated filters, fine-tune, evaluate, and fail (exit 1) when accuracy dropped more than the tolerance.")
         {
-            model, weights, budget, evalData, evalSplit, output, tolerance, epochs, format, baseline, updateBaseline, json,
+            model, weights, budget, evalData, evalLabels, evalSplit, output, tolerance, epochs, format, baseline, updateBaseline, json,
         };
         data.AddTo(cmd);
         cmd.SetAction(r => ctx.Guard(() =>
@@ -46,7 +47,7 @@ public static class CompressCommand
             // The gate's data: --eval-data; else the budget's eval_data (without a path: the training data's
             // source with eval_data's split, limit and classes); else the training data's test split, all of it.
             var evalBudget = b.Budget.EvalData;
-            var eval = r.GetValue(evalData) is { } e ? data.Spec(r, e) with { Labels = null, Split = r.GetValue(evalSplit)! }
+            var eval = r.GetValue(evalData) is { } e ? data.Spec(r, e) with { Labels = r.GetValue(evalLabels), Split = r.GetValue(evalSplit)! }
                 : b.DataSpec(evalBudget, "test") is { } fromBudget ? fromBudget
                 : train with { Split = evalBudget?.Split ?? "test", Limit = evalBudget?.Limit, Classes = evalBudget?.Classes ?? train.Classes };
             OutputGuard.Check([(r.GetValue(model), "model description"), (r.GetValue(weights), "weights file"), (r.GetValue(budget), "budget"),
