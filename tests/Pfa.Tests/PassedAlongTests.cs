@@ -161,4 +161,25 @@ public sealed class PassedAlongTests : IDisposable
         Assert.Equal(summary.ParametersAfter / 1000.0, summary.Latency.AfterMs);
         Assert.Equal(Math.Round(100.0 * summary.ParametersAfter / summary.ParametersBefore, 2), summary.Latency.Percent);
     }
+
+    [Fact]
+    public void The_recipe_records_the_budget_s_settings()
+    {
+        var (x, y) = Npy();
+        manual_seed(2);
+        using (var seq = nn.Sequential(("c", nn.Conv2d(2, 8, 3, padding: 1)), ("r", nn.ReLU()), ("f", nn.Flatten()), ("l", nn.Linear(128, 3))))
+            PfaModel.Export(seq, [2, 4, 4], null, _dir["model.json"], _dir["model.dat"]);
+        Assert.Equal(0, TestCli.Cli("analyze", "--model", _dir["model.json"], "--weights", _dir["model.dat"], "--data", x, "--labels", y, "--out", _dir["an"]).Code);
+        File.WriteAllText(_dir["b.json"], """{ "strategy": "footprint", "target": 0.6, "seed": 9, "min_filters": 2, "round_to": 2, "init": "random", "select": "l1" }""");
+        var (code, _, err) = TestCli.Cli("recipe", "--model", _dir["model.json"], "--weights", _dir["model.dat"], "--analysis", _dir["an"], "--budget", _dir["b.json"], "--out", _dir["r.json"]);
+        Assert.True(code == 0, err);
+        var strategy = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(_dir["r.json"]))!["strategy"]!;
+        Assert.Equal("footprint", (string)strategy["name"]!);
+        Assert.Equal(0.6, (double)strategy["target"]!);
+        Assert.Equal(9, (int)strategy["seed"]!);
+        Assert.Equal(2, (int)strategy["min_filters"]!);
+        Assert.Equal(2, (int)strategy["round_to"]!);
+        Assert.Equal("random", (string)strategy["init"]!);
+        Assert.Equal("l1", (string)strategy["select"]!);
+    }
 }
