@@ -268,6 +268,7 @@ public sealed class InputFamilyTests : IDisposable
     [InlineData("twice", "", "is listed twice")]
     [InlineData("kept", "", "kept indices must be distinct, ascending")]
     [InlineData("after", "", "'filters_after' must be from 1 to filters_before")]
+    [InlineData("strategy", "nonsense", "unknown strategy 'nonsense'")]
     public void A_damaged_recipe_is_PFA0015_before_apply_uses_it(string damage, string value, string message)
     {
         var (model, weights, _, _) = Setup(analyse: true);
@@ -277,6 +278,7 @@ public sealed class InputFamilyTests : IDisposable
         switch (damage)
         {
             case "init": recipe["strategy"]!["init"] = value; break;
+            case "strategy": recipe["strategy"]!["name"] = value; break;
             case "twice": layers.Add(layers[0]!.DeepClone()); break;
             case "kept": layers[0]!["kept"]!.AsArray()[0] = 99; break;
             default: layers[0]!["filters_after"] = 0; break;
@@ -328,6 +330,29 @@ public sealed class InputFamilyTests : IDisposable
         var code = PfaCli.Run(["describe", "resnet", "--depth", "8", "--width", "2", "-o", _dir["d.json"]], new StandardOutput(new ClosedWriter()), err);
         Assert.Equal(2, code);
         Assert.Contains("error PFA0001: cannot write to standard output", err.ToString());
+    }
+
+    [Fact]
+    public void Labels_beyond_the_model_s_outputs_are_PFA0006_in_training_too()
+    {
+        var (model, weights, data, _) = Setup();
+        DataFiles.Npy(_dir["y9.npy"], "|u1", [Samples], Enumerable.Range(0, Samples).Select(i => (byte)(i == 5 ? 9 : i % 3)).ToArray());
+        foreach (var verb in new[] { "eval", "finetune" })
+        {
+            string[] output = verb == "finetune" ? ["--out", _dir["ft.dat"], "--epochs", "1"] : [];
+            AssertCoded(Run([verb, "--model", model, "--weights", weights, "--data", data, "--labels", _dir["y9.npy"], .. output]), "PFA0006", "has label 9 but the model has only 3 outputs");
+        }
+    }
+
+    [Theory]
+    [InlineData("--out")]
+    [InlineData("--weights")]
+    public void An_empty_option_value_is_PFA0009(string option)
+    {
+        var (model, weights, data, labels) = Setup();
+        var args = new List<string> { "compress", "--model", model, "--weights", weights, "--data", data, "--labels", labels, "--out", _dir["out"] };
+        args[args.IndexOf(option) + 1] = "";
+        AssertCoded(Run([.. args]), "PFA0009", $"{option} is empty");
     }
 
     sealed class ClosedWriter : TextWriter

@@ -80,6 +80,15 @@ public sealed class Dataset : IDisposable
     }
 
     /// <summary>Throws a located error when the samples do not have the shape the model takes.</summary>
+    /// <summary>Every label names one of the model's <paramref name="classes"/> outputs (else the loss or the
+    /// accuracy would index past them).</summary>
+    public void CheckLabels(long classes)
+    {
+        long maxLabel = Labels.Max();
+        if (maxLabel >= classes)
+            throw new PfaException(ErrorCodes.InvalidData, $"{Description} has label {maxLabel} but the model has only {classes} outputs.");
+    }
+
     public void CheckShape(int[] modelInput, string modelFile)
     {
         if (!SampleShape.SequenceEqual(modelInput))

@@ -19,9 +19,7 @@ public static class Evaluator
     {
         int classes = network.Graph.OutputShape.Length == 1 ? network.Graph.OutputShape[0]
             : throw new PfaException(ErrorCodes.InvalidModel, $"the model's output has shape [{string.Join(", ", network.Graph.OutputShape)}]; accuracy needs class scores [classes].");
-        long maxLabel = data.Labels.Max();
-        if (maxLabel >= classes)
-            throw new PfaException(ErrorCodes.InvalidData, $"{data.Description} has label {maxLabel} but the model has only {classes} outputs.");
+        data.CheckLabels(classes);
         bool wasTraining = network.training;
         network.eval();
         long top1 = 0, top5 = 0, n = 0;

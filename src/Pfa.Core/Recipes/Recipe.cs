@@ -114,6 +114,8 @@ public sealed record Recipe
         var r = input.Value;
         PfaException Bad(string at, string message) => input.Error(ErrorCodes.InvalidRecipe, at, message);
         if (r.Schema != SchemaId) throw Bad("$.schema", $"unknown recipe schema '{r.Schema}'; expected \"{SchemaId}\".");
+        if (Allocation.Strategies.Find(r.Strategy.Name) is null)
+            throw Bad("$.strategy.name", $"unknown strategy '{Printable.Escape(r.Strategy.Name)}'; expected one of {string.Join(", ", Allocation.Strategies.Names)}.");
         if (r.Strategy.Init is not ("selected" or "random"))
             throw Bad("$.strategy.init", $"'init' must be \"selected\" or \"random\"; found \"{Printable.Escape(r.Strategy.Init)}\".");
         if (r.Strategy.Residual is not (null or "projection" or "padding"))

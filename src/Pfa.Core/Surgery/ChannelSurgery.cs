@@ -23,9 +23,9 @@ public static class ChannelSurgery
         foreach (var layer in recipe.Layers)
         {
             if (!prunable.TryGetValue(layer.Name, out var space))
-                throw new PfaException(ErrorCodes.InvalidBudget, $"the recipe names layer '{layer.Name}', which the model has not or cannot shrink; was the recipe made for another model?");
+                throw new PfaException(ErrorCodes.InvalidRecipe, $"the recipe names layer '{layer.Name}', which the model has not or cannot shrink; was the recipe made for another model?");
             if (layer.FiltersBefore != space.Channels)
-                throw new PfaException(ErrorCodes.InvalidBudget, $"the recipe says layer '{layer.Name}' has {layer.FiltersBefore} filters but the model's has {space.Channels}; was the recipe made for another model?");
+                throw new PfaException(ErrorCodes.InvalidRecipe, $"the recipe says layer '{layer.Name}' has {layer.FiltersBefore} filters but the model's has {space.Channels}; was the recipe made for another model?");
             if (layer.Kept.Length != layer.FiltersAfter || layer.Kept.Length == 0 || layer.Kept.Any(i => i < 0 || i >= space.Channels) || layer.Kept.Distinct().Count() != layer.Kept.Length)
                 throw new PfaException(ErrorCodes.InvalidBudget, $"the recipe's kept indices for '{layer.Name}' are not {layer.FiltersAfter} distinct indices below {space.Channels}.");
             result[space.Id] = layer.Kept.Order().ToArray();

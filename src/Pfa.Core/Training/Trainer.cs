@@ -48,6 +48,7 @@ public static class Trainer
                 var x = Augment(batch.X, o, random);
                 optimizer.ZeroGrad();
                 var logits = network.call(x);
+                if (step == 0) data.CheckLabels(logits.shape[^1]);
                 var l = loss.call(logits, batch.Y);
                 double lossValue = l.item<float>();
                 if (!double.IsFinite(lossValue))

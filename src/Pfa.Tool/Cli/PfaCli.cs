@@ -30,6 +30,19 @@ public static class PfaCli
 
         var parse = root.Parse(args);
         context.Verbose = parse.GetValue(verbose);
+        // An empty value ("--out ''", an unset variable in a script) is never a usable path or number.
+        foreach (var option in parse.CommandResult.Children.OfType<System.CommandLine.Parsing.OptionResult>())
+            if (option.Tokens.Any(t => string.IsNullOrWhiteSpace(t.Value)))
+            {
+                stderr.WriteLine($"error {ErrorCodes.InvalidArgument}: {option.Option.Name} is empty; give it a value (an unset variable in a script?).");
+                return ExitCodes.BadInput;
+            }
+        foreach (var argument in parse.CommandResult.Children.OfType<System.CommandLine.Parsing.ArgumentResult>())
+            if (argument.Tokens.Any(t => string.IsNullOrWhiteSpace(t.Value)))
+            {
+                stderr.WriteLine($"error {ErrorCodes.InvalidArgument}: an empty {argument.Argument.Name} argument; give it a value (an unset variable in a script?).");
+                return ExitCodes.BadInput;
+            }
         if (parse.Errors.Count > 0)
         {
             foreach (var e in parse.Errors) stderr.WriteLine($"error {ErrorCodes.InvalidArgument}: {Explain(e.Message)}");
