@@ -245,6 +245,13 @@ public sealed class InputFamilyTests : IDisposable
     }
 
     [Fact]
+    public void A_layer_named_input_is_PFA0003_since_inputs_lists_mean_the_model_s_input_by_it()
+    {
+        File.WriteAllText(_dir["m.json"], """{ "schema": "pfa.model/1", "input": [2], "layers": [ { "name": "input", "type": "linear", "out": 2 } ] }""");
+        AssertCoded(Run("info", "--model", _dir["m.json"]), "PFA0003", "is named 'input'");
+    }
+
+    [Fact]
     public void Duplicate_keys_in_a_model_description_are_PFA0002()
     {
         File.WriteAllText(_dir["m.json"], """{ "schema": "pfa.model/1", "input": [2], "layers": [ { "name": "l", "type": "linear", "out": 2, "out": 3 } ] }""");

@@ -92,6 +92,8 @@ public sealed partial class ModelGraph
                 string where = $"layer {i} ('{name}', {spec.Type})";
                 if (!NamePattern().IsMatch(name))
                     throw Fail($"{at}.name", $"layer {i} has name '{name}'; names are letters, digits and '_', in parts joined by single dots as in PyTorch's state_dict keys ('layer1.0.conv1'); they prefix parameter keys such as '{name}.weight'.");
+                if (name == "input")
+                    throw Fail($"{at}.name", $"layer {i} is named 'input', the name 'inputs' lists use for the model's input; rename the layer.");
                 if (!byName.TryAdd(name, i))
                     throw Fail($"{at}.name", $"layer {i} reuses the name '{name}' of layer {byName[name]}; names must be unique.");
                 // A dotted name lives in scopes (its prefixes), like a nested module: a scope cannot also be a layer.
