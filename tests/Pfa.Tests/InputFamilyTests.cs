@@ -99,7 +99,8 @@ public sealed class InputFamilyTests : IDisposable
     {
         var (model, weights, data, labels) = Setup();
         var entries = Pfa.Core.Checkpoints.Checkpoint.Read(weights);
-        var damaged = entries.Select(e => e.Key == "c2.weight" ? (e.Key, e.Value.clone().index_fill_(0, torch.tensor(new long[] { 1 }), bad)) : e).ToList();
+        using var value = bad.ToScalar();
+        var damaged = entries.Select(e => e.Key == "c2.weight" ? (e.Key, e.Value.clone().index_fill_(0, torch.tensor(new long[] { 1 }), value)) : e).ToList();
         Pfa.Core.Checkpoints.Checkpoint.Write(_dir[file], damaged);
         AssertCoded(Run("eval", "--model", model, "--weights", _dir[file], "--data", data, "--labels", labels), "PFA0004", "tensor 'c2.weight' holds 36 NaN or infinite values (of 216)");
     }
@@ -122,9 +123,10 @@ public sealed class InputFamilyTests : IDisposable
         Directory.CreateDirectory(_dir["nan"]);
         File.Copy(_dir["an/spectra.json"], _dir["nan/spectra.json"]);
         var stats = Pfa.Core.Checkpoints.SafetensorsFormat.Read(_dir["an/stats.safetensors"]);
-        var (key, value) = stats.First(e => e.Value.is_floating_point() && e.Value.numel() > 1);
+        var (key, _) = stats.First(e => e.Value.is_floating_point() && e.Value.numel() > 1);
+        using var nan = double.NaN.ToScalar();
         using (var f = File.Create(_dir["nan/stats.safetensors"]))
-            Pfa.Core.Checkpoints.SafetensorsFormat.Write(f, stats.Select(e => e.Key == key ? (e.Key, e.Value.clone().fill_(double.NaN)) : e).ToList());
+            Pfa.Core.Checkpoints.SafetensorsFormat.Write(f, stats.Select(e => e.Key == key ? (e.Key, e.Value.clone().fill_(nan)) : e).ToList());
         AssertCoded(Run("recipe", "--model", model, "--analysis", _dir["nan"], "--out", _dir["r.json"]), "PFA0004", $"tensor '{key}' holds");
     }
 

@@ -106,6 +106,10 @@ public sealed record PfaBudget
     /// <summary>Largest accepted accuracy drop in percentage points (default: no gate).</summary>
     public double? Tolerance { get; init; }
     public int Seed { get; init; } = 1;
+    /// <summary>Batch-norm recalibration after surgery: how many training batches (null: the default 50; false: off).</summary>
+    public RecalibrateBudget? Recalibrate { get; init; }
+    /// <summary>The recalibration in effect: the budget's, or 50 batches.</summary>
+    [JsonIgnore] public RecalibrateBudget EffectiveRecalibrate => Recalibrate ?? new RecalibrateBudget();
 
     /// <summary>Reads and validates a budget file; errors carry the line and column.</summary>
     public static BudgetFile Load(string path)
@@ -151,6 +155,7 @@ public sealed record PfaBudget
         if (b.Residual is { } res && !Surgery.ResidualModes.Names.Contains(res))
             throw Bad("$.residual", $"'residual' must be \"projection\" or \"padding\"; found '{res}'.");
         if (b.Tolerance is { } tol && !(tol >= 0 && double.IsFinite(tol))) throw Bad("$.tolerance", $"'tolerance' is an accuracy drop in percentage points and must be ≥ 0; found {tol}.");
+        if (b.Recalibrate is { Batches: < 0 or > 100_000 } rc) throw Bad("$.recalibrate.batches", $"'recalibrate.batches' must be from 0 (off, as \"recalibrate\": false) to 100000; found {rc.Batches}.");
         if (b.BatchSize is { } bs && bs <= 0) throw Bad("$.batch_size", $"'batch_size' must be positive; found {bs}.");
         foreach (var (name, layer) in b.Layers ?? [])
         {

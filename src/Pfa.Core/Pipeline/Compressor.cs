@@ -136,9 +136,26 @@ public static class Compressor
             : ChannelSurgery.Apply(network, recipe);
         using var _ = compressed;
         double applySeconds = watch.Elapsed.TotalSeconds;
+        var options = b.TrainOptions() with { Epochs = r.Epochs ?? b.TrainOptions().Epochs };
+
+        // Accuracy right after surgery, then after re-estimating the batch-norm statistics (the stage that makes a
+        // pruned ResNet usable before any fine-tuning), each on the gate's data.
+        watch.Restart();
+        var afterSurgery = Evaluator.Evaluate(compressed, eval, r.BatchSize, r.Progress?.Invoke("evaluating"));
+        Evaluation.Accuracy? afterRecalibration = null;
+        int recalibrated = 0;
+        if (b.EffectiveRecalibrate.Batches > 0)
+        {
+            recalibrated = BatchNormRecalibration.Run(compressed, train, b.EffectiveRecalibrate.Batches, options.BatchSize, b.Seed);
+            if (recalibrated > 0)
+            {
+                afterRecalibration = Evaluator.Evaluate(compressed, eval, r.BatchSize, r.Progress?.Invoke("evaluating"));
+                log(string.Create(CultureInfo.InvariantCulture, $"batch norms recalibrated on {recalibrated} batches of {options.BatchSize}: accuracy {afterSurgery.Top1 * 100:0.00}% after surgery → {afterRecalibration.Top1 * 100:0.00}%"));
+            }
+        }
+        evalSeconds += watch.Elapsed.TotalSeconds;
 
         watch.Restart();
-        var options = b.TrainOptions() with { Epochs = r.Epochs ?? b.TrainOptions().Epochs };
         if (options.Epochs > 0)
         {
             log(strategy.DesignsModel && b.EffectiveInit == "random"
@@ -173,6 +190,9 @@ public static class Compressor
             Strategy = b.Strategy, Tau = recipe.Strategy.Tau,
             Recipe = run.FinalPath(RecipeFileName), CompressedModel = run.FinalPath(ModelFileName), CompressedWeights = run.FinalPath("model" + r.WeightsExtension),
             AccuracyBefore = Math.Round(before.Top1 * 100, 4), AccuracyAfter = Math.Round(after.Top1 * 100, 4),
+            AccuracySurgery = Math.Round(afterSurgery.Top1 * 100, 4),
+            AccuracyRecalibrated = afterRecalibration is { } rc ? Math.Round(rc.Top1 * 100, 4) : null,
+            RecalibrationBatches = recalibrated > 0 ? recalibrated : null,
             Top5Before = Math.Round(before.Top5 * 100, 4), Top5After = Math.Round(after.Top5 * 100, 4),
             Drop = drop, Tolerance = tolerance, Passed = tolerance is not { } t || drop <= t + 1e-9,
             ParametersBefore = recipe.Totals.ParametersBefore, ParametersAfter = recipe.Totals.ParametersAfter,

@@ -28,6 +28,8 @@ public static class HtmlReport
         h.Append(string.Create(Inv, $"<tr><td>MACs</td><td>{recipe.Totals.MacsBefore:N0}</td><td>{recipe.Totals.MacsAfter:N0}</td><td>{recipe.Totals.MacsPercent}%</td></tr>\n"));
         if (summary is not null)
             h.Append(string.Create(Inv, $"<tr><td>top-1 accuracy</td><td>{summary.AccuracyBefore:0.00}%</td><td>{summary.AccuracyAfter:0.00}%</td><td>{-summary.Drop:+0.00;-0.00} pp{(summary.Tolerance is { } tol ? $" (tolerance {tol} pp: {(summary.Passed ? "passed" : "failed")})" : "")}</td></tr>\n"));
+        if (summary?.AccuracySurgery is { } surgery)
+            h.Append(string.Create(Inv, $"<tr><td>top-1 right after surgery{(summary!.AccuracyRecalibrated is not null ? $" / after batch-norm recalibration ({summary.RecalibrationBatches} batches)" : "")}</td><td></td><td>{surgery:0.00}%{(summary.AccuracyRecalibrated is { } rc ? $" / {rc:0.00}%" : "")}</td><td>before fine-tuning</td></tr>\n"));
         h.Append("</table>\n<h2>Filters per layer</h2>\n").Append(Widths(recipe));
         if (alternatives is { Count: > 0 }) h.Append(Compare(recipe, alternatives));
         if (sweep is { Count: > 0 }) h.Append(TradeOff(recipe, sweep));

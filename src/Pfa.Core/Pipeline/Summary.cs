@@ -38,6 +38,12 @@ public sealed record Summary
     public string CompressedWeights { get; init; } = "";
     public double AccuracyBefore { get; init; }
     public double AccuracyAfter { get; init; }
+    /// <summary>Top-1 of the compressed model right after surgery (before recalibration and fine-tuning).</summary>
+    public double? AccuracySurgery { get; init; }
+    /// <summary>Top-1 after the batch-norm statistics were re-estimated, before fine-tuning; null when off.</summary>
+    public double? AccuracyRecalibrated { get; init; }
+    /// <summary>How many training batches re-estimated the batch-norm statistics; null when off or none.</summary>
+    public int? RecalibrationBatches { get; init; }
     public double Top5Before { get; init; }
     public double Top5After { get; init; }
     public double Drop { get; init; }
@@ -69,7 +75,11 @@ public sealed record Summary
 
     /// <summary>One line for logs: parameters and MACs kept, accuracy change.</summary>
     public string OneLine() => string.Create(CultureInfo.InvariantCulture,
-        $"{Strategy}{(Tau is { } t ? $" (τ = {t:0.####})" : "")}: parameters {ParametersPercent:0.##}%, MACs {MacsPercent:0.##}%, accuracy {AccuracyBefore:0.00}% → {AccuracyAfter:0.00}% ({-Drop:+0.00;-0.00} pp)");
+        $"{Strategy}{(Tau is { } t ? $" (τ = {t:0.####})" : "")}: parameters {ParametersPercent:0.##}%, MACs {MacsPercent:0.##}%, accuracy {AccuracyBefore:0.00}% → {AccuracyAfter:0.00}% ({-Drop:+0.00;-0.00} pp){Stages()}");
+
+    /// <summary>" (after surgery 10.00%, recalibrated 59.00%)", or "".</summary>
+    string Stages() => AccuracySurgery is not { } s ? ""
+        : string.Create(CultureInfo.InvariantCulture, $" (after surgery {s:0.00}%{(AccuracyRecalibrated is { } r ? $", recalibrated {r:0.00}%" : "")})");
 
     public string ToMarkdown()
     {
@@ -83,6 +93,7 @@ public sealed record Summary
         | parameters | {ParametersBefore:N0} | {ParametersAfter:N0} | {ParametersPercent:0.##}% |
         | MACs | {MacsBefore:N0} | {MacsAfter:N0} | {MacsPercent:0.##}% |
         | top-1 accuracy | {AccuracyBefore:0.00}% | {AccuracyAfter:0.00}% | {-Drop:+0.00;-0.00} pp |
+        {(AccuracySurgery is { } s ? $"| top-1 right after surgery{(AccuracyRecalibrated is { } rc ? $" / after batch-norm recalibration ({RecalibrationBatches} batches)" : "")} | | {s:0.00}%{(AccuracyRecalibrated is { } rc2 ? $" / {rc2:0.00}%" : "")} | |\n" : "")}
         {(Latency is { } l ? $"| CPU latency (batch {l.Batch}, {l.Threads} threads, median of {l.Runs}) | {l.BeforeMs:0.000} ms | {l.AfterMs:0.000} ms | {l.Percent:0.00}% |\n" : "")}
         Accuracy gate: {gate}. Evaluated on {EvalSamples:N0} samples; analysed {AnalysisSamples:N0}; fine-tuned {FinetuneEpochs} epoch(s); {Timings.TotalSeconds:0} s in all.
 
