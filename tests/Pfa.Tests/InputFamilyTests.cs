@@ -141,6 +141,16 @@ public sealed class InputFamilyTests : IDisposable
     }
 
     [Fact]
+    public void A_json_file_or_a_dat_key_that_is_not_UTF8_says_so()
+    {
+        var (model, _, _, _) = Setup();
+        File.WriteAllBytes(_dir["u.json"], [.. "{ \"schema\": \"pfa.model/1\", \"input\": [2], \"layers\": [ { \"name\": \"a"u8, 0xff, .. "\", \"type\": \"linear\", \"out\": 2 } ] }"u8]);
+        AssertCoded(Run("info", "--model", _dir["u.json"]), "PFA0002", "is not valid UTF-8");
+        File.WriteAllBytes(_dir["bad.dat"], [1, 3, 0xff, 0xfe, 0xfd, 6, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0]);
+        AssertCoded(Run("info", "--model", model, "--weights", _dir["bad.dat"]), "PFA0004", "is not valid UTF-8");
+    }
+
+    [Fact]
     public void Reversed_data_offsets_say_so_not_truncated()
     {
         var (model, _, _, _) = Setup();

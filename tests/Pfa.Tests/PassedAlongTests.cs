@@ -34,6 +34,14 @@ public sealed class PassedAlongTests : IDisposable
         return (_dir["x.npy"], _dir["y.npy"]);
     }
 
+    /// <summary>A small conv net exported as model.json + model.dat.</summary>
+    void ExportConvNet()
+    {
+        manual_seed(2);
+        using var seq = nn.Sequential(("c", nn.Conv2d(2, 8, 3, padding: 1)), ("r", nn.ReLU()), ("f", nn.Flatten()), ("l", nn.Linear(128, 3)));
+        PfaModel.Export(seq, [2, 4, 4], null, _dir["model.json"], _dir["model.dat"]);
+    }
+
     /// <summary>A value of the property's type other than <paramref name="current"/> that the budget accepts.</summary>
     static object Changed(PropertyInfo p, object? current) => (Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType) switch
     {
@@ -140,9 +148,7 @@ public sealed class PassedAlongTests : IDisposable
     public void The_summary_s_latencies_are_measured_on_the_original_and_on_the_compressed_model()
     {
         var (x, y) = Npy();
-        manual_seed(2);
-        using (var seq = nn.Sequential(("c", nn.Conv2d(2, 8, 3, padding: 1)), ("r", nn.ReLU()), ("f", nn.Flatten()), ("l", nn.Linear(128, 3))))
-            PfaModel.Export(seq, [2, 4, 4], null, _dir["model.json"], _dir["model.dat"]);
+        ExportConvNet();
         var measured = new List<long>();
         // A recorder: "latency" = parameters / 1000, so each number says which model it was measured on.
         LatencyResult Record(PfaNetwork n)
@@ -166,9 +172,7 @@ public sealed class PassedAlongTests : IDisposable
     public void The_recipe_records_the_budget_s_settings()
     {
         var (x, y) = Npy();
-        manual_seed(2);
-        using (var seq = nn.Sequential(("c", nn.Conv2d(2, 8, 3, padding: 1)), ("r", nn.ReLU()), ("f", nn.Flatten()), ("l", nn.Linear(128, 3))))
-            PfaModel.Export(seq, [2, 4, 4], null, _dir["model.json"], _dir["model.dat"]);
+        ExportConvNet();
         Assert.Equal(0, TestCli.Cli("analyze", "--model", _dir["model.json"], "--weights", _dir["model.dat"], "--data", x, "--labels", y, "--out", _dir["an"]).Code);
         File.WriteAllText(_dir["b.json"], """{ "strategy": "footprint", "target": 0.6, "seed": 9, "min_filters": 2, "round_to": 2, "init": "random", "select": "l1" }""");
         var (code, _, err) = TestCli.Cli("recipe", "--model", _dir["model.json"], "--weights", _dir["model.dat"], "--analysis", _dir["an"], "--budget", _dir["b.json"], "--out", _dir["r.json"]);

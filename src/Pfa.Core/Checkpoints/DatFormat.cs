@@ -15,7 +15,8 @@ public static class DatFormat
     public static List<(string Key, Tensor Value)> Read(string path)
     {
         using var stream = File.OpenRead(path);
-        using var r = new BinaryReader(stream, Encoding.UTF8);
+        // Strict UTF-8: a damaged key is an error, not a name full of replacement characters.
+        using var r = new BinaryReader(stream, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true));
         long length = stream.Length;
         PfaException Bad(string msg) => new(ErrorCodes.InvalidWeights, $"'{path}' is not a valid TorchSharp checkpoint: {msg}", path);
         var entries = new List<(string, Tensor)>();
@@ -53,7 +54,12 @@ public static class DatFormat
             foreach (var (_, t) in entries) t.Dispose();
             throw Bad("the file ends in the middle of an entry (truncated?).");
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or DecoderFallbackException)
+        catch (DecoderFallbackException)
+        {
+            foreach (var (_, t) in entries) t.Dispose();
+            throw Bad($"the key of entry {entries.Count} (before byte {stream.Position}) is not valid UTF-8; the file is damaged.");
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException)
         {
             // A malformed LEB128 number or key length: damaged data, not an I/O fault.
             foreach (var (_, t) in entries) t.Dispose();

@@ -53,6 +53,13 @@ public static partial class JsonFiles
 
     public static JsonInput<T> Parse<T>(byte[] bytes, string path, string what)
     {
+        try { _ = new System.Text.UTF8Encoding(false, true).GetCharCount(bytes); }
+        catch (System.Text.DecoderFallbackException e)
+        {
+            int at = Math.Max(0, e.Index);
+            int line = 1 + bytes.AsSpan(0, Math.Min(at, bytes.Length)).Count((byte)'\n');
+            throw new PfaException(ErrorCodes.InvalidJson, $"{what} is not valid UTF-8 (byte {at}); save it as UTF-8 text.", path, line, null);
+        }
         var map = JsonSourceMap.Build(bytes);
         foreach (var (dupPath, line, column) in map.Duplicates.Take(1))
         {
