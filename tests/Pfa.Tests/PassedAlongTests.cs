@@ -48,6 +48,7 @@ public sealed class PassedAlongTests : IDisposable
         var t when t == typeof(OptimizerKind) => current is OptimizerKind.Adam ? OptimizerKind.Sgd : OptimizerKind.Adam,
         var t when t == typeof(ScheduleKind) => current is ScheduleKind.Step ? ScheduleKind.Constant : ScheduleKind.Step,
         var t when t == typeof(bool) => !(current as bool? ?? false),
+        var t when t == typeof(DistillOptions) => new DistillOptions { Temperature = 3, Alpha = 0.7 },
         var t when t == typeof(int) => (current as int? ?? 0) + (p.Name == nameof(TrainOptions.Epochs) ? 1 : 2),
         var t when t == typeof(double) => p.Name switch
         {
@@ -68,6 +69,7 @@ public sealed class PassedAlongTests : IDisposable
             var json = value switch
             {
                 bool v => v ? "true" : "false",
+                DistillOptions d => $$"""{ "temperature": {{d.Temperature}}, "alpha": {{d.Alpha}} }""",
                 Enum e => $"\"{System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(e.ToString())}\"",
                 IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
                 _ => throw new InvalidOperationException(),
@@ -79,15 +81,19 @@ public sealed class PassedAlongTests : IDisposable
         Assert.Equal(7, PfaBudget.Parse("""{ "seed": 7 }""").Budget.TrainOptions().Seed);
     }
 
-    static float[] Train(TrainOptions o, Dataset data)
-    {
-        manual_seed(5);
-        using var net = new PfaNetwork(ModelDescription.Parse("""
+    const string SmallNet = """
         { "schema": "pfa.model/1", "input": [2, 4, 4], "layers": [
           { "name": "c", "type": "conv2d", "out": 3, "kernel": 3, "padding": 1 }, { "name": "b", "type": "batchnorm2d" }, { "name": "r", "type": "relu" },
           { "name": "f", "type": "flatten" }, { "name": "l", "type": "linear", "out": 3 } ] }
-        """));
-        Trainer.Train(net, data, o);
+        """;
+
+    static float[] Train(TrainOptions o, Dataset data)
+    {
+        manual_seed(6);
+        using var teacher = new PfaNetwork(ModelDescription.Parse(SmallNet));   // used only when o.Distill is set
+        manual_seed(5);
+        using var net = new PfaNetwork(ModelDescription.Parse(SmallNet));
+        Trainer.Train(net, data, o, teacher: teacher);
         return net.state_dict().Values.Where(t => t.is_floating_point()).SelectMany(t => t.flatten().data<float>().ToArray()).ToArray();
     }
 
@@ -185,5 +191,17 @@ public sealed class PassedAlongTests : IDisposable
         Assert.Equal(2, (int)strategy["round_to"]!);
         Assert.Equal("random", (string)strategy["init"]!);
         Assert.Equal("l1", (string)strategy["select"]!);
+    }
+
+    [Fact]
+    public void Compress_distils_from_the_original_model_when_the_budget_asks()
+    {
+        var (x, y) = Npy();
+        ExportConvNet();
+        File.WriteAllText(_dir["b.json"], """{ "strategy": "uniform", "target": 0.5, "finetune": { "epochs": 1, "batch_size": 8, "distill": { "temperature": 2, "alpha": 0.9 } } }""");
+        var (code, _, err) = TestCli.Cli("compress", "--model", _dir["model.json"], "--weights", _dir["model.dat"], "--budget", _dir["b.json"],
+            "--data", x, "--labels", y, "--eval-data", x, "--eval-labels", y, "--out", _dir["out"]);
+        Assert.True(code == 0, err);
+        Assert.Contains("distilling the original model (T = 2, α = 0.9)", err);
     }
 }

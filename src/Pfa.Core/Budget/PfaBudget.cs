@@ -43,6 +43,8 @@ public sealed record FinetuneBudget
     public double? StepGamma { get; init; }
     public int? CropPadding { get; init; }
     public bool? HorizontalFlip { get; init; }
+    /// <summary>Distil from the original model: { "temperature": T, "alpha": a }.</summary>
+    public Training.DistillOptions? Distill { get; init; }
 }
 
 /// <summary>
@@ -175,6 +177,10 @@ public sealed record PfaBudget
             if (ft.WeightDecay is { } wd && !(wd >= 0 && double.IsFinite(wd))) throw Bad("$.finetune.weight_decay", $"'weight_decay' must be ≥ 0; found {wd}.");
             if (ft.StepEpochs is { } se && se < 1) throw Bad("$.finetune.step_epochs", $"'step_epochs' must be at least 1; found {se}.");
             if (ft.StepGamma is { } sg && !(sg > 0 && sg <= 1)) throw Bad("$.finetune.step_gamma", $"'step_gamma' must be in (0, 1]; found {sg}.");
+            if (ft.Distill is { } ds && !(ds.Temperature > 0 && ds.Temperature <= 100))
+                throw Bad("$.finetune.distill.temperature", $"'temperature' must be in (0, 100]; found {ds.Temperature}.");
+            if (ft.Distill is { } da && !(da.Alpha >= 0 && da.Alpha <= 1))
+                throw Bad("$.finetune.distill.alpha", $"'alpha' must be in [0, 1]; found {da.Alpha}.");
             if (ft.CropPadding is { } cp && cp < 0) throw Bad("$.finetune.crop_padding", $"'crop_padding' must be ≥ 0; found {cp}.");
         }
     }
@@ -197,6 +203,7 @@ public sealed record PfaBudget
             StepGamma = f.StepGamma ?? d.StepGamma,
             CropPadding = f.CropPadding ?? d.CropPadding,
             HorizontalFlip = f.HorizontalFlip ?? d.HorizontalFlip,
+            Distill = f.Distill,
             Seed = Seed,
         };
     }

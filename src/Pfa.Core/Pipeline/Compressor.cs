@@ -160,10 +160,11 @@ public static class Compressor
         {
             log(strategy.DesignsModel && b.EffectiveInit == "random"
                 ? $"training the designed model from scratch for {options.Epochs} epoch(s) on {train.Count:N0} samples (Garg et al.'s one training run; 'finetune' sets it)"
-                : $"fine-tuning for {options.Epochs} epoch(s) on {train.Count:N0} samples");
+                : $"fine-tuning for {options.Epochs} epoch(s) on {train.Count:N0} samples" + (options.Distill is { } d
+                    ? string.Create(CultureInfo.InvariantCulture, $", distilling the original model (T = {d.Temperature}, α = {d.Alpha})") : ""));
             Trainer.Train(compressed, train, options, e => log(string.Create(CultureInfo.InvariantCulture,
                 $"  epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")),
-                r.Progress?.Invoke("fine-tuning"));
+                r.Progress?.Invoke("fine-tuning"), teacher: network);
         }
         double finetuneSeconds = watch.Elapsed.TotalSeconds;
         // A model with a non-finite weight is unusable, whatever its accuracy says: it never passes.

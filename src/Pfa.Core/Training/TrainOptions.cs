@@ -25,4 +25,6 @@ public sealed record TrainOptions
     public int CropPadding { get; init; }
     public bool HorizontalFlip { get; init; }
     public int Seed { get; init; } = 1;
+    /// <summary>Distillation from a teacher (the original model) passed to the trainer; null = labels only.</summary>
+    public DistillOptions? Distill { get; init; }
 }

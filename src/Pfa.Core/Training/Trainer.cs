@@ -21,9 +21,12 @@ public static class Trainer
     /// <param name="o">Optimiser, schedule, epochs, augmentation and seed.</param>
     /// <param name="progress">Called after each epoch.</param>
     /// <param name="batchProgress">Called after each batch with (samples done in this epoch, samples per epoch).</param>
+    /// <param name="teacher">With <see cref="TrainOptions.Distill"/>: the model whose soft targets are distilled (run in eval mode).</param>
     public static IReadOnlyList<EpochReport> Train(nn.Module<Tensor, Tensor> network, Dataset data, TrainOptions o, Action<EpochReport>? progress = null,
-        Action<long, long>? batchProgress = null)
+        Action<long, long>? batchProgress = null, nn.Module<Tensor, Tensor>? teacher = null)
     {
+        if (o.Distill is not null && teacher is null) throw new ArgumentException("distillation needs the teacher model", nameof(teacher));
+        teacher?.eval();
         torch.manual_seed(o.Seed);
         var random = new Random(o.Seed);
         var parameters = network.parameters().ToList();
@@ -49,7 +52,14 @@ public static class Trainer
                 optimizer.ZeroGrad();
                 var logits = network.call(x);
                 if (step == 0) data.CheckLabels(logits.shape[^1]);
-                var l = loss.call(logits, batch.Y);
+                Tensor l;
+                if (o.Distill is { } distill)
+                {
+                    Tensor soft;
+                    using (no_grad()) soft = teacher!.call(x);
+                    l = Distillation.Loss(logits, soft, batch.Y, distill);
+                }
+                else l = loss.call(logits, batch.Y);
                 double lossValue = l.item<float>();
                 if (!double.IsFinite(lossValue))
                     throw new PfaException(ErrorCodes.Diverged, string.Create(CultureInfo.InvariantCulture,

@@ -32,8 +32,10 @@ public static class FinetuneCommand
             using var _n = network;
             using var _d = dataset;
             var options = b.Budget.TrainOptions() with { Epochs = r.GetValue(epochs) ?? b.Budget.TrainOptions().Epochs };
+            // Distillation: the model as given teaches its own fine-tuning (a second copy, never updated).
+            using var teacher = options.Distill is null ? null : Pfa.Core.Model.PfaModel.Load(r.GetValue(model)!, r.GetValue(weights)!);
             Trainer.Train(network, dataset, options, e => ctx.Err.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")), ctx.Progress("fine-tuning"));
+                $"epoch {e.Epoch}: loss {e.Loss:F4}, train accuracy {e.TrainAccuracy * 100:F2}%, {e.Elapsed.TotalSeconds:F0} s")), ctx.Progress("fine-tuning"), teacher);
             PfaModel.SaveWeights(network, r.GetValue(output)!);
             ctx.Out.WriteLine($"wrote {r.GetValue(output)}");
             return 0;
