@@ -35,7 +35,7 @@ public static class QualityBench
     sealed record Option(string Label, Func<Target, PfaBudget> Budget);
 
     public sealed record Row(string Target, string Option, int Seed, double Before, double After, double ParametersPercent, double MacsPercent,
-        double LatencyPercent1, double LatencyPercent64, string Widths, double FinetuneSeconds);
+        double LatencyPercent1, double LatencyPercent64, string Widths, double FinetuneSeconds, double? Recalibrated = null);
 
     static PfaBudget Sized(string paramsStrategy, string macsStrategy, Target t, string? select) => t.Macs
         ? new PfaBudget { Strategy = macsStrategy, Target = t.Fraction, Measure = macsStrategy == "uniform" ? "flops" : null, Select = select }
@@ -142,11 +142,16 @@ public static class QualityBench
                 using var _m = model;
                 double seedBefore = seededRecipe == recipe ? before : Evaluator.Evaluate(model, test).Top1 * 100;
                 var watch = Stopwatch.StartNew();
+                // The pipeline's default since issue 21: batch-norm statistics re-estimated before fine-tuning.
+                BatchNormRecalibration.Run(model, finetuneData, RecalibrateBudget.DefaultBatches, 128, seed);
+                var recalibrationTime = watch.Elapsed;
+                double recalibrated = Evaluator.Evaluate(model, test).Top1 * 100;
+                watch.Restart();
                 Trainer.Train(model, finetuneData, seeded.TrainOptions());
-                double seconds = watch.Elapsed.TotalSeconds;
+                double seconds = watch.Elapsed.TotalSeconds + recalibrationTime.TotalSeconds;
                 double after = Evaluator.Evaluate(model, test).Top1 * 100;
                 var row = new Row(targetLabel, optionLabel, seed, Math.Round(seedBefore, 2), Math.Round(after, 2), recipe.Totals.ParametersPercent, recipe.Totals.MacsPercent,
-                    Math.Round(lat1, 1), Math.Round(lat64, 1), widths, Math.Round(seconds, 1));
+                    Math.Round(lat1, 1), Math.Round(lat64, 1), widths, Math.Round(seconds, 1), Math.Round(recalibrated, 2));
                 File.AppendAllText(rowsPath, JsonSerializer.Serialize(row) + "\n");
                 done.Add(row);
                 Say(string.Create(Inv, $"{targetLabel,-11} {optionLabel,-17} seed {seed}: {seedBefore,6:0.00}% → {after:0.00}%  params {recipe.Totals.ParametersPercent:0.0}%  MACs {recipe.Totals.MacsPercent:0.0}%  latency {lat1:0}%/{lat64:0}%  widths {widths}  ({seconds:0} s)"));
@@ -200,12 +205,12 @@ public static class QualityBench
         var md = new StringBuilder();
         md.AppendLine("# Quality: which option keeps more accuracy at the size you need");
         md.AppendLine();
-        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll quality` ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} CPU cores, {elapsed.TotalMinutes:0} min for this invocation). Model: the 6-conv VGG-style CNN of `samples/FashionMnistVgg` trained 10 epochs on the 60k Fashion-MNIST training images ({full:0.00}% test accuracy). One analysis of the 60k training images; every option's recipe from it; every compressed model fine-tuned with the same budget: {finetuneEpochs} epoch(s) on the first {finetuneSamples:N0} training images, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, batch 128; {seeds} fine-tune seeds; accuracy on the 10k test images, mean ± standard deviation over the seeds. Latency: median CPU forward time as % of the full model's, batch 1 / batch 64."));
+        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll quality` ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} CPU cores, {elapsed.TotalMinutes:0} min for this invocation). Model: the 6-conv VGG-style CNN of `samples/FashionMnistVgg` trained 10 epochs on the 60k Fashion-MNIST training images ({full:0.00}% test accuracy). One analysis of the 60k training images; every option's recipe from it; every compressed model's batch-norm statistics re-estimated on 50 training batches of 128 (the pipeline's default since issue 21; the fine-tune's wall time includes it), then fine-tuned with the same budget: {finetuneEpochs} epoch(s) on the first {finetuneSamples:N0} training images, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, batch 128; {seeds} fine-tune seeds; accuracy on the 10k test images, mean ± standard deviation over the seeds. Latency: median CPU forward time as % of the full model's, batch 1 / batch 64."));
         md.AppendLine();
         md.AppendLine("Options: **default** = `footprint` (or `flops`) — the PFA-KL shape scaled to the target, `variance` selection (greedy explained variance); **default+pearson** = the same widths with the paper's Pearson selection; **tau** = `footprint-tau`/`flops-tau` — the paper's τ search; **uniform+l1** = `uniform` with `\"select\": \"l1\"` (Torch-Pruning's default, Li et al. 2017); **random** = the default's widths with `\"select\": \"random\"`.");
         md.AppendLine();
-        md.AppendLine("| target | option | accuracy after fine-tune | before fine-tune | % params | % MACs | latency b1 / b64 | widths (conv1…conv6, fc1) |");
-        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---|");
+        md.AppendLine("| target | option | accuracy after fine-tune | after surgery | after BN recalibration | % params | % MACs | latency b1 / b64 | widths (conv1…conv6, fc1) |");
+        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|");
         foreach (var target in targets.Append("PFA-KL"))
             foreach (var option in target == "PFA-KL" ? ["kl"] : options)
             {
@@ -214,7 +219,7 @@ public static class QualityBench
                 var (m, s) = Stats(r.Select(x => x.After));
                 var (bm, bs) = Stats(r.Select(x => x.Before));
                 var first = r[0];
-                md.AppendLine(string.Create(Inv, $"| {target} | {option} | **{m:0.00}** ± {s:0.00} | {bm:0.00}{(bs > 0 ? $" ± {bs:0.00}" : "")} | {first.ParametersPercent:0.00} | {first.MacsPercent:0.00} | {first.LatencyPercent1:0}% / {first.LatencyPercent64:0}% | {first.Widths} |"));
+                md.AppendLine(string.Create(Inv, $"| {target} | {option} | **{m:0.00}** ± {s:0.00} | {bm:0.00}{(bs > 0 ? $" ± {bs:0.00}" : "")} | {(r.All(x => x.Recalibrated is not null) ? Stats(r.Select(x => x.Recalibrated!.Value)).Mean.ToString("0.00", Inv) : "—")} | {first.ParametersPercent:0.00} | {first.MacsPercent:0.00} | {first.LatencyPercent1:0}% / {first.LatencyPercent64:0}% | {first.Widths} |"));
             }
         md.AppendLine();
         md.AppendLine("Raw rows (one per fine-tune seed) are in the log below; `bench/work/rows.jsonl` holds them while a run is going.");

@@ -27,7 +27,7 @@ public static class ResidualBench
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public sealed record Row(string Model, string Option, int Seed, double Full, double Before, double After, double ParametersPercent, double MacsPercent,
-        double LatencyPercent1, double LatencyPercent64, string Trunk, double FinetuneSeconds);
+        double LatencyPercent1, double LatencyPercent64, string Trunk, double FinetuneSeconds, double? Recalibrated = null);
 
     sealed record Net(string Name, string Residual, Func<TorchSharp.Modules.Sequential> Build, string About);
 
@@ -133,11 +133,14 @@ public static class ResidualBench
                     Say(string.Create(Inv, $"latency {net.Name} {label}: {r1:0}% / {r64:0}%"));
                     continue;
                 }
-                double before, lat1, lat64;
+                double before, recalibrated, lat1, lat64;
                 {
                     var (_, compressed) = ChannelSurgery.Apply(network, recipe);
                     using var _c = compressed;
                     before = Evaluator.Evaluate(compressed, test).Top1 * 100;
+                    // The pipeline's default since issue 21: batch-norm statistics re-estimated before fine-tuning.
+                    BatchNormRecalibration.Run(compressed, finetuneData, RecalibrateBudget.DefaultBatches, 128, seed: 1);
+                    recalibrated = Evaluator.Evaluate(compressed, test).Top1 * 100;
                     lat1 = 100 * Latency.Measure(compressed, batch: 1).MedianMs / full1;
                     lat64 = 100 * Latency.Measure(compressed, batch: 64, runs: 10).MedianMs / full64;
                 }
@@ -148,11 +151,12 @@ public static class ResidualBench
                     var (_, compressed) = ChannelSurgery.Apply(network, recipe with { Strategy = recipe.Strategy with { Seed = seed } });
                     using var _m = compressed;
                     var watch = Stopwatch.StartNew();
+                    BatchNormRecalibration.Run(compressed, finetuneData, RecalibrateBudget.DefaultBatches, 128, seed);
                     Trainer.Train(compressed, finetuneData, seeded.TrainOptions());
                     double seconds = watch.Elapsed.TotalSeconds;
                     double after = Evaluator.Evaluate(compressed, test).Top1 * 100;
                     var row = new Row(net.Name, label, seed, Math.Round(full, 2), Math.Round(before, 2), Math.Round(after, 2), recipe.Totals.ParametersPercent, recipe.Totals.MacsPercent,
-                        Math.Round(lat1, 1), Math.Round(lat64, 1), trunk, Math.Round(seconds, 1));
+                        Math.Round(lat1, 1), Math.Round(lat64, 1), trunk, Math.Round(seconds, 1), Math.Round(recalibrated, 2));
                     File.AppendAllText(rowsPath, JsonSerializer.Serialize(row) + "\n");
                     done.Add(row);
                     Say(string.Create(Inv, $"{net.Name} {label,-15} seed {seed}: {before,6:0.00}% → {after:0.00}%  params {recipe.Totals.ParametersPercent:0.0}%  MACs {recipe.Totals.MacsPercent:0.0}%  latency {lat1:0}%/{lat64:0}%  ({seconds:0} s)"));
@@ -176,14 +180,14 @@ public static class ResidualBench
         var md = new StringBuilder();
         md.AppendLine("# Residual and depthwise networks: pruning through additions");
         md.AppendLine();
-        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll residual` ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} CPU cores, {elapsed.TotalMinutes:0} min for this invocation). Each network trained {epochs} epochs on the 60k Fashion-MNIST training images (SGD Nesterov lr 0.05 cosine, weight decay 5e-4, batch 128, seed 1); one analysis of the first {analysisSamples:N0} training images in the model's residual mode; every option's recipe from it; every compressed model fine-tuned with the same budget: {finetuneEpochs} epoch(s) on the first {finetuneSamples:N0} training images, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, batch 128; {seeds} fine-tune seeds; accuracy on the 10k test images, mean ± standard deviation over the seeds. Latency: median CPU forward time as % of the full model's, batch 1 / batch 64 (a shared 2-core machine: read as rough)."));
+        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll residual` ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} CPU cores, {elapsed.TotalMinutes:0} min for this invocation). Each network trained {epochs} epochs on the 60k Fashion-MNIST training images (SGD Nesterov lr 0.05 cosine, weight decay 5e-4, batch 128, seed 1); one analysis of the first {analysisSamples:N0} training images in the model's residual mode; every option's recipe from it; every compressed model's batch-norm statistics re-estimated on 50 training batches of 128 (the pipeline's default since issue 21), then fine-tuned with the same budget: {finetuneEpochs} epoch(s) on the first {finetuneSamples:N0} training images, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, batch 128; {seeds} fine-tune seeds; accuracy on the 10k test images, mean ± standard deviation over the seeds. Latency: median CPU forward time as % of the full model's, batch 1 / batch 64 (a shared 2-core machine: read as rough)."));
         md.AppendLine();
         foreach (var net in Nets) if (rows.Any(r => r.Model == net.Name)) md.AppendLine($"- **{net.Name}**: {net.About}.");
         md.AppendLine();
         md.AppendLine("Options: **PFA-KL** = `{}` (parameter-free); **default** = `footprint` at the target (PFA-KL's shape scaled, variance selection); **uniform+l1** = `uniform` with `\"select\": \"l1\"` (Torch-Pruning's default) at the same target. Trunk: kept/original channels of the residual groups (projection mode: one per stage) or of every analysed layer (padding mode).");
         md.AppendLine();
-        md.AppendLine("| model | full | option | accuracy after fine-tune | before fine-tune | % params | % MACs | latency b1 / b64 | trunk / widths |");
-        md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---|");
+        md.AppendLine("| model | full | option | accuracy after fine-tune | after surgery | after BN recalibration | % params | % MACs | latency b1 / b64 | trunk / widths |");
+        md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---|");
         foreach (var net in Nets)
             foreach (var (label, _) in Options)
             {
@@ -191,7 +195,7 @@ public static class ResidualBench
                 if (r.Count == 0) continue;
                 var (m, s) = Stats(r.Select(x => x.After));
                 var first = r[0];
-                md.AppendLine(string.Create(Inv, $"| {net.Name} | {first.Full:0.00} | {label} | **{m:0.00}** ± {s:0.00} | {first.Before:0.00} | {first.ParametersPercent:0.00} | {first.MacsPercent:0.00} | {first.LatencyPercent1:0}% / {first.LatencyPercent64:0}% | {first.Trunk} |"));
+                md.AppendLine(string.Create(Inv, $"| {net.Name} | {first.Full:0.00} | {label} | **{m:0.00}** ± {s:0.00} | {first.Before:0.00} | {(first.Recalibrated is { } rc ? rc.ToString("0.00", Inv) : "—")} | {first.ParametersPercent:0.00} | {first.MacsPercent:0.00} | {first.LatencyPercent1:0}% / {first.LatencyPercent64:0}% | {first.Trunk} |"));
             }
         md.AppendLine();
         md.AppendLine("<details><summary>log</summary>");
