@@ -102,7 +102,13 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         var layers = recipe.GetProperty("layers").EnumerateArray().ToList();
         Assert.Equal(["c1", "c2", "f1"], layers.Select(l => l.GetProperty("name").GetString()));
         Assert.All(layers, l => Assert.Equal(l.GetProperty("filters_after").GetInt32(), l.GetProperty("kept").GetArrayLength()));
-        Assert.All(layers, l => Assert.Equal("kl-scaled", l.GetProperty("rule").GetString()));
+        // The default footprint measured its candidate shapes; the layers follow the chosen one (α = 1: PFA-KL's).
+        var search = recipe.GetProperty("strategy").GetProperty("search").EnumerateArray().ToList();
+        Assert.Equal(5, search.Count);
+        var chosen = Assert.Single(search, c => c.GetProperty("chosen").GetBoolean());
+        double alpha = chosen.GetProperty("exponent").GetDouble();
+        Assert.All(layers, l => Assert.Equal(alpha == 1 ? "kl-scaled" : $"kl-scaled^{alpha.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)}", l.GetProperty("rule").GetString()));
+        Assert.Equal(chosen.GetProperty("widths").EnumerateArray().Select(w => w.GetInt32()), layers.Select(l => l.GetProperty("filters_after").GetInt32()));
 
         // The compressed model is an ordinary input: info, eval and a second compression accept it.
         var compressedModel = Path.Combine(_out["a"], "model.json");

@@ -110,6 +110,9 @@ public sealed record PfaBudget
     public int Seed { get; init; } = 1;
     /// <summary>Batch-norm recalibration after surgery: how many training batches (null: the default 50; false: off).</summary>
     public RecalibrateBudget? Recalibrate { get; init; }
+    /// <summary>footprint/flops: measure a family of allocations in compress and keep the best (null: the default search; false: off).</summary>
+    public SearchBudget? Search { get; init; }
+    [JsonIgnore] public SearchBudget EffectiveSearch => Search ?? new SearchBudget();
     /// <summary>The recalibration in effect: the budget's, or 50 batches.</summary>
     [JsonIgnore] public RecalibrateBudget EffectiveRecalibrate => Recalibrate ?? new RecalibrateBudget();
 
@@ -157,6 +160,8 @@ public sealed record PfaBudget
         if (b.Residual is { } res && !Surgery.ResidualModes.Names.Contains(res))
             throw Bad("$.residual", $"'residual' must be \"projection\" or \"padding\"; found '{res}'.");
         if (b.Tolerance is { } tol && !(tol >= 0 && double.IsFinite(tol))) throw Bad("$.tolerance", $"'tolerance' is an accuracy drop in percentage points and must be ≥ 0; found {tol}.");
+        if (b.Search is { } sb && sb.Candidates != 0 && (sb.Candidates is < 2 or > 21 || sb.Samples is < 1 or > 1_000_000))
+            throw Bad("$.search", $"'search' needs 2 to 21 'candidates' and 1 to 1000000 'samples' (or \"search\": false); found {sb.Candidates} and {sb.Samples}.");
         if (b.Recalibrate is { Batches: < 0 or > 100_000 } rc) throw Bad("$.recalibrate.batches", $"'recalibrate.batches' must be from 0 (off, as \"recalibrate\": false) to 100000; found {rc.Batches}.");
         if (b.BatchSize is { } bs && bs <= 0) throw Bad("$.batch_size", $"'batch_size' must be positive; found {bs}.");
         foreach (var (name, layer) in b.Layers ?? [])

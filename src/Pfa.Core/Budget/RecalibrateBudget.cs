@@ -18,36 +18,13 @@ public sealed record RecalibrateBudget
     public static readonly RecalibrateBudget Off = new() { Batches = 0 };
 }
 
-/// <summary>Reads <c>true</c>, <c>false</c> or <c>{ "batches": n }</c>; writes the object (or <c>false</c>).</summary>
-public sealed class RecalibrateBudgetConverter : JsonConverter<RecalibrateBudget>
+/// <summary>Reads <c>true</c>, <c>false</c> or <c>{ "batches": n }</c>.</summary>
+public sealed class RecalibrateBudgetConverter : OnOffConverter<RecalibrateBudget>
 {
-    public override RecalibrateBudget Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
-    {
-        switch (reader.TokenType)
-        {
-            case JsonTokenType.True: return new RecalibrateBudget();
-            case JsonTokenType.False: return RecalibrateBudget.Off;
-            case JsonTokenType.StartObject:
-                int batches = RecalibrateBudget.DefaultBatches;
-                while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
-                {
-                    var name = reader.GetString();
-                    reader.Read();
-                    if (name != "batches") throw new JsonException($"The JSON property '{name}' could not be mapped to any .NET member contained in type '{typeof(RecalibrateBudget).FullName}'.");
-                    if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out batches))
-                        throw new JsonException("The JSON value could not be converted to System.Int32.");
-                }
-                return new RecalibrateBudget { Batches = batches };
-            default:
-                throw new JsonException("The JSON value could not be converted to System.Boolean.");
-        }
-    }
-
-    public override void Write(Utf8JsonWriter writer, RecalibrateBudget value, JsonSerializerOptions options)
-    {
-        if (value.Batches == 0) { writer.WriteBooleanValue(false); return; }
-        writer.WriteStartObject();
-        writer.WriteNumber("batches", value.Batches);
-        writer.WriteEndObject();
-    }
+    protected override RecalibrateBudget On => new();
+    protected override RecalibrateBudget Off => RecalibrateBudget.Off;
+    protected override IReadOnlyList<string> Names => ["batches"];
+    protected override RecalibrateBudget With(RecalibrateBudget value, string name, int number) => value with { Batches = number };
+    protected override void WriteObject(Utf8JsonWriter writer, RecalibrateBudget value) => writer.WriteNumber("batches", value.Batches);
+    protected override bool IsOff(RecalibrateBudget value) => value.Batches == 0;
 }

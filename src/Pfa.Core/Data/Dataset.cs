@@ -24,6 +24,7 @@ public sealed class Dataset : IDisposable
     readonly float[] _mean, _std;      // per channel
     readonly int _channelSize;         // elements per channel of one sample
     byte[]? _cache;                    // raw bytes of the selected samples, for shuffled passes
+    readonly bool _ownsSource = true;   // false for a subset: the parent disposes the source
 
     public int Count => _selected.Length;
     public int[] SampleShape => _source.SampleShape;
@@ -33,8 +34,9 @@ public sealed class Dataset : IDisposable
     /// <summary>The normalisation applied to every sample (null: samples are used as read, scaled to [0, 1]).</summary>
     public Normalization? Normalize { get; }
 
-    Dataset(SampleSource source, int[] selected, Normalization? normalize)
+    Dataset(SampleSource source, int[] selected, Normalization? normalize, bool ownsSource = true)
     {
+        _ownsSource = ownsSource;
         _source = source;
         Normalize = normalize;
         _selected = selected;
@@ -79,7 +81,6 @@ public sealed class Dataset : IDisposable
         }
     }
 
-    /// <summary>Throws a located error when the samples do not have the shape the model takes.</summary>
     /// <summary>Every label names one of the model's <paramref name="classes"/> outputs (else the loss or the
     /// accuracy would index past them).</summary>
     public void CheckLabels(long classes)
@@ -89,6 +90,7 @@ public sealed class Dataset : IDisposable
             throw new PfaException(ErrorCodes.InvalidData, $"{Description} has label {maxLabel} but the model has only {classes} outputs.");
     }
 
+    /// <summary>Throws a located error when the samples do not have the shape the model takes.</summary>
     public void CheckShape(int[] modelInput, string modelFile)
     {
         if (!SampleShape.SequenceEqual(modelInput))
@@ -208,5 +210,13 @@ public sealed class Dataset : IDisposable
         }
     }
 
-    public void Dispose() => _source.Dispose();
+    /// <summary>The samples at these positions (0 … Count − 1) of this dataset, over the same source: for a held-out
+    /// slice. Use one of the two at a time (they share the file); disposing the subset leaves the source open.</summary>
+    public Dataset Subset(IEnumerable<int> positions) =>
+        new(_source, positions.Select(p => _selected[p]).Order().ToArray(), Normalize, ownsSource: false);
+
+    public void Dispose()
+    {
+        if (_ownsSource) _source.Dispose();
+    }
 }

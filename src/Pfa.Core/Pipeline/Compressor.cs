@@ -101,6 +101,7 @@ public static class Compressor
     static Summary RunIn(RunFolder run, CompressRequest r, ModelDescription description, PfaNetwork network, Dataset train, Dataset eval, Stopwatch total, Action<string> log)
     {
         var b = r.Budget.Budget;
+        var options0 = b.TrainOptions();
 
         if (network.Graph.ClassifierWarning() is { } warning) log(WarningCodes.Line(r.ModelPath, warning));
         var watch = Stopwatch.StartNew();
@@ -121,7 +122,9 @@ public static class Compressor
         double analyzeSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
-        var recipe = RecipeMaker.Make(network.Graph, analysis, r.Budget, statsBytes, PfaModel.WeightsOf(network));
+        if (CandidateSearch.Applies(r.Budget))
+            log($"search: {b.EffectiveSearch.Candidates} allocations at the target, each recalibrated and scored on held-out training samples");
+        var recipe = CandidateSearch.Choose(network, analysis, r.Budget, statsBytes, PfaModel.WeightsOf(network), train, options0.BatchSize, log);
         var recipePath = run.Stage(RecipeFileName);
         recipe.Save(recipePath);
         log(string.Create(CultureInfo.InvariantCulture, $"recipe: {string.Join(", ", recipe.Layers.Select(l => $"{l.Name} {l.FiltersBefore}→{l.FiltersAfter}"))}"));

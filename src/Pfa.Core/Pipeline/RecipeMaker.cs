@@ -17,20 +17,22 @@ public static class RecipeMaker
         Make(ModelGraph.Build(model), analysis, budget, statsBytes, weightOf);
 
     /// <param name="graph">The model's graph (its spaces are built once and shared with surgery).</param>
-    public static Recipe Make(ModelGraph graph, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes, Func<string, TorchSharp.torch.Tensor?>? weightOf = null)
+    /// <param name="allocation">Another per-layer shape for the strategy (a candidate of <see cref="CandidateSearch"/>), or null.</param>
+    public static Recipe Make(ModelGraph graph, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes, Func<string, TorchSharp.torch.Tensor?>? weightOf = null,
+        Recipes.Allocation.ILayerAllocation? allocation = null)
     {
         var model = graph.Description;
         var spaces = graph.SpacesFor(budget.Budget.ResidualMode);
         var analysed = spaces.Prunable.ToDictionary(s => s.Name);
         var spectra = analysis.Spectra.ByLayer();
         var b = budget.Budget;
-        var strategy = Recipes.Allocation.Strategies.Get(b.Strategy);
+        var strategy = Recipes.Allocation.Strategies.Get(b.Strategy) is var registered && allocation is not null ? registered with { Allocation = allocation } : Recipes.Allocation.Strategies.Get(b.Strategy);
         strategy.Applies?.Invoke(graph, budget);
         if (analysis.Sampling != strategy.Sampling)
             throw budget.Error("$.strategy", strategy.Sampling == Analysis.Sampling.Positions
                 ? $"strategy '{b.Strategy}' needs per-position statistics (Garg et al. §III-B), but these were collected for PFA (one pooled response per sample). Run 'dotnet pfa analyze' with this budget."
                 : $"strategy '{b.Strategy}' needs PFA's pooled statistics, but these were collected per position for 'garg'. Run 'dotnet pfa analyze' with this budget.");
-        var plan = new RecipePlanner(spaces, budget, spectra).Plan();
+        var plan = new RecipePlanner(spaces, budget, spectra, allocation).Plan();
         var criterion = Criteria.Get(b.Select ?? strategy.DefaultSelect);
         if (criterion.NeedsWeights && weightOf is null)
             throw budget.Error("$.select", $"selection '{criterion.Name}' reads the trained weights: pass --weights (the 'recipe' verb), or use 'compress'.");

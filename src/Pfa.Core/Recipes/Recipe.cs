@@ -32,11 +32,28 @@ public sealed record RecipeStrategy
     public int Seed { get; init; }
     /// <summary>Models with residual sums: "projection" or "padding" (PFA appendix C); null for models without.</summary>
     public string? Residual { get; init; }
+    /// <summary>footprint/flops in compress: the measured candidates (shapes γ^α scaled to the target) and which won.</summary>
+    public List<RecipeCandidate>? Search { get; init; }
 
     /// <summary>The searched knob for messages: ", τ = 0.98", ", keep ratio = 0.42", ", KL scale = 0.8", or "".</summary>
     public string KnobText() =>
         Tau is { } t ? FormattableString.Invariant($", τ = {t}") : KeepRatio is { } r ? FormattableString.Invariant($", keep ratio = {r}")
         : KlScale is { } k ? FormattableString.Invariant($", KL scale = {k}") : "";
+}
+
+/// <summary>One candidate of the allocation search: its shape exponent, its widths, and its held-out score.</summary>
+public sealed record RecipeCandidate
+{
+    /// <summary>α of the per-layer keep ratio ∝ γ^α (1 = the PFA-KL shape, the analytic choice; 0 = uniform).</summary>
+    public double Exponent { get; init; }
+    /// <summary>Kept filters per analysed layer, in the recipe's layer order.</summary>
+    public int[] Widths { get; init; } = [];
+    public double ParametersPercent { get; init; }
+    public double MacsPercent { get; init; }
+    /// <summary>Correct top-1 predictions on the held-out training slice after surgery and recalibration.</summary>
+    public int Correct { get; init; }
+    public int Samples { get; init; }
+    public bool Chosen { get; init; }
 }
 
 public sealed record RecipeTotals

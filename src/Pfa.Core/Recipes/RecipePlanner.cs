@@ -36,13 +36,14 @@ public sealed class RecipePlanner
     readonly List<ChannelSpace> _analysed;
     readonly Allocation.AllocationStrategy _strategy;
 
-    public RecipePlanner(ChannelSpaces spaces, BudgetFile budget, IReadOnlyDictionary<string, LayerSpectrum> spectra)
+    /// <param name="allocation">Another per-layer shape for the budget's strategy (a search candidate), or null.</param>
+    public RecipePlanner(ChannelSpaces spaces, BudgetFile budget, IReadOnlyDictionary<string, LayerSpectrum> spectra, Allocation.ILayerAllocation? allocation = null)
     {
         _spaces = spaces;
         _budget = budget;
         _spectra = new Dictionary<string, LayerSpectrum>(spectra);
         _analysed = AnalysedSpaces(spaces, budget).ToList();
-        _strategy = Allocation.Strategies.Get(budget.Budget.Strategy);
+        _strategy = Allocation.Strategies.Get(budget.Budget.Strategy) is var strategy && allocation is not null ? strategy with { Allocation = allocation } : strategy;
         foreach (var s in _analysed)
         {
             var name = Name(s);

@@ -11,14 +11,18 @@ namespace Pfa.Core.Recipes.Allocation;
 /// while the convolutions keep most of their filters. KL measures how far each spectrum is from flat relative
 /// to its own width, which keeps the layers' proportions sane at any size (measured: bench/results/quality.md).</para>
 /// The knob t in (0, 1] maps to s = t / (1 − t) (t = ½ is PFA-KL, t = 1 keeps everything).
+/// <para>With an <paramref name="exponent"/> α the shape is γ^α: α = 1 is the KL shape, α = 0 one keep ratio for
+/// every layer (uniform), values between them the shapes between — the candidate family that
+/// <see cref="Pipeline.CandidateSearch"/> measures.</para>
 /// </summary>
-public sealed class KlScaledAllocation : ILayerAllocation
+public sealed class KlScaledAllocation(double exponent = 1) : ILayerAllocation
 {
-    public string Rule => "kl-scaled";
+    public double Exponent => exponent;
+    public string Rule => exponent == 1 ? "kl-scaled" : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"kl-scaled^{exponent:0.##}");
     public string? Knob => "kl_scale";
 
-    /// <summary>The layer's PFA-KL keep ratio, at least one filter's worth.</summary>
-    static double Gamma(LayerSpectrum s) => Math.Max(RecipePlanner.KlRatio(s.Eigenvalues), 1.0 / s.Filters);
+    /// <summary>The layer's PFA-KL keep ratio (at least one filter's worth) to the power α.</summary>
+    double Gamma(LayerSpectrum s) => Math.Pow(Math.Max(RecipePlanner.KlRatio(s.Eigenvalues), 1.0 / s.Filters), exponent);
 
     public static double Scale(double t) => t >= 1 ? double.PositiveInfinity : t / (1 - t);
 

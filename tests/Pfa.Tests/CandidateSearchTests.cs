@@ -1,0 +1,106 @@
+using System.Text.Json.Nodes;
+using Pfa.Core.Budget;
+using Pfa.Core.Model;
+using Pfa.Core.Model.Modules;
+using Pfa.Core.Pipeline;
+using static TorchSharp.torch;
+
+namespace Pfa.Tests;
+
+/// <summary>The measured choice of allocation for footprint/flops targets: the candidate family, the margin rule,
+/// the off switch and the recipe verb's analytic answer.</summary>
+public sealed class CandidateSearchTests : IDisposable
+{
+    readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    const int Samples = 60;
+
+    string[] Inputs()
+    {
+        if (!File.Exists(_dir["model.json"]))
+        {
+            var rng = new Random(3);
+            DataFiles.Npy(_dir["x.npy"], "<f4", [Samples, 1, 6, 6], Enumerable.Range(0, Samples * 36).SelectMany(_ => BitConverter.GetBytes((float)rng.NextDouble())).ToArray());
+            DataFiles.Npy(_dir["y.npy"], "|u1", [Samples], Enumerable.Range(0, Samples).Select(i => (byte)(i % 3)).ToArray());
+            manual_seed(5);
+            using var seq = nn.Sequential(("c1", nn.Conv2d(1, 12, 3, padding: 1)), ("b1", SafeBatchNorm.BatchNorm2d(12)), ("r1", nn.ReLU()), ("p1", nn.MaxPool2d(2)),
+                ("c2", nn.Conv2d(12, 16, 3, padding: 1)), ("b2", SafeBatchNorm.BatchNorm2d(16)), ("r2", nn.ReLU()), ("f", nn.Flatten()),
+                ("l1", nn.Linear(16 * 9, 20)), ("r3", nn.ReLU()), ("l2", nn.Linear(20, 3)));
+            TrainedLooking.Apply(seq);
+            PfaModel.Export(seq, [1, 6, 6], null, _dir["model.json"], _dir["model.dat"]);
+        }
+        return ["--model", _dir["model.json"], "--weights", _dir["model.dat"], "--data", _dir["x.npy"], "--labels", _dir["y.npy"],
+            "--eval-data", _dir["x.npy"], "--eval-labels", _dir["y.npy"]];
+    }
+
+    JsonNode Compress(string budget, string name)
+    {
+        File.WriteAllText(_dir[name + ".json"], budget);
+        var (code, _, err) = TestCli.Cli(["compress", .. Inputs(), "--budget", _dir[name + ".json"], "--out", _dir[name]]);
+        Assert.True(code == 0, err);
+        return JsonNode.Parse(File.ReadAllText(_dir[name + "/recipe.json"]))!;
+    }
+
+    static int[] Widths(JsonNode recipe) => recipe["layers"]!.AsArray().Select(l => (int)l!["filters_after"]!).ToArray();
+
+    [Theory]
+    [InlineData("footprint", 0.4)]
+    [InlineData("flops", 0.5)]
+    public void Every_candidate_meets_the_target_and_the_winner_leads_the_analytic_choice_by_more_than_the_margin(string strategy, double target)
+    {
+        var recipe = Compress($$"""{ "strategy": "{{strategy}}", "target": {{target}}, "finetune": { "epochs": 0 } }""", strategy);
+        var search = recipe["strategy"]!["search"]!.AsArray();
+        Assert.Equal([1.0, 0.75, 0.5, 0.25, 0.0], search.Select(c => (double)c!["exponent"]!));
+        Assert.All(search, c => Assert.True((double)c!["parameters_percent"]! <= 100 * target + 0.01 || strategy == "flops"));
+        Assert.All(search, c => Assert.True((double)c!["macs_percent"]! <= 100 * target + 0.01 || strategy == "footprint"));
+        Assert.All(search, c => Assert.Equal(Samples / 2, (int)c!["samples"]!));     // half the data when it has fewer than 2,000
+        var chosen = Assert.Single(search, c => (bool)c!["chosen"]!);
+        int analytic = (int)search[0]!["correct"]!, best = search.Max(c => (int)c!["correct"]!);
+        if (best - analytic > CandidateSearch.Margin * Samples / 2) Assert.Equal(best, (int)chosen!["correct"]!);
+        else Assert.Equal(1.0, (double)chosen!["exponent"]!);
+        Assert.Equal(chosen["widths"]!.AsArray().Select(w => (int)w!), Widths(recipe));
+    }
+
+    [Fact]
+    public void The_uniform_end_of_the_family_is_the_uniform_strategy_at_the_same_target()
+    {
+        var searched = Compress("""{ "strategy": "footprint", "target": 0.4, "finetune": { "epochs": 0 } }""", "searched");
+        var uniform = Compress("""{ "strategy": "uniform", "target": 0.4, "finetune": { "epochs": 0 } }""", "uniform");
+        var alphaZero = searched["strategy"]!["search"]!.AsArray().Single(c => (double)c!["exponent"]! == 0);
+        Assert.Equal(Widths(uniform), alphaZero!["widths"]!.AsArray().Select(w => (int)w!));
+    }
+
+    [Fact]
+    public void Search_false_is_the_analytic_recipe_that_the_recipe_verb_gives()
+    {
+        var off = Compress("""{ "strategy": "footprint", "target": 0.4, "search": false, "finetune": { "epochs": 0 } }""", "off");
+        Assert.Null(off["strategy"]!["search"]);
+        Assert.All(off["layers"]!.AsArray(), l => Assert.Equal("kl-scaled", (string)l!["rule"]!));
+        File.WriteAllText(_dir["b.json"], """{ "strategy": "footprint", "target": 0.4 }""");
+        var (code, _, err) = TestCli.Cli("recipe", "--model", _dir["model.json"], "--analysis", _dir["off/analysis"], "--budget", _dir["b.json"], "--out", _dir["r.json"]);
+        Assert.True(code == 0, err);
+        Assert.Contains("compress measures 5 shapes", err);
+        Assert.Equal(Widths(off), Widths(JsonNode.Parse(File.ReadAllText(_dir["r.json"]))!));
+    }
+
+    [Theory]
+    [InlineData(null, 5, 2000)]
+    [InlineData("false", 0, 2000)]
+    [InlineData("""{ "candidates": 3 }""", 3, 2000)]
+    [InlineData("""{ "samples": 500 }""", 5, 500)]
+    public void The_budget_s_search_is_an_object_true_or_false(string? json, int candidates, int samples)
+    {
+        var b = PfaBudget.Parse(json is null ? """{ "strategy": "footprint", "target": 0.5 }""" : $$"""{ "strategy": "footprint", "target": 0.5, "search": {{json}} }""");
+        Assert.Equal(candidates, b.Budget.EffectiveSearch.Candidates);
+        Assert.Equal(samples, b.Budget.EffectiveSearch.Samples);
+        Assert.Equal(candidates >= 2, CandidateSearch.Applies(b));
+        Assert.False(CandidateSearch.Applies(PfaBudget.Parse("""{ "strategy": "uniform", "target": 0.5 }""")));
+    }
+
+    [Theory]
+    [InlineData("""{ "strategy": "footprint", "target": 0.5, "search": { "candidates": 1 } }""", "PFA0007")]
+    [InlineData("""{ "strategy": "footprint", "target": 0.5, "search": { "candidate": 3 } }""", "PFA0002")]
+    public void A_bad_search_is_a_located_error(string json, string code) =>
+        Assert.Equal(code, Assert.Throws<Pfa.Core.Errors.PfaException>(() => PfaBudget.Parse(json)).Code);
+}
