@@ -92,8 +92,7 @@ public sealed record Summary
         |---|---:|---:|---:|
         | parameters | {ParametersBefore:N0} | {ParametersAfter:N0} | {ParametersPercent:0.##}% |
         | MACs | {MacsBefore:N0} | {MacsAfter:N0} | {MacsPercent:0.##}% |
-        | top-1 accuracy | {AccuracyBefore:0.00}% | {AccuracyAfter:0.00}% | {-Drop:+0.00;-0.00} pp |
-        {(AccuracySurgery is { } s ? $"| top-1 right after surgery{(AccuracyRecalibrated is { } rc ? $" / after batch-norm recalibration ({RecalibrationBatches} batches)" : "")} | | {s:0.00}%{(AccuracyRecalibrated is { } rc2 ? $" / {rc2:0.00}%" : "")} | |\n" : "")}
+        | top-1 accuracy | {AccuracyBefore:0.00}% | {AccuracyAfter:0.00}% | {-Drop:+0.00;-0.00} pp |{(AccuracySurgery is { } s ? $"\n| top-1 right after surgery{(AccuracyRecalibrated is not null ? $" / after batch-norm recalibration ({RecalibrationBatches} batches)" : "")} | | {s:0.00}%{(AccuracyRecalibrated is { } rc ? $" / {rc:0.00}%" : "")} | |" : "")}
         {(Latency is { } l ? $"| CPU latency (batch {l.Batch}, {l.Threads} threads, median of {l.Runs}) | {l.BeforeMs:0.000} ms | {l.AfterMs:0.000} ms | {l.Percent:0.00}% |\n" : "")}
         Accuracy gate: {gate}. Evaluated on {EvalSamples:N0} samples; analysed {AnalysisSamples:N0}; fine-tuned {FinetuneEpochs} epoch(s); {Timings.TotalSeconds:0} s in all.
 
