@@ -60,6 +60,9 @@ public sealed class CandidateSearchTests : IDisposable
         if (best - analytic > CandidateSearch.Margin * Samples / 2) Assert.Equal(best, (int)chosen!["correct"]!);
         else Assert.Equal(1.0, (double)chosen!["exponent"]!);
         Assert.Equal(chosen["widths"]!.AsArray().Select(w => (int)w!), Widths(recipe));
+        var report = File.ReadAllText(_dir[strategy + "/report.html"]);
+        Assert.Contains("<h2>Candidate allocations</h2>", report);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(report, "<b>chosen</b>"));
     }
 
     [Fact]

@@ -31,6 +31,7 @@ public static class HtmlReport
         if (summary?.AccuracySurgery is { } surgery)
             h.Append(string.Create(Inv, $"<tr><td>top-1 right after surgery{(summary!.AccuracyRecalibrated is not null ? $" / after batch-norm recalibration ({summary.RecalibrationBatches} batches)" : "")}</td><td></td><td>{surgery:0.00}%{(summary.AccuracyRecalibrated is { } rc ? $" / {rc:0.00}%" : "")}</td><td>before fine-tuning</td></tr>\n"));
         h.Append("</table>\n<h2>Filters per layer</h2>\n").Append(Widths(recipe));
+        if (recipe.Strategy.Search is { Count: > 0 } search) h.Append(Candidates(recipe, search));
         if (alternatives is { Count: > 0 }) h.Append(Compare(recipe, alternatives));
         if (sweep is { Count: > 0 }) h.Append(TradeOff(recipe, sweep));
         h.Append("\n<h2>Cumulative response energy</h2>\n<div class=\"grid\">\n");
@@ -79,6 +80,21 @@ public static class HtmlReport
             s.Append(string.Create(Inv, $"<td>{100.0 * row.Parameters / recipe.Totals.ParametersBefore:0.00}</td><td>{100.0 * row.Macs / Math.Max(1, recipe.Totals.MacsBefore):0.00}</td></tr>\n"));
         }
         return s.Append("</table>\n<p>Struck-through widths are layers the depth rule drops (their S_L does not exceed the last kept layer's).</p>\n").ToString();
+    }
+
+    /// <summary>The allocation search: each candidate shape, its widths and held-out score, the chosen one marked.</summary>
+    static string Candidates(Recipe recipe, List<RecipeCandidate> search)
+    {
+        var s = new StringBuilder("<h2>Candidate allocations</h2>\n<p>Each meets the target; scored after surgery and batch-norm recalibration on held-out training samples. α = 1 is the PFA-KL shape, α = 0 one ratio for every layer.</p>\n<table><tr><th>α</th>");
+        foreach (var l in recipe.Layers) s.Append("<th>").Append(WebUtility.HtmlEncode(l.Name)).Append("</th>");
+        s.Append("<th>% params</th><th>% MACs</th><th>held-out top-1</th><th></th></tr>\n");
+        foreach (var c in search)
+        {
+            s.Append(string.Create(Inv, $"<tr><td>{c.Exponent:0.##}</td>"));
+            foreach (var w in c.Widths) s.Append(string.Create(Inv, $"<td>{w}</td>"));
+            s.Append(string.Create(Inv, $"<td>{c.ParametersPercent}%</td><td>{c.MacsPercent}%</td><td>{100.0 * c.Correct / Math.Max(1, c.Samples):0.00}% of {c.Samples:N0}</td><td>{(c.Chosen ? "<b>chosen</b>" : "")}</td></tr>\n"));
+        }
+        return s.Append("</table>\n").ToString();
     }
 
     static string Widths(Recipe recipe)
