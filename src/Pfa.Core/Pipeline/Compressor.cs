@@ -101,7 +101,7 @@ public static class Compressor
     static Summary RunIn(RunFolder run, CompressRequest r, ModelDescription description, PfaNetwork network, Dataset train, Dataset eval, Stopwatch total, Action<string> log)
     {
         var b = r.Budget.Budget;
-        var options0 = b.TrainOptions();
+        var options = b.TrainOptions() with { Epochs = r.Epochs ?? b.TrainOptions().Epochs };
 
         if (network.Graph.ClassifierWarning() is { } warning) log(WarningCodes.Line(r.ModelPath, warning));
         var watch = Stopwatch.StartNew();
@@ -124,7 +124,7 @@ public static class Compressor
         watch.Restart();
         if (CandidateSearch.Applies(r.Budget))
             log($"search: {b.EffectiveSearch.Candidates} allocations at the target, each recalibrated and scored on held-out training samples");
-        var recipe = CandidateSearch.Choose(network, analysis, r.Budget, statsBytes, PfaModel.WeightsOf(network), train, options0.BatchSize, log);
+        var recipe = CandidateSearch.Choose(network, analysis, r.Budget, statsBytes, PfaModel.WeightsOf(network), train, options.BatchSize, log);
         var recipePath = run.Stage(RecipeFileName);
         recipe.Save(recipePath);
         log(string.Create(CultureInfo.InvariantCulture, $"recipe: {string.Join(", ", recipe.Layers.Select(l => $"{l.Name} {l.FiltersBefore}→{l.FiltersAfter}"))}"));
@@ -139,7 +139,6 @@ public static class Compressor
             : ChannelSurgery.Apply(network, recipe);
         using var _ = compressed;
         double applySeconds = watch.Elapsed.TotalSeconds;
-        var options = b.TrainOptions() with { Epochs = r.Epochs ?? b.TrainOptions().Epochs };
 
         // Accuracy right after surgery, then after re-estimating the batch-norm statistics (the stage that makes a
         // pruned ResNet usable before any fine-tuning), each on the gate's data.

@@ -26,7 +26,8 @@ public static class RecipeMaker
         var analysed = spaces.Prunable.ToDictionary(s => s.Name);
         var spectra = analysis.Spectra.ByLayer();
         var b = budget.Budget;
-        var strategy = Recipes.Allocation.Strategies.Get(b.Strategy) is var registered && allocation is not null ? registered with { Allocation = allocation } : Recipes.Allocation.Strategies.Get(b.Strategy);
+        var registered = Recipes.Allocation.Strategies.Get(b.Strategy);
+        var strategy = allocation is null ? registered : registered with { Allocation = allocation };
         strategy.Applies?.Invoke(graph, budget);
         if (analysis.Sampling != strategy.Sampling)
             throw budget.Error("$.strategy", strategy.Sampling == Analysis.Sampling.Positions

@@ -43,7 +43,8 @@ public sealed class RecipePlanner
         _budget = budget;
         _spectra = new Dictionary<string, LayerSpectrum>(spectra);
         _analysed = AnalysedSpaces(spaces, budget).ToList();
-        _strategy = Allocation.Strategies.Get(budget.Budget.Strategy) is var strategy && allocation is not null ? strategy with { Allocation = allocation } : strategy;
+        var registered = Allocation.Strategies.Get(budget.Budget.Strategy);
+        _strategy = allocation is null ? registered : registered with { Allocation = allocation };
         foreach (var s in _analysed)
         {
             var name = Name(s);
