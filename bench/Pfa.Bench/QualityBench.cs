@@ -8,6 +8,7 @@ using Pfa.Core.Evaluation;
 using Pfa.Core.Metrics;
 using Pfa.Core.Model;
 using Pfa.Core.Pipeline;
+using Pfa.Core.Recipes.Allocation;
 using Pfa.Core.Recipes;
 using Pfa.Core.Surgery;
 using Pfa.Core.Training;
@@ -35,7 +36,7 @@ public static class QualityBench
     sealed record Option(string Label, Func<Target, PfaBudget> Budget);
 
     public sealed record Row(string Target, string Option, int Seed, double Before, double After, double ParametersPercent, double MacsPercent,
-        double LatencyPercent1, double LatencyPercent64, string Widths, double FinetuneSeconds, double? Recalibrated = null);
+        double LatencyPercent1, double LatencyPercent64, string Widths, double FinetuneSeconds, double? Recalibrated = null, double? SearchSeconds = null, int? FinetuneSamples = null);
 
     static PfaBudget Sized(string paramsStrategy, string macsStrategy, Target t, string? select) => t.Macs
         ? new PfaBudget { Strategy = macsStrategy, Target = t.Fraction, Measure = macsStrategy == "uniform" ? "flops" : null, Select = select }
@@ -44,10 +45,13 @@ public static class QualityBench
     static readonly Dictionary<string, Option> Options = new Option[]
     {
         new("default", t => Sized("footprint", "flops", t, null)),
+        new("no-search", t => Sized("footprint", "flops", t, null) with { Search = SearchBudget.Off }),
+        new("default+distill", t => Sized("footprint", "flops", t, null)),
+        new("default, distill's time", t => Sized("footprint", "flops", t, null)),
         new("default+pearson", t => Sized("footprint", "flops", t, "pearson")),
         new("tau", t => Sized("footprint-tau", "flops-tau", t, null)),
         new("uniform+l1", t => Sized("uniform", "uniform", t, "l1")),
-        new("random", t => Sized("footprint", "flops", t, "random")),
+        new("random", t => Sized("footprint", "flops", t, "random") with { Search = SearchBudget.Off }),
         // Studied while choosing the default (not in the committed table unless asked for with --options).
         new("default+l1", t => Sized("footprint", "flops", t, "l1")),
         new("default+variance", t => Sized("footprint", "flops", t, "variance")),
@@ -71,8 +75,10 @@ public static class QualityBench
         int finetuneEpochs = int.Parse(Arg("--finetune-epochs", "2"), Inv);
         int finetuneSamples = int.Parse(Arg("--finetune-samples", "20000"), Inv);
         int seeds = int.Parse(Arg("--seeds", "2"), Inv);
-        var optionNames = Arg("--options", "default,tau,uniform+l1,random").Split(',');
-        var targetNames = Arg("--targets", "50p,30p,18p,50m,25m").Split(',');
+        var optionNames = Arg("--options", "default,no-search,uniform+l1").Split(',');
+        var targetNames = Arg("--targets", "50p,30p").Split(',');
+        var distillTargets = Arg("--distill-targets", "30p").Split(',').Where(t => t.Length > 0).Select(t => Targets[t].Label).ToList();
+        var candidatesPath = Path.Combine(work, "candidates.jsonl");
         Directory.CreateDirectory(work);
         StudyAllocations.Register();
         var modelPath = Path.Combine(work, "model.json");
@@ -119,42 +125,79 @@ public static class QualityBench
         var done = File.Exists(rowsPath) ? File.ReadAllLines(rowsPath).Select(l => JsonSerializer.Deserialize<Row>(l)!).ToList() : [];
         var finetune = new FinetuneBudget { Epochs = finetuneEpochs, LearningRate = 0.01, Schedule = ScheduleKind.Cosine, BatchSize = 128, WeightDecay = 5e-4 };
 
+        (double Accuracy, double Seconds) Finetune(Recipe recipe, int seed, Dataset data, bool distill)
+        {
+            var (_, model) = ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(spaces, recipe), false, seed);
+            using var _m = model;
+            var options = (new PfaBudget { Seed = seed, Finetune = distill ? finetune with { Distill = new DistillOptions() } : finetune }).TrainOptions();
+            var watch = Stopwatch.StartNew();
+            // The pipeline's default since issue 21: batch-norm statistics re-estimated before fine-tuning.
+            BatchNormRecalibration.Run(model, data, RecalibrateBudget.DefaultBatches, 128, seed);
+            Trainer.Train(model, data, options, teacher: distill ? network : null);
+            double seconds = watch.Elapsed.TotalSeconds;
+            return (Evaluator.Evaluate(model, test).Top1 * 100, seconds);
+        }
+
+        var chosenByTarget = new Dictionary<string, Recipe>();
         void Measure(string targetLabel, string optionLabel, PfaBudget budget)
         {
-            var recipe = RecipeMaker.Make(description, analysis, new BudgetFile(budget, work, null), statsBytes, weightOf);
+            var budgetFile = new BudgetFile(budget, work, null);
+            bool distill = optionLabel == "default+distill", equalTime = optionLabel == "default, distill's time";
+            double? searchSeconds = null;
+            Recipe recipe;
+            if (distill || equalTime) recipe = chosenByTarget[targetLabel];
+            else if (!CandidateSearch.Applies(budgetFile)) recipe = RecipeMaker.Make(description, analysis, budgetFile, statsBytes, weightOf);
+            else
+            {
+                (recipe, double seconds) = SearchStudy.Choose(network, analysis, budgetFile, statsBytes, weightOf, finetuneData);
+                searchSeconds = seconds;
+                chosenByTarget[targetLabel] = recipe;
+                SearchStudy.Study(candidatesPath, "vgg6", targetLabel, recipe, seconds, network, analysis, budgetFile, statsBytes, weightOf, finetuneData,
+                    r => Finetune(r, 1, finetuneData, false), Say);
+            }
             var kept = ChannelSurgery.KeptBySpace(spaces, recipe);
             var widths = string.Join(" ", recipe.Layers.Select(l => l.FiltersAfter));
-            double before, lat1, lat64;
+            double before, recalibrated, lat1, lat64;
             {
                 var (_, compressed) = ChannelSurgery.Apply(network, kept, false, 1);
                 using var _c = compressed;
                 before = Evaluator.Evaluate(compressed, test).Top1 * 100;
                 lat1 = 100 * Latency.Measure(compressed, batch: 1).MedianMs / latencyFull1;
                 lat64 = 100 * Latency.Measure(compressed, batch: 64, runs: 10).MedianMs / latencyFull64;
+                BatchNormRecalibration.Run(compressed, finetuneData, RecalibrateBudget.DefaultBatches, 128, seed: 1);
+                recalibrated = Evaluator.Evaluate(compressed, test).Top1 * 100;
             }
+            // Equal wall time: the plain fine-tune gets as many more samples per epoch as distillation took longer.
+            int samples = finetuneSamples;
+            if (equalTime)
+            {
+                double Mean(string l) => done.Where(r => r.Target == targetLabel && r.Option == l).Average(r => r.FinetuneSeconds);
+                samples = (int)Math.Min(60000, Math.Round(finetuneSamples * Mean("default+distill") / Mean("default")));
+            }
+            using var more = samples == finetuneSamples ? null : Dataset.Open(new DataSpec { Path = FashionMnist, Split = "train", Limit = samples }, description.Normalize);
+            var candidates = SearchStudy.Load(candidatesPath);
             for (int seed = 1; seed <= seeds; seed++)
             {
                 if (done.Any(r => r.Target == targetLabel && r.Option == optionLabel && r.Seed == seed)) continue;
                 // Random selection draws its subset from the seed too, so its spread includes the draw.
                 var seeded = budget with { Seed = seed, Finetune = finetune };
                 var seededRecipe = budget.Select == "random" ? RecipeMaker.Make(description, analysis, new BudgetFile(seeded, work, null), statsBytes, weightOf) : recipe;
-                var (_, model) = ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(spaces, seededRecipe), false, seed);
-                using var _m = model;
-                double seedBefore = seededRecipe == recipe ? before : Evaluator.Evaluate(model, test).Top1 * 100;
-                var watch = Stopwatch.StartNew();
-                // The pipeline's default since issue 21: batch-norm statistics re-estimated before fine-tuning.
-                BatchNormRecalibration.Run(model, finetuneData, RecalibrateBudget.DefaultBatches, 128, seed);
-                var recalibrationTime = watch.Elapsed;
-                double recalibrated = Evaluator.Evaluate(model, test).Top1 * 100;
-                watch.Restart();
-                Trainer.Train(model, finetuneData, seeded.TrainOptions());
-                double seconds = watch.Elapsed.TotalSeconds + recalibrationTime.TotalSeconds;
-                double after = Evaluator.Evaluate(model, test).Top1 * 100;
+                double seedBefore = before;
+                if (seededRecipe != recipe)
+                {
+                    var (_, model) = ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(spaces, seededRecipe), false, seed);
+                    using var _m = model;
+                    seedBefore = Evaluator.Evaluate(model, test).Top1 * 100;
+                }
+                // Seed 1 of a searched candidate was fine-tuned already by the study: the same computation.
+                var twin = seed == 1 && budget.Select is null && !distill && !equalTime
+                    ? candidates.FirstOrDefault(c => c.Model == "vgg6" && c.Target == targetLabel && c.Widths == widths) : null;
+                var (after, seconds) = twin is not null ? (twin.Finetuned, twin.FinetuneSeconds) : Finetune(seededRecipe, seed, more ?? finetuneData, distill);
                 var row = new Row(targetLabel, optionLabel, seed, Math.Round(seedBefore, 2), Math.Round(after, 2), recipe.Totals.ParametersPercent, recipe.Totals.MacsPercent,
-                    Math.Round(lat1, 1), Math.Round(lat64, 1), widths, Math.Round(seconds, 1), Math.Round(recalibrated, 2));
+                    Math.Round(lat1, 1), Math.Round(lat64, 1), widths, Math.Round(seconds, 1), Math.Round(recalibrated, 2), searchSeconds is { } ss ? Math.Round(ss, 1) : null, samples);
                 File.AppendAllText(rowsPath, JsonSerializer.Serialize(row) + "\n");
                 done.Add(row);
-                Say(string.Create(Inv, $"{targetLabel,-11} {optionLabel,-17} seed {seed}: {seedBefore,6:0.00}% → {after:0.00}%  params {recipe.Totals.ParametersPercent:0.0}%  MACs {recipe.Totals.MacsPercent:0.0}%  latency {lat1:0}%/{lat64:0}%  widths {widths}  ({seconds:0} s)"));
+                Say(string.Create(Inv, $"{targetLabel,-11} {optionLabel,-17} seed {seed}: {seedBefore,6:0.00}% → {recalibrated:0.00}% → {after:0.00}%  params {recipe.Totals.ParametersPercent:0.0}%  MACs {recipe.Totals.MacsPercent:0.0}%  latency {lat1:0}%/{lat64:0}%  widths {widths}  ({seconds:0} s)"));
             }
         }
 
@@ -183,17 +226,22 @@ public static class QualityBench
         else
         {
             foreach (var t in targetNames.Select(n => Targets[n]))
+            {
                 foreach (var o in optionNames.Select(n => Options[n]))
                     Measure(t.Label, o.Label, o.Budget(t));
+                if (distillTargets.Contains(t.Label) && chosenByTarget.ContainsKey(t.Label))
+                    foreach (var o in new[] { "default+distill", "default, distill's time" })
+                        Measure(t.Label, o, Options[o].Budget(t));
+            }
             Measure("PFA-KL", "kl", new PfaBudget());
         }
 
-        WriteReport(outPath, done.Where(r => r.Seed <= seeds).ToList(), full, total.Elapsed, finetuneEpochs, finetuneSamples, seeds, optionNames, targetNames.Select(n => Targets[n].Label).ToList(), log);
+        WriteReport(outPath, done.Where(r => r.Seed <= seeds).ToList(), SearchStudy.Load(candidatesPath), full, total.Elapsed, finetuneEpochs, finetuneSamples, seeds, optionNames, targetNames.Select(n => Targets[n].Label).ToList(), log);
         Console.WriteLine($"wrote {outPath}");
         return 0;
     }
 
-    static void WriteReport(string outPath, List<Row> rows, double full, TimeSpan elapsed, int finetuneEpochs, int finetuneSamples, int seeds,
+    static void WriteReport(string outPath, List<Row> rows, List<SearchStudy.CandidateRow> candidates, double full, TimeSpan elapsed, int finetuneEpochs, int finetuneSamples, int seeds,
         IReadOnlyList<string> options, IReadOnlyList<string> targets, StringBuilder log)
     {
         static (double Mean, double Spread) Stats(IEnumerable<double> v)
@@ -207,10 +255,11 @@ public static class QualityBench
         md.AppendLine();
         md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll quality` ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} CPU cores, {elapsed.TotalMinutes:0} min for this invocation). Model: the 6-conv VGG-style CNN of `samples/FashionMnistVgg` trained 10 epochs on the 60k Fashion-MNIST training images ({full:0.00}% test accuracy). One analysis of the 60k training images; every option's recipe from it; every compressed model's batch-norm statistics re-estimated on 50 training batches of 128 (the pipeline's default since issue 21; the fine-tune's wall time includes it), then fine-tuned with the same budget: {finetuneEpochs} epoch(s) on the first {finetuneSamples:N0} training images, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, batch 128; {seeds} fine-tune seeds; accuracy on the 10k test images, mean ± standard deviation over the seeds. Latency: median CPU forward time as % of the full model's, batch 1 / batch 64."));
         md.AppendLine();
-        md.AppendLine("Options: **default** = `footprint` (or `flops`) — the PFA-KL shape scaled to the target, `variance` selection (greedy explained variance); **default+pearson** = the same widths with the paper's Pearson selection; **tau** = `footprint-tau`/`flops-tau` — the paper's τ search; **uniform+l1** = `uniform` with `\"select\": \"l1\"` (Torch-Pruning's default, Li et al. 2017); **random** = the default's widths with `\"select\": \"random\"`.");
+        md.AppendLine("Options: **default** = `footprint` (or `flops`) as compress runs it since issue 21: a search over 5 allocations (keep ratio ∝ γ^α, α = 1 … 0, each scaled to the target), each recalibrated and scored on 2,000 held-out samples of the fine-tune data, the best kept unless within the 0.5 pp margin of α = 1; `variance` selection (greedy explained variance); **no-search** = the same with `\"search\": false` — the PFA-KL shape scaled to the target, the default before issue 21; **uniform+l1** = `uniform` with `\"select\": \"l1\"` (Torch-Pruning's default, Li et al. 2017); **tau** = `footprint-tau`/`flops-tau` — the paper's τ search; **random** = the no-search widths with `\"select\": \"random\"`. Search: the search's wall time in seconds (fine-tune epochs in brackets).");
         md.AppendLine();
-        md.AppendLine("| target | option | accuracy after fine-tune | after surgery | after BN recalibration | % params | % MACs | latency b1 / b64 | widths (conv1…conv6, fc1) |");
-        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|");
+        md.AppendLine("| target | option | accuracy after fine-tune | after surgery | after BN recalibration | % params | % MACs | latency b1 / b64 | search | widths (conv1…conv6, fc1) |");
+        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        double epoch = rows.Where(r => r.Option == "default").Select(r => r.FinetuneSeconds).DefaultIfEmpty(double.NaN).Average() / finetuneEpochs;
         foreach (var target in targets.Append("PFA-KL"))
             foreach (var option in target == "PFA-KL" ? ["kl"] : options)
             {
@@ -219,9 +268,29 @@ public static class QualityBench
                 var (m, s) = Stats(r.Select(x => x.After));
                 var (bm, bs) = Stats(r.Select(x => x.Before));
                 var first = r[0];
-                md.AppendLine(string.Create(Inv, $"| {target} | {option} | **{m:0.00}** ± {s:0.00} | {bm:0.00}{(bs > 0 ? $" ± {bs:0.00}" : "")} | {(r.All(x => x.Recalibrated is not null) ? Stats(r.Select(x => x.Recalibrated!.Value)).Mean.ToString("0.00", Inv) : "—")} | {first.ParametersPercent:0.00} | {first.MacsPercent:0.00} | {first.LatencyPercent1:0}% / {first.LatencyPercent64:0}% | {first.Widths} |"));
+                var search = first.SearchSeconds is { } ss ? string.Create(Inv, $"{ss:0} s ({ss / epoch:0.0})") : "—";
+                md.AppendLine(string.Create(Inv, $"| {target} | {option} | **{m:0.00}** ± {s:0.00} | {bm:0.00}{(bs > 0 ? $" ± {bs:0.00}" : "")} | {(r.All(x => x.Recalibrated is not null) ? Stats(r.Select(x => x.Recalibrated!.Value)).Mean.ToString("0.00", Inv) : "—")} | {first.ParametersPercent:0.00} | {first.MacsPercent:0.00} | {first.LatencyPercent1:0}% / {first.LatencyPercent64:0}% | {search} | {first.Widths} |"));
             }
         md.AppendLine();
+        if (rows.Any(r => r.Option == "default+distill"))
+        {
+            md.AppendLine("## Distillation during fine-tuning");
+            md.AppendLine();
+            md.AppendLine(string.Create(Inv, $"The default's recipe fine-tuned three ways: plain ({finetuneEpochs} epoch(s) on {finetuneSamples:N0} samples); with `\"distill\": {{ \"temperature\": 4, \"alpha\": 0.5 }}` (the full model as teacher, Hinton et al. 2015) for the same epochs and samples; and plain again for the wall time distillation took (the same epochs over proportionally more training samples). Mean ± spread over the seeds; seconds include the recalibration."));
+            md.AppendLine();
+            md.AppendLine("| target | fine-tune | samples | accuracy | seconds |");
+            md.AppendLine("|---|---|---:|---:|---:|");
+            foreach (var target in targets)
+                foreach (var (label, about) in new[] { ("default", "plain, equal epochs"), ("default+distill", "distilled, equal epochs"), ("default, distill's time", "plain, distillation's wall time") })
+                {
+                    var r = rows.Where(x => x.Target == target && x.Option == label).ToList();
+                    if (r.Count == 0 || !rows.Any(x => x.Target == target && x.Option == "default+distill")) continue;
+                    var (m, s) = Stats(r.Select(x => x.After));
+                    md.AppendLine(string.Create(Inv, $"| {target} | {about} | {r[0].FinetuneSamples ?? finetuneSamples:N0} | **{m:0.00}** ± {s:0.00} | {r.Average(x => x.FinetuneSeconds):0} |"));
+                }
+            md.AppendLine();
+        }
+        SearchStudy.AppendReport(md, candidates, _ => epoch);
         md.AppendLine("Raw rows (one per fine-tune seed) are in the log below; `bench/work/rows.jsonl` holds them while a run is going.");
         md.AppendLine();
         md.AppendLine("<details><summary>log</summary>");

@@ -9,6 +9,7 @@ using Pfa.Core.Metrics;
 using Pfa.Core.Model;
 using Pfa.Core.Model.Blocks;
 using Pfa.Core.Pipeline;
+using Pfa.Core.Recipes;
 using Pfa.Core.Surgery;
 using Pfa.Core.Training;
 using TorchSharp;
@@ -27,7 +28,7 @@ public static class ResidualBench
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public sealed record Row(string Model, string Option, int Seed, double Full, double Before, double After, double ParametersPercent, double MacsPercent,
-        double LatencyPercent1, double LatencyPercent64, string Trunk, double FinetuneSeconds, double? Recalibrated = null);
+        double LatencyPercent1, double LatencyPercent64, string Trunk, double FinetuneSeconds, double? Recalibrated = null, double? SearchSeconds = null, int? FinetuneSamples = null);
 
     sealed record Net(string Name, string Residual, Func<TorchSharp.Modules.Sequential> Build, string About);
 
@@ -41,13 +42,27 @@ public static class ResidualBench
             "MobileNetV2-style (stem 16, inverted residuals t/c/n/s = 1/16/1/1, 4/24/2/2, 4/32/2/2, 4/64/2/1, head 128), residual: projection"),
     ];
 
-    static readonly (string Label, Func<string, PfaBudget> Budget)[] Options =
+    /// <summary>What an option compares: the default (searched), the analytic shape it replaced, the simplest peer,
+    /// PFA-KL, and distillation at equal epochs and at equal wall time.</summary>
+    enum Kind { Kl, Default, NoSearch, UniformL1, Distill, EqualTime }
+
+    sealed record Option(string Label, Kind Kind, double Target = 0)
+    {
+        public PfaBudget Budget(string residual) => Kind switch
+        {
+            Kind.Kl => new PfaBudget { Residual = residual },
+            Kind.NoSearch => new PfaBudget { Strategy = "footprint", Target = Target, Residual = residual, Search = SearchBudget.Off },
+            Kind.UniformL1 => new PfaBudget { Strategy = "uniform", Target = Target, Select = "l1", Residual = residual },
+            _ => new PfaBudget { Strategy = "footprint", Target = Target, Residual = residual },
+        };
+    }
+
+    static readonly Option[] Options =
     [
-        ("PFA-KL", r => new PfaBudget { Residual = r }),
-        ("default 50%", r => new PfaBudget { Strategy = "footprint", Target = 0.5, Residual = r }),
-        ("uniform+l1 50%", r => new PfaBudget { Strategy = "uniform", Target = 0.5, Select = "l1", Residual = r }),
-        ("default 30%", r => new PfaBudget { Strategy = "footprint", Target = 0.3, Residual = r }),
-        ("uniform+l1 30%", r => new PfaBudget { Strategy = "uniform", Target = 0.3, Select = "l1", Residual = r }),
+        new("PFA-KL", Kind.Kl),
+        new("default 50%", Kind.Default, 0.5), new("no search 50%", Kind.NoSearch, 0.5), new("uniform+l1 50%", Kind.UniformL1, 0.5),
+        new("default 30%", Kind.Default, 0.3), new("no search 30%", Kind.NoSearch, 0.3), new("uniform+l1 30%", Kind.UniformL1, 0.3),
+        new("default+distill 30%", Kind.Distill, 0.3), new("default 30%, distill's time", Kind.EqualTime, 0.3),
     ];
 
     public static int Run(string[] args)
@@ -62,6 +77,8 @@ public static class ResidualBench
         int seeds = int.Parse(Arg("--seeds", "2"), Inv);
         int? trainSamples = args.Contains("--train-samples") ? int.Parse(Arg("--train-samples", "60000"), Inv) : null;
         var only = Arg("--models", string.Join(",", Nets.Select(n => n.Name))).Split(',');
+        var distilled = Arg("--distill-models", "resnet20-projection,mobilenet").Split(',');
+        var candidatesPath = Path.Combine(work, "candidates.jsonl");
         Directory.CreateDirectory(work);
         var rowsPath = Path.Combine(work, "rows.jsonl");
         var done = File.Exists(rowsPath) ? File.ReadAllLines(rowsPath).Select(l => JsonSerializer.Deserialize<Row>(l)!).ToList() : [];
@@ -115,10 +132,37 @@ public static class ResidualBench
             var full1 = Latency.Measure(network, batch: 1).MedianMs;
             var full64 = Latency.Measure(network, batch: 64, runs: 10).MedianMs;
 
-            foreach (var (label, make) in Options)
+            var chosenByTarget = new Dictionary<double, Recipe>();
+            (double Accuracy, double Seconds) Finetune(Recipe recipe, int seed, Dataset data, bool distill)
             {
-                var budget = make(net.Residual);
-                var recipe = RecipeMaker.Make(network.Graph, analysis, new BudgetFile(budget, dir, null), statsBytes, weightOf);
+                var (_, compressed) = ChannelSurgery.Apply(network, recipe with { Strategy = recipe.Strategy with { Seed = seed } });
+                using var _m = compressed;
+                var options = (new PfaBudget { Seed = seed, Finetune = distill ? finetune with { Distill = new DistillOptions() } : finetune }).TrainOptions();
+                var watch = Stopwatch.StartNew();
+                BatchNormRecalibration.Run(compressed, data, RecalibrateBudget.DefaultBatches, 128, seed);
+                Trainer.Train(compressed, data, options, teacher: distill ? network : null);
+                double seconds = watch.Elapsed.TotalSeconds;
+                return (Evaluator.Evaluate(compressed, test).Top1 * 100, seconds);
+            }
+
+            foreach (var option in Options)
+            {
+                var label = option.Label;
+                if (option.Kind is Kind.Distill or Kind.EqualTime && !distilled.Contains(net.Name)) continue;
+                var budgetFile = new BudgetFile(option.Budget(net.Residual), dir, null);
+                double? searchSeconds = null;
+                Recipe recipe;
+                if (option.Kind is Kind.Distill or Kind.EqualTime) recipe = chosenByTarget[option.Target];
+                else if (args.Contains("--latency-only") || !CandidateSearch.Applies(budgetFile))
+                    recipe = RecipeMaker.Make(network.Graph, analysis, budgetFile, statsBytes, weightOf);
+                else
+                {
+                    (recipe, double seconds) = SearchStudy.Choose(network, analysis, budgetFile, statsBytes, weightOf, finetuneData);
+                    searchSeconds = seconds;
+                    chosenByTarget[option.Target] = recipe;
+                    SearchStudy.Study(candidatesPath, net.Name, $"{option.Target * 100:0}%", recipe, seconds, network, analysis, budgetFile, statsBytes, weightOf, finetuneData,
+                        r => Finetune(r, 1, finetuneData, false), Say);
+                }
                 // The trunk: the widths of the residual groups (projection) or of every layer (padding).
                 var trunk = string.Join(" ", recipe.Layers.Where(l => l.Shared is not null || net.Residual == "padding").Select(l => $"{l.FiltersAfter}/{l.FiltersBefore}"));
                 if (args.Contains("--latency-only"))
@@ -144,32 +188,43 @@ public static class ResidualBench
                     lat1 = 100 * Latency.Measure(compressed, batch: 1).MedianMs / full1;
                     lat64 = 100 * Latency.Measure(compressed, batch: 64, runs: 10).MedianMs / full64;
                 }
+                // Equal wall time: the plain fine-tune gets as many more samples (one epoch) as distillation took longer.
+                int samples = finetuneSamples;
+                if (option.Kind == Kind.EqualTime)
+                {
+                    double Mean(string l) => done.Where(r => r.Model == net.Name && r.Option == l).Average(r => r.FinetuneSeconds);
+                    samples = (int)Math.Min(60000, Math.Round(finetuneSamples * Mean("default+distill 30%") / Mean("default 30%")));
+                }
+                using var data = samples == finetuneSamples ? null : Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "train", Limit = samples }, normalize);
+                var candidates = SearchStudy.Load(candidatesPath);
                 for (int seed = 1; seed <= seeds; seed++)
                 {
                     if (done.Any(r => r.Model == net.Name && r.Option == label && r.Seed == seed)) continue;
-                    var seeded = budget with { Seed = seed, Finetune = finetune };
-                    var (_, compressed) = ChannelSurgery.Apply(network, recipe with { Strategy = recipe.Strategy with { Seed = seed } });
-                    using var _m = compressed;
-                    var watch = Stopwatch.StartNew();
-                    BatchNormRecalibration.Run(compressed, finetuneData, RecalibrateBudget.DefaultBatches, 128, seed);
-                    Trainer.Train(compressed, finetuneData, seeded.TrainOptions());
-                    double seconds = watch.Elapsed.TotalSeconds;
-                    double after = Evaluator.Evaluate(compressed, test).Top1 * 100;
+                    // Seed 1 of a searched candidate was fine-tuned already by the study: the same computation.
+                    var widths = string.Join(" ", recipe.Layers.Select(l => l.FiltersAfter));
+                    var twin = option.Kind is Kind.Default or Kind.NoSearch && seed == 1
+                        ? candidates.FirstOrDefault(c => c.Model == net.Name && c.Target == $"{option.Target * 100:0}%" && c.Widths == widths) : null;
+                    var (after, seconds) = twin is not null ? (twin.Finetuned, twin.FinetuneSeconds) : Finetune(recipe, seed, data ?? finetuneData, option.Kind == Kind.Distill);
                     var row = new Row(net.Name, label, seed, Math.Round(full, 2), Math.Round(before, 2), Math.Round(after, 2), recipe.Totals.ParametersPercent, recipe.Totals.MacsPercent,
-                        Math.Round(lat1, 1), Math.Round(lat64, 1), trunk, Math.Round(seconds, 1), Math.Round(recalibrated, 2));
+                        Math.Round(lat1, 1), Math.Round(lat64, 1), trunk, Math.Round(seconds, 1), Math.Round(recalibrated, 2),
+                        searchSeconds is { } ss ? Math.Round(ss, 1) : null, samples);
                     File.AppendAllText(rowsPath, JsonSerializer.Serialize(row) + "\n");
                     done.Add(row);
-                    Say(string.Create(Inv, $"{net.Name} {label,-15} seed {seed}: {before,6:0.00}% → {after:0.00}%  params {recipe.Totals.ParametersPercent:0.0}%  MACs {recipe.Totals.MacsPercent:0.0}%  latency {lat1:0}%/{lat64:0}%  ({seconds:0} s)"));
+                    Say(string.Create(Inv, $"{net.Name} {label,-15} seed {seed}: {before,6:0.00}% → {recalibrated:0.00}% → {after:0.00}%  params {recipe.Totals.ParametersPercent:0.0}%  MACs {recipe.Totals.MacsPercent:0.0}%  latency {lat1:0}%/{lat64:0}%  ({seconds:0} s)"));
                 }
             }
         }
         if (args.Contains("--latency-only")) File.WriteAllLines(rowsPath, done.Select(r => JsonSerializer.Serialize(r)));
-        WriteReport(outPath, done.Where(r => r.Seed <= seeds).ToList(), total.Elapsed, epochs, finetuneEpochs, finetuneSamples, analysisSamples, seeds, log);
+        WriteReport(outPath, done.Where(r => r.Seed <= seeds).ToList(), SearchStudy.Load(candidatesPath), total.Elapsed, epochs, finetuneEpochs, finetuneSamples, analysisSamples, seeds, log);
         Console.WriteLine($"wrote {outPath}");
         return 0;
     }
 
-    static void WriteReport(string outPath, List<Row> rows, TimeSpan elapsed, int epochs, int finetuneEpochs, int finetuneSamples, int analysisSamples, int seeds, StringBuilder log)
+    /// <summary>Seconds of one fine-tune epoch of the model's default 30% recipe (mean over seeds; recalibration included).</summary>
+    static double EpochSeconds(List<Row> rows, string model, int finetuneEpochs) =>
+        rows.Where(r => r.Model == model && r.Option.StartsWith("default") && !r.Option.Contains("distill")).Select(r => r.FinetuneSeconds).DefaultIfEmpty(double.NaN).Average() / finetuneEpochs;
+
+    static void WriteReport(string outPath, List<Row> rows, List<SearchStudy.CandidateRow> candidates, TimeSpan elapsed, int epochs, int finetuneEpochs, int finetuneSamples, int analysisSamples, int seeds, StringBuilder log)
     {
         static (double Mean, double Spread) Stats(IEnumerable<double> v)
         {
@@ -184,20 +239,42 @@ public static class ResidualBench
         md.AppendLine();
         foreach (var net in Nets) if (rows.Any(r => r.Model == net.Name)) md.AppendLine($"- **{net.Name}**: {net.About}.");
         md.AppendLine();
-        md.AppendLine("Options: **PFA-KL** = `{}` (parameter-free); **default** = `footprint` at the target (PFA-KL's shape scaled, variance selection); **uniform+l1** = `uniform` with `\"select\": \"l1\"` (Torch-Pruning's default) at the same target. Trunk: kept/original channels of the residual groups (projection mode: one per stage) or of every analysed layer (padding mode).");
+        md.AppendLine("Options: **PFA-KL** = `{}` (parameter-free); **default** = `footprint` at the target as compress runs it since issue 21: a search over 5 allocations (keep ratio ∝ γ^α, α = 1 … 0, each scaled to the target), each recalibrated and scored on 2,000 held-out samples of the fine-tune data, the best kept unless within the 0.5 pp margin of α = 1; **no search** = `footprint` with `\"search\": false` — PFA-KL's shape scaled, the default before issue 21; **uniform+l1** = `uniform` with `\"select\": \"l1\"` (Torch-Pruning's default) at the same target. All with variance selection except uniform+l1, and all recalibrated before fine-tuning. Trunk: kept/original channels of the residual groups (projection mode: one per stage) or of every analysed layer (padding mode). Search: the search's wall time in seconds (fine-tune epochs of that model in brackets).");
         md.AppendLine();
-        md.AppendLine("| model | full | option | accuracy after fine-tune | after surgery | after BN recalibration | % params | % MACs | latency b1 / b64 | trunk / widths |");
-        md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---|");
+        md.AppendLine("| model | full | option | accuracy after fine-tune | after surgery | after BN recalibration | % params | % MACs | latency b1 / b64 | search | trunk / widths |");
+        md.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var net in Nets)
-            foreach (var (label, _) in Options)
+            foreach (var option in Options.Where(o => o.Kind is not (Kind.Distill or Kind.EqualTime)))
             {
-                var r = rows.Where(x => x.Model == net.Name && x.Option == label).ToList();
+                var r = rows.Where(x => x.Model == net.Name && x.Option == option.Label).ToList();
                 if (r.Count == 0) continue;
                 var (m, s) = Stats(r.Select(x => x.After));
                 var first = r[0];
-                md.AppendLine(string.Create(Inv, $"| {net.Name} | {first.Full:0.00} | {label} | **{m:0.00}** ± {s:0.00} | {first.Before:0.00} | {(first.Recalibrated is { } rc ? rc.ToString("0.00", Inv) : "—")} | {first.ParametersPercent:0.00} | {first.MacsPercent:0.00} | {first.LatencyPercent1:0}% / {first.LatencyPercent64:0}% | {first.Trunk} |"));
+                double epoch = EpochSeconds(rows, net.Name, finetuneEpochs);
+                var search = first.SearchSeconds is { } ss ? string.Create(Inv, $"{ss:0} s ({ss / epoch:0.0})") : "—";
+                md.AppendLine(string.Create(Inv, $"| {net.Name} | {first.Full:0.00} | {option.Label} | **{m:0.00}** ± {s:0.00} | {first.Before:0.00} | {(first.Recalibrated is { } rc ? rc.ToString("0.00", Inv) : "—")} | {first.ParametersPercent:0.00} | {first.MacsPercent:0.00} | {first.LatencyPercent1:0}% / {first.LatencyPercent64:0}% | {search} | {first.Trunk} |"));
             }
         md.AppendLine();
+        var distilled = rows.Where(r => r.Option.Contains("distill")).Select(r => r.Model).Distinct().ToList();
+        if (distilled.Count > 0)
+        {
+            md.AppendLine("## Distillation during fine-tuning");
+            md.AppendLine();
+            md.AppendLine(string.Create(Inv, $"The default's 30% recipe fine-tuned three ways: plain ({finetuneEpochs} epoch(s) on {finetuneSamples:N0} samples); with `\"distill\": {{ \"temperature\": 4, \"alpha\": 0.5 }}` (the full model as teacher, Hinton et al. 2015) for the same epochs and samples; and plain again for the wall time distillation took (the same epochs over proportionally more training samples). Mean ± spread over the seeds; seconds include the recalibration."));
+            md.AppendLine();
+            md.AppendLine("| model | fine-tune | samples | accuracy | seconds |");
+            md.AppendLine("|---|---|---:|---:|---:|");
+            foreach (var model in distilled)
+                foreach (var (label, about) in new[] { ("default 30%", "plain, equal epochs"), ("default+distill 30%", "distilled, equal epochs"), ("default 30%, distill's time", "plain, distillation's wall time") })
+                {
+                    var r = rows.Where(x => x.Model == model && x.Option == label).ToList();
+                    if (r.Count == 0) continue;
+                    var (m, s) = Stats(r.Select(x => x.After));
+                    md.AppendLine(string.Create(Inv, $"| {model} | {about} | {r[0].FinetuneSamples ?? finetuneSamples:N0} | **{m:0.00}** ± {s:0.00} | {r.Average(x => x.FinetuneSeconds):0} |"));
+                }
+            md.AppendLine();
+        }
+        SearchStudy.AppendReport(md, candidates, model => EpochSeconds(rows, model, finetuneEpochs));
         md.AppendLine("<details><summary>log</summary>");
         md.AppendLine();
         md.AppendLine("```");

@@ -42,16 +42,14 @@ public static class CandidateSearch
         if (!Applies(budget)) return analytic;
         var b = budget.Budget;
         var search = b.EffectiveSearch;
-        int holdout = Math.Min(search.Samples, train.Count / 2);
+        int holdout = HeldOut(budget, train);
         if (holdout < 1) return analytic;
-        var order = Enumerable.Range(0, train.Count).ToArray();
-        new Random(b.Seed).Shuffle(order);
-        int recalibration = b.EffectiveRecalibrate.Batches > 0 ? b.EffectiveRecalibrate.Batches : RecalibrateBudget.DefaultBatches;
 
         var scored = new List<(double Exponent, Recipe Recipe, int Correct)>();
         var byWidths = new Dictionary<string, int>();
-        using (var held = train.Subset(order.Take(holdout)))
-        using (var rest = train.Subset(order.Skip(holdout)))
+        var (held, rest) = Split(budget, train);
+        using (held)
+        using (rest)
             for (int i = 0; i < search.Candidates; i++)
             {
                 double exponent = 1 - (double)i / (search.Candidates - 1);
@@ -59,12 +57,7 @@ public static class CandidateSearch
                 var key = string.Join(",", recipe.Layers.Select(l => l.FiltersAfter));
                 if (!byWidths.TryGetValue(key, out int correct))
                 {
-                    var (_, candidate) = ChannelSurgery.Apply(network, recipe);
-                    using (candidate)
-                    {
-                        BatchNormRecalibration.Run(candidate, rest, recalibration, batchSize, b.Seed);
-                        correct = (int)Math.Round(Evaluator.Evaluate(candidate, held, 256).Top1 * held.Count);
-                    }
+                    correct = Score(network, recipe, budget, held, rest, batchSize);
                     byWidths[key] = correct;
                 }
                 scored.Add((exponent, recipe, correct));
@@ -81,5 +74,30 @@ public static class CandidateSearch
         }).ToList();
         log(string.Create(CultureInfo.InvariantCulture, $"search: α = {chosen.Exponent:0.##} chosen{(ReferenceEquals(chosen.Recipe, analytic) && best.Correct > scored[0].Correct ? $" (the best, α = {best.Exponent:0.##}, led by {100.0 * (best.Correct - scored[0].Correct) / holdout:0.00} pp, within the {Margin * 100} pp margin)" : "")}"));
         return chosen.Recipe with { Strategy = chosen.Recipe.Strategy with { Search = candidates } };
+    }
+
+    /// <summary>Held-out samples the search scores on: the budget's, at most half the training data.</summary>
+    public static int HeldOut(BudgetFile budget, Dataset train) => Math.Min(budget.Budget.EffectiveSearch.Samples, train.Count / 2);
+
+    /// <summary>The held-out slice and the rest (which recalibrates), a shuffle of the training data by the seed.</summary>
+    public static (Dataset Held, Dataset Recalibration) Split(BudgetFile budget, Dataset train)
+    {
+        int holdout = HeldOut(budget, train);
+        var order = Enumerable.Range(0, train.Count).ToArray();
+        new Random(budget.Budget.Seed).Shuffle(order);
+        return (train.Subset(order.Take(holdout)), train.Subset(order.Skip(holdout)));
+    }
+
+    /// <summary>A candidate's score: correct held-out predictions after surgery and batch-norm recalibration.</summary>
+    public static int Score(PfaNetwork network, Recipe recipe, BudgetFile budget, Dataset held, Dataset rest, int batchSize)
+    {
+        var b = budget.Budget;
+        int recalibration = b.EffectiveRecalibrate.Batches > 0 ? b.EffectiveRecalibrate.Batches : RecalibrateBudget.DefaultBatches;
+        var (_, candidate) = ChannelSurgery.Apply(network, recipe);
+        using (candidate)
+        {
+            BatchNormRecalibration.Run(candidate, rest, recalibration, batchSize, b.Seed);
+            return (int)Math.Round(Evaluator.Evaluate(candidate, held, 256).Top1 * held.Count);
+        }
     }
 }
