@@ -1,5 +1,6 @@
 using Pfa.Core.Native;
 using Pfa.Core.Model;
+using Pfa.Core.Onnx;
 using Pfa.Core.Surgery;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -23,6 +24,7 @@ public sealed class AddRule : LayerRule
         : throw check.Fail("inputs", $" adds tensors of different shapes {ShapeCheck.Shape(inputs[0])} and {ShapeCheck.Shape(inputs[1])}.");
 
     public override nn.Module<Tensor, Tensor>? CreateModule(LayerNode n) => null;
+    public override string ToOnnx(OnnxLayer x) => x.Single("Add");
     public override Tensor Forward(nn.Module<Tensor, Tensor>? module, IReadOnlyList<Tensor> inputs) => inputs[0].add(inputs[1], KeptScalars.One);
 
     public override int Channels(LayerNode n, IReadOnlyList<int> inputs, SpaceBuilder spaces) => spaces.Residual == ResidualMode.Padding

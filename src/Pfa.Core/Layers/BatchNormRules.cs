@@ -1,5 +1,6 @@
 using Pfa.Core.Metrics;
 using Pfa.Core.Model;
+using Pfa.Core.Onnx;
 using Pfa.Core.Model.Modules;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -28,6 +29,11 @@ public abstract class BatchNormRule : LayerRule
         ["weight"] = Slice.Out, ["bias"] = Slice.Out, ["running_mean"] = Slice.Out, ["running_var"] = Slice.Out, ["num_batches_tracked"] = Slice.Whole,
     };
     public override IReadOnlyDictionary<string, Slice> Parameters(LayerNode n) => Slices;
+
+    /// <summary>Inference form: the running statistics (ONNX BatchNormalization takes [N, C] and [N, C, H, W]).</summary>
+    public override string ToOnnx(OnnxLayer x) =>
+        x.Graph.Node("BatchNormalization", [x.Inputs[0], x.Parameter("weight")!, x.Parameter("bias")!, x.Parameter("running_mean")!, x.Parameter("running_var")!],
+            x.Output, OnnxGraph.Float("epsilon", x.Spec.Eps ?? 1e-5));
 
     /// <summary>Scale and shift are trainable; running statistics are buffers (PFA appendix B counts trainable variables).</summary>
     public override LayerCost Cost(LayerNode n) => new(n.Name, n.Type, n.OutShape, 2L * n.InShape[0], 0);

@@ -1,4 +1,5 @@
 using Pfa.Core.Model;
+using Pfa.Core.Onnx;
 using Pfa.Core.Surgery;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -28,6 +29,16 @@ public sealed class ChannelPadRule : LayerRule
     }
 
     public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => new PadChannels(n.Spec.Offset ?? 0, n.OutShape[0] - n.InShape[0] - (n.Spec.Offset ?? 0));
+
+    /// <summary>Pad on the channel axis (pads: every axis's begin, then every axis's end), zeros.</summary>
+    public override string ToOnnx(OnnxLayer x)
+    {
+        int rank = x.Node.InShape.Length + 1;
+        var pads = new long[2 * rank];
+        pads[1] = x.Spec.Offset ?? 0;
+        pads[rank + 1] = x.Node.OutShape[0] - x.Node.InShape[0] - pads[1];
+        return x.Graph.Node("Pad", [x.Inputs[0], x.Graph.Int64s($"{x.Node.Name}/pads", pads, pads.Length)], x.Output, OnnxGraph.Text("mode", "constant"));
+    }
 
     public override int Channels(LayerNode n, IReadOnlyList<int> inputs, SpaceBuilder spaces)
     {

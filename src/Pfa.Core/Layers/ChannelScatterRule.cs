@@ -1,4 +1,5 @@
 using Pfa.Core.Model;
+using Pfa.Core.Onnx;
 using Pfa.Core.Surgery;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -31,6 +32,19 @@ public sealed class ChannelScatterRule : LayerRule
     }
 
     public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => new Scatter(n.OutShape[0], n.Spec.Index!.Select(v => (long)v).ToArray());
+
+    /// <summary>Exact, with no arithmetic: one zero channel appended to the input, then a Gather on the channel axis
+    /// that takes input channel i for output index[i] and the zero channel everywhere else.</summary>
+    public override string ToOnnx(OnnxLayer x)
+    {
+        int rank = x.Node.InShape.Length + 1, channels = x.Node.InShape[0];
+        var pads = new long[2 * rank];
+        pads[rank + 1] = 1;
+        var padded = x.Graph.Node("Pad", [x.Inputs[0], x.Graph.Int64s($"{x.Node.Name}/pads", pads, pads.Length)], x.Temp("padded"), OnnxGraph.Text("mode", "constant"));
+        var from = Enumerable.Repeat((long)channels, x.Node.OutShape[0]).ToArray();
+        for (int i = 0; i < x.Spec.Index!.Count; i++) from[x.Spec.Index[i]] = i;
+        return x.Graph.Node("Gather", [padded, x.Graph.Int64s($"{x.Node.Name}/from", from, from.Length)], x.Output, OnnxGraph.Int("axis", 1));
+    }
 
     public override int Channels(LayerNode n, IReadOnlyList<int> inputs, SpaceBuilder spaces) =>
         spaces.Closed(n.OutShape[0], $"{n.Name} scatters its input to fixed positions");

@@ -1,4 +1,5 @@
 using Pfa.Core.Model;
+using Pfa.Core.Onnx;
 using Pfa.Core.Surgery;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -25,6 +26,7 @@ public sealed class ConcatRule : LayerRule
     }
 
     public override nn.Module<Tensor, Tensor>? CreateModule(LayerNode n) => null;
+    public override string ToOnnx(OnnxLayer x) => x.Single("Concat", OnnxGraph.Int("axis", 1));
 
     public override Tensor Forward(nn.Module<Tensor, Tensor>? module, IReadOnlyList<Tensor> inputs) => cat(inputs.ToList(), 1);
 

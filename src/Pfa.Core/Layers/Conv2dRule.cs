@@ -1,5 +1,6 @@
 using Pfa.Core.Metrics;
 using Pfa.Core.Model;
+using Pfa.Core.Onnx;
 using Pfa.Core.Surgery;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -80,6 +81,15 @@ public sealed class Conv2dRule : LayerRule
     }
 
     public override string ExportNote => "Conv2d (zero padding)";
+    public override string ToOnnx(OnnxLayer x)
+    {
+        var s = x.Spec;
+        var k = s.Kernel!.Value; var st = s.Stride ?? 1; var p = s.Padding ?? 0; var d = s.Dilation ?? 1;
+        var inputs = new List<string> { x.Inputs[0], x.Parameter("weight")! };
+        if (x.Parameter("bias") is { } bias) inputs.Add(bias);
+        return x.Graph.Node("Conv", inputs, x.Output, OnnxGraph.Ints("kernel_shape", k.H, k.W), OnnxGraph.Ints("strides", st.H, st.W),
+            OnnxGraph.Ints("pads", p.H, p.W, p.H, p.W), OnnxGraph.Ints("dilations", d.H, d.W), OnnxGraph.Int("group", s.Groups ?? 1));
+    }
 
     public override LayerSpec? Describe(string name, nn.Module m) => m is Conv2d c && c.padding_type is null && c.padding_mode == PaddingModes.Zeros
         ? new LayerSpec

@@ -1,4 +1,5 @@
 using Pfa.Core.Model;
+using Pfa.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -16,5 +17,7 @@ public sealed class DropoutRule : LayerRule
 
     public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => nn.Dropout(n.Spec.P ?? 0.5);
     public override string ExportNote => "Dropout";
+    /// <summary>Inference: the identity.</summary>
+    public override string ToOnnx(OnnxLayer x) => x.Single("Identity");
     public override LayerSpec? Describe(string name, nn.Module m) => m is Dropout d ? new LayerSpec { Name = name, Type = Type, P = d.p } : null;
 }

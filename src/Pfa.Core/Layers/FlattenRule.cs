@@ -1,4 +1,5 @@
 using Pfa.Core.Model;
+using Pfa.Core.Onnx;
 using Pfa.Core.Surgery;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -21,6 +22,7 @@ public sealed class FlattenRule : LayerRule
         : inputs[0];
 
     public override string ExportNote => "Flatten (start_dim 1)";
+    public override string ToOnnx(OnnxLayer x) => x.Single("Flatten", OnnxGraph.Int("axis", 1));
     public override LayerSpec? Describe(string name, nn.Module m) => m is Flatten f && f.start_dim == 1 && f.end_dim == -1 ? new LayerSpec { Name = name, Type = Type } : null;
     public override string? UnsupportedDetail(nn.Module m) => m is Flatten ? " with start_dim other than 1" : null;
 }

@@ -1,5 +1,6 @@
 using Pfa.Core.Metrics;
 using Pfa.Core.Model;
+using Pfa.Core.Onnx;
 using Pfa.Core.Surgery;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -78,6 +79,11 @@ public abstract class LayerRule
 
     /// <summary>For the exporter's "Supported: …" list; null when no TorchSharp module maps to the type.</summary>
     public virtual string? ExportNote => null;
+
+    /// <summary>Writes the layer into an ONNX graph (inference semantics, opset <see cref="Onnx.OnnxExporter.Opset"/>)
+    /// and returns its output's name (<see cref="Onnx.OnnxLayer.Output"/>); null when the type cannot be exported
+    /// (the exporter then refuses the model, and the rule-table test fails for the type).</summary>
+    public virtual string? ToOnnx(Onnx.OnnxLayer layer) => null;
 
     protected static readonly IReadOnlyDictionary<string, Slice> NoParameters = new Dictionary<string, Slice>();
 }

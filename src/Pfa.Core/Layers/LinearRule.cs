@@ -1,5 +1,6 @@
 using Pfa.Core.Metrics;
 using Pfa.Core.Model;
+using Pfa.Core.Onnx;
 using Pfa.Core.Surgery;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -37,6 +38,12 @@ public sealed class LinearRule : LayerRule
     }
 
     public override string ExportNote => "Linear";
+    public override string ToOnnx(OnnxLayer x)
+    {
+        var inputs = new List<string> { x.Inputs[0], x.Parameter("weight")! };
+        if (x.Parameter("bias") is { } bias) inputs.Add(bias);
+        return x.Graph.Node("Gemm", inputs, x.Output, OnnxGraph.Int("transB", 1));
+    }
     public override LayerSpec? Describe(string name, nn.Module m) =>
         m is Linear l ? new LayerSpec { Name = name, Type = Type, Out = (int)l.out_features, Bias = l.bias is null ? false : null } : null;
     public override long? DeclaredInput(nn.Module m) => m is Linear l ? l.in_features : null;

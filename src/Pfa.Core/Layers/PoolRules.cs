@@ -1,4 +1,5 @@
 using Pfa.Core.Model;
+using Pfa.Core.Onnx;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -26,6 +27,12 @@ public abstract class PoolRule : LayerRule
     protected static (long, long) Kernel(LayerSpec s) => (s.Kernel!.Value.H, s.Kernel.Value.W);
     protected static (long, long) Stride(LayerSpec s) => ((s.Stride ?? s.Kernel!.Value).H, (s.Stride ?? s.Kernel!.Value).W);
     protected static (long, long) Padding(LayerSpec s) => ((s.Padding ?? 0).H, (s.Padding ?? 0).W);
+
+    protected static global::Onnx.AttributeProto[] Window(LayerSpec s)
+    {
+        var (kh, kw) = Kernel(s); var (sh, sw) = Stride(s); var (ph, pw) = Padding(s);
+        return [OnnxGraph.Ints("kernel_shape", kh, kw), OnnxGraph.Ints("strides", sh, sw), OnnxGraph.Ints("pads", ph, pw, ph, pw)];
+    }
     public override string? UnsupportedDetail(nn.Module m) => m is MaxPool2d or AvgPool2d ? " with ceil_mode or another non-default option" : null;
 }
 
@@ -34,6 +41,7 @@ public sealed class MaxPool2dRule : PoolRule
     public override string Type => LayerType.MaxPool2d;
     public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => nn.MaxPool2d(kernel_size: Kernel(n.Spec), stride: Stride(n.Spec), padding: Padding(n.Spec));
     public override string ExportNote => "MaxPool2d (no ceil_mode)";
+    public override string ToOnnx(OnnxLayer x) => x.Single("MaxPool", Window(x.Spec));
     public override LayerSpec? Describe(string name, nn.Module m) => m is MaxPool2d p && !p.ceil_mode && (p.dilation is null || p.dilation.All(v => v == 1))
         ? new LayerSpec
         {
@@ -48,6 +56,8 @@ public sealed class AvgPool2dRule : PoolRule
     public override string Type => LayerType.AvgPool2d;
     public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => nn.AvgPool2d(kernel_size: Kernel(n.Spec), stride: Stride(n.Spec), padding: Padding(n.Spec));
     public override string ExportNote => "AvgPool2d (no ceil_mode)";
+    /// <summary>PyTorch's default count_include_pad = true.</summary>
+    public override string ToOnnx(OnnxLayer x) => x.Single("AveragePool", [.. Window(x.Spec), OnnxGraph.Int("count_include_pad", 1)]);
     public override LayerSpec? Describe(string name, nn.Module m) => m is AvgPool2d p && !p.ceil_mode && p.count_include_pad && p.divisor_override is null
         ? new LayerSpec
         {
@@ -73,6 +83,34 @@ public sealed class AdaptiveAvgPool2dRule : LayerRule
 
     public override nn.Module<Tensor, Tensor> CreateModule(LayerNode n) => nn.AdaptiveAvgPool2d((n.Spec.OutputSize!.Value.H, n.Spec.OutputSize.Value.W));
     public override string ExportNote => "AdaptiveAvgPool2d";
+
+    /// <summary>PyTorch's windows: output cell i of n over a size-s axis averages [⌊i·s/n⌋, ⌈(i+1)·s/n⌉). 1×1 is a
+    /// global average; equal windows (s divisible by n) an AveragePool; otherwise, since a window is a rectangle,
+    /// one mean per row window then one per column window, concatenated.</summary>
+    public override string ToOnnx(OnnxLayer x)
+    {
+        var (h, w) = (x.Node.InShape[1], x.Node.InShape[2]);
+        var (oh, ow) = (x.Spec.OutputSize!.Value.H, x.Spec.OutputSize.Value.W);
+        if (oh == 1 && ow == 1) return x.Single("GlobalAveragePool");
+        if (h % oh == 0 && w % ow == 0)
+            return x.Single("AveragePool", OnnxGraph.Ints("kernel_shape", h / oh, w / ow), OnnxGraph.Ints("strides", h / oh, w / ow));
+        var rows = Windows(x, x.Inputs[0], axis: 2, h, oh, "rows");
+        return Windows(x, rows, axis: 3, w, ow, "cols", x.Output);
+    }
+
+    static string Windows(OnnxLayer x, string input, int axis, int size, int n, string what, string? output = null)
+    {
+        var g = x.Graph;
+        var parts = new List<string>();
+        for (int i = 0; i < n; i++)
+        {
+            long start = (long)i * size / n, end = ((long)(i + 1) * size + n - 1) / n;
+            var slice = g.Node("Slice", [input, g.Int64s($"{x.Node.Name}/{what}{i}_start", [start], 1), g.Int64s($"{x.Node.Name}/{what}{i}_end", [end], 1),
+                g.Int64s($"{x.Node.Name}/{what}{i}_axis", [axis], 1)], x.Temp($"{what}{i}"));
+            parts.Add(g.Node("ReduceMean", [slice], x.Temp($"{what}{i}_mean"), OnnxGraph.Ints("axes", axis), OnnxGraph.Int("keepdims", 1)));
+        }
+        return g.Node("Concat", parts, output ?? x.Temp(what), OnnxGraph.Int("axis", axis));
+    }
     public override LayerSpec? Describe(string name, nn.Module m) =>
         m is AdaptiveAvgPool2d a ? new LayerSpec { Name = name, Type = Type, OutputSize = Export.Pair(a.output_size, 1) } : null;
 }
