@@ -144,7 +144,12 @@ public sealed class PfaCompress : ToolTask
         if (ok)
         {
             if (File.Exists(summaryPath)) Log.LogMessage(MessageImportance.High, "Pfa: " + OneLine(summaryPath));
-            Compressed = [new TaskItem(Weights)];
+            // Where the outputs are, for a later target (e.g. copying model.onnx into the app's output).
+            var item = new TaskItem(Weights);
+            item.SetMetadata("Summary", Path.GetFullPath(summaryPath));
+            var onnx = Path.Combine(OutputDir, "model.onnx");
+            if (File.Exists(onnx)) item.SetMetadata("Onnx", Path.GetFullPath(onnx));
+            Compressed = [item];
         }
         return ok;
     }

@@ -47,10 +47,22 @@ public sealed class PfaCompressTaskTests : IDisposable
         var call = Assert.Single(FakeTool.Calls(_dir.Path));
         Assert.Equal(["compress", "--model", task.Model, "--weights", task.Weights, "--budget", task.Budget!, "--data", data, "--eval-data", data,
             "--out", _dir["out"], "--tolerance", "2.5", "--baseline", _dir["pfa.recipe.json"], "--limit", "200", "--note", "two words"], call);
-        Assert.Equal(task.Weights, Assert.Single(task.Compressed).ItemSpec);
+        var compressed = Assert.Single(task.Compressed);
+        Assert.Equal(task.Weights, compressed.ItemSpec);
+        // Where the deployable model and the summary are, for a later target.
+        Assert.Equal(Path.GetFullPath(_dir["out/model.onnx"]), compressed.GetMetadata("Onnx"));
+        Assert.Equal(Path.GetFullPath(_dir["out/summary.json"]), compressed.GetMetadata("Summary"));
         // One line at the default verbosity; percentages always with two decimals.
         Assert.Contains(_engine.Messages, m => m.Importance == MessageImportance.High && m.Message == "Pfa: energy: parameters 49.70%, MACs 60.12%, accuracy 90.00% → 89.50% (-0.50 pp)");
         Assert.Empty(_engine.Errors);
+    }
+
+    [Fact]
+    public void Without_model_onnx_the_item_has_no_onnx_metadata()
+    {
+        var task = Task(fakeEnv: "FAKE_NO_ONNX=1");
+        Assert.True(task.Execute(), _engine.Log);
+        Assert.Equal("", Assert.Single(task.Compressed).GetMetadata("Onnx"));
     }
 
     [Fact]

@@ -5,6 +5,7 @@
 #   FAKE_VERSION   what --version prints (default 99.0.0)        FAKE_VERSION_EXIT  its exit code (default 0)
 #   FAKE_DROP      the accuracy drop in pp (default 0.5): above --tolerance the gate fails with PFA1001
 #   FAKE_RECIPE    the recipe text (default "recipe A"): a different --baseline file fails with PFA1002
+#   FAKE_NO_ONNX   set: no model.onnx (the budget's "onnx": false)
 #   FAKE_LINES     extra lines to print (e.g. a warning)        FAKE_EXIT  forces an exit code after the artifacts
 set -u
 [ -f ./fake.env ] && . ./fake.env
@@ -35,6 +36,7 @@ if [ -n "$baseline" ]; then
 fi
 echo '{"schema":"pfa.model/1"}' > "$out/model.json"
 echo "weights" > "$out/model.dat"
+[ -z "${FAKE_NO_ONNX:-}" ] && echo "onnx" > "$out/model.onnx"
 passed=true
 if [ -n "$tolerance" ] && awk "BEGIN { exit !($drop > $tolerance) }"; then passed=false; fi
 cat > "$out/summary.json" <<JSON

@@ -62,7 +62,7 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         var (code, stdout, stderr) = Compress(_out["a"], budget);
         Assert.True(code == 0, stderr);
         Assert.Contains("footprint", stdout);
-        foreach (var f in new[] { "recipe.json", "model.json", "model.dat", "summary.json", "summary.md", "report.html", "analysis/stats.safetensors", "analysis/spectra.json" })
+        foreach (var f in new[] { "recipe.json", "model.json", "model.dat", "model.onnx", "summary.json", "summary.md", "report.html", "analysis/stats.safetensors", "analysis/spectra.json" })
             Assert.True(File.Exists(Path.Combine(_out["a"], f)), f);
 
         var report = File.ReadAllText(Path.Combine(_out["a"], "report.html"));
@@ -95,7 +95,13 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         Assert.True(latency.Threads >= 1);
         Assert.Equal(Math.Round(100 * latency.AfterMs / latency.BeforeMs, 2), latency.Percent);
         var markdown = File.ReadAllText(Path.Combine(_out["a"], "summary.md"));
-        Assert.Matches(@"\| CPU latency \(batch 1, \d+ threads, median of 20\) \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+% \|\n\nAccuracy gate", markdown);
+        Assert.Matches(@"\| CPU latency, libtorch \(batch 1, \d+ threads, median of 20\) \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+% \|\n\| CPU latency, ONNX Runtime \(batch 1, median of 20\) \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+% \|\n\nAccuracy gate", markdown);
+
+        // The deployable model: model.onnx, run by ONNX Runtime on the raw [0, 1] test pixels, gives the accuracy the gate saw.
+        Assert.Equal(Path.Combine(_out["a"], "model.onnx"), summary.OnnxModel);
+        Assert.True(summary.OnnxLatency is { BeforeMs: > 0, AfterMs: > 0, Batch: 1, Runs: 20 });
+        // (Up to 2 of 10,000 predictions may differ where two logits tie within float rounding.)
+        Assert.InRange(OnnxAccuracy(summary.OnnxModel!) - summary.AccuracyAfter, -0.02, 0.02);
 
         var recipe = JsonDocument.Parse(File.ReadAllText(Path.Combine(_out["a"], "recipe.json"))).RootElement;
         Assert.Equal("pfa.recipe/1", recipe.GetProperty("schema").GetString());
@@ -115,8 +121,11 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         var compressedWeights = Path.Combine(_out["a"], "model.dat");
         Assert.Equal(0, Cli("info", "--model", compressedModel, "--weights", compressedWeights).Code);
         var again = Cli("compress", "--model", compressedModel, "--weights", compressedWeights, "--data", TinyFashionModel.Data,
-            "--limit", "500", "--epochs", "0", "--out", _out["b"]);
+            "--limit", "500", "--epochs", "0", "--out", _out["b"], "--budget", Budget("no-onnx.json", """{ "onnx": false }"""));
         Assert.True(again.Code == 0, again.Err);
+        // "onnx": false: no model.onnx, no ONNX rows.
+        Assert.False(File.Exists(Path.Combine(_out["b"], "model.onnx")));
+        Assert.True(Summary.Load(Path.Combine(_out["b"], "summary.json")) is { OnnxModel: null, OnnxLatency: null });
     }
 
     [Fact]
@@ -362,5 +371,29 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         Assert.NotEqual(File.ReadAllBytes(model.Weights), File.ReadAllBytes(_out["tuned.dat"]));
         var (evalCode, _, evalErr) = Cli("eval", "--model", model.Model, "--weights", _out["tuned.dat"], "--data", TinyFashionModel.Data, "--limit", "200");
         Assert.True(evalCode == 0, evalErr);
+    }
+
+    /// <summary>Top-1 (%) of an exported model in ONNX Runtime on the 10k test images as raw [0, 1] pixels, as README's deploy section does it.</summary>
+    internal static double OnnxAccuracy(string onnxPath)
+    {
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(onnxPath);
+        using var test = Dataset.Open(new DataSpec { Path = TinyFashionModel.Data, Split = "test" }, null);
+        long correct = 0;
+        foreach (var batch in test.Batches(500))
+            using (batch)
+            {
+                int n = (int)batch.Size;
+                var input = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(batch.X.data<float>().ToArray(), [n, 1, 28, 28]);
+                using var results = session.Run([Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor("input", input)]);
+                var logits = results.First(r => r.Name == "logits").AsTensor<float>();
+                var labels = batch.Y.data<long>().ToArray();
+                for (int i = 0; i < n; i++)
+                {
+                    int best = 0;
+                    for (int c = 1; c < 10; c++) if (logits[i, c] > logits[i, best]) best = c;
+                    if (best == labels[i]) correct++;
+                }
+            }
+        return Math.Round(100.0 * correct / test.Count, 4);
     }
 }

@@ -112,6 +112,8 @@ public sealed record PfaBudget
     public RecalibrateBudget? Recalibrate { get; init; }
     /// <summary>footprint/flops: measure a family of allocations in compress and keep the best (null: the default search; false: off).</summary>
     public SearchBudget? Search { get; init; }
+    /// <summary>compress writes model.onnx (checked by ONNX Runtime) unless this is false.</summary>
+    public bool? Onnx { get; init; }
     [JsonIgnore] public SearchBudget EffectiveSearch => Search ?? new SearchBudget();
     /// <summary>The recalibration in effect: the budget's, or 50 batches.</summary>
     [JsonIgnore] public RecalibrateBudget EffectiveRecalibrate => Recalibrate ?? new RecalibrateBudget();

@@ -41,14 +41,13 @@ public sealed class Dataset : IDisposable
         Normalize = normalize;
         _selected = selected;
         Labels = selected.Select(i => source.Labels[i]).ToArray();
-        int channels = source.SampleShape.Length == 3 ? source.SampleShape[0] : 1;
+        int channels = Normalizer.Channels(source.SampleShape);
         _channelSize = source.SampleElements / channels;
         _mean = Expand(normalize?.Mean, channels, 0);
         _std = Expand(normalize?.Std, channels, 1);
     }
 
-    static float[] Expand(List<double>? values, int channels, double fallback) =>
-        Enumerable.Range(0, channels).Select(c => (float)(values is null || values.Count == 0 ? fallback : values.Count == 1 ? values[0] : values[c])).ToArray();
+    static float[] Expand(List<double>? values, int channels, double fallback) => Normalizer.Expand(values, channels, fallback);
 
     public static Dataset Open(DataSpec spec, Normalization? normalize)
     {

@@ -59,24 +59,57 @@ public static class OnnxExporter
         return model;
     }
 
-    /// <summary>Writes the model atomically (a reader never sees half a file).</summary>
-    public static void Save(PfaNetwork network, string path, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <summary>
+    /// Writes the model atomically after ONNX Runtime has run it next to TorchSharp on the same random pixels: an
+    /// export that disagrees (beyond 1e-4 of the logits' scale) is never written. Returns the largest difference.
+    /// </summary>
+    public static double Save(PfaNetwork network, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var model = Build(network, metadata);
-        AtomicFile.Write(path, s => model.WriteTo(s));
+        var bytes = model.ToByteArray();
+        double difference = Check(network, bytes);
+        AtomicFile.Write(path, s => s.Write(bytes));
+        return difference;
+    }
+
+    /// <summary>The largest |ONNX Runtime − TorchSharp| logit on 4 random [0, 1] images; throws PFA0013 beyond the tolerance.</summary>
+    public static double Check(PfaNetwork network, byte[] model)
+    {
+        const int batch = 4;
+        var shape = network.Graph.InputShape;
+        int elements = shape.Aggregate(1, (a, b) => a * b);
+        var rng = new Random(0);
+        var pixels = Enumerable.Range(0, batch * elements).Select(_ => (float)rng.NextDouble()).ToArray();
+        var normalized = Data.Normalizer.Apply(pixels, shape, network.Graph.Description.Normalize);
+        float[] expected;
+        bool training = network.training;
+        network.eval();
+        try
+        {
+            using var _ = TorchSharp.torch.no_grad();
+            using var x = TorchSharp.torch.tensor(normalized, [batch, .. shape.Select(d => (long)d)]);
+            using var y = network.forward(x);
+            expected = y.data<float>().ToArray();
+        }
+        finally { network.train(training); }
+        using var runtime = new OnnxRuntimeModel(model, shape, threads: 1);
+        var actual = runtime.Run(pixels, batch);
+        double scale = expected.Length == 0 ? 0 : expected.Max(v => Math.Abs((double)v));
+        double worst = expected.Zip(actual, (e, a) => Math.Abs((double)e - a)).DefaultIfEmpty(0).Max();
+        if (!(worst <= 1e-4 * Math.Max(scale, 1e-6)))
+            throw new PfaException(ErrorCodes.SelfCheckFailed, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"the ONNX export of '{network.Graph.Description.Name}' disagrees with TorchSharp (largest logit difference {worst:G3}, logits' scale {scale:G3}); nothing was written. Please report it with the model description."));
+        return worst;
     }
 
     /// <summary>(x − mean) / std, per channel for images, as <see cref="Data.Dataset"/> does after scaling bytes to [0, 1].</summary>
     static string Normalize(OnnxGraph g, Normalization? n, int[] sampleShape)
     {
         if (n is null || (n.Mean.Count == 0 && n.Std.Count == 0)) return InputName;
-        bool image = sampleShape.Length == 3;
-        int channels = image ? sampleShape[0] : 1;
-        float[] Expand(List<double> v, double fallback) =>
-            Enumerable.Range(0, channels).Select(c => (float)(v.Count == 0 ? fallback : v.Count == 1 ? v[0] : v[c])).ToArray();
-        long[] dims = image ? [1, channels, 1, 1] : [1, 1];
-        var mean = g.Floats("normalize/mean", Expand(n.Mean, 0), dims);
-        var std = g.Floats("normalize/std", Expand(n.Std, 1), dims);
+        int channels = Data.Normalizer.Channels(sampleShape);
+        long[] dims = sampleShape.Length == 3 ? [1, channels, 1, 1] : [1, 1];
+        var mean = g.Floats("normalize/mean", Data.Normalizer.Expand(n.Mean, channels, 0), dims);
+        var std = g.Floats("normalize/std", Data.Normalizer.Expand(n.Std, channels, 1), dims);
         var centred = g.Node("Sub", [InputName, mean], g.Name("normalize/centred"));
         return g.Node("Div", [centred, std], g.Name("normalize/scaled"));
     }

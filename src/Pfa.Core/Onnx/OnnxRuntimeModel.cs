@@ -12,6 +12,7 @@ public sealed class OnnxRuntimeModel : IDisposable
 {
     readonly InferenceSession _session;
     readonly int[] _sampleShape;
+    readonly int _threads;
 
     /// <param name="threads">Intra-op threads; 0 = ONNX Runtime's default (one per physical core).</param>
     public OnnxRuntimeModel(byte[] model, int[] sampleShape, int threads = 0)
@@ -19,6 +20,7 @@ public sealed class OnnxRuntimeModel : IDisposable
         using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, IntraOpNumThreads = threads };
         _session = new InferenceSession(model, options);
         _sampleShape = sampleShape;
+        _threads = threads;
     }
 
     public static OnnxRuntimeModel Of(Model.PfaNetwork network, int threads = 0)
@@ -37,7 +39,10 @@ public sealed class OnnxRuntimeModel : IDisposable
     }
 
     /// <summary>Median milliseconds of <paramref name="runs"/> forward passes of a random batch after warm-up runs.</summary>
-    public double MedianMilliseconds(int batch, int runs = 20, int warmup = 3)
+    public double MedianMilliseconds(int batch, int runs = 20, int warmup = 3) => Measure(batch, runs, warmup).MedianMs;
+
+    /// <summary>Forward time of a random batch: median and minimum of <paramref name="runs"/> warm runs.</summary>
+    public Metrics.LatencyResult Measure(int batch, int runs = 20, int warmup = 3)
     {
         int elements = _sampleShape.Aggregate(1, (a, b) => a * b);
         var rng = new Random(0);
@@ -51,7 +56,8 @@ public sealed class OnnxRuntimeModel : IDisposable
             times[i] = watch.Elapsed.TotalMilliseconds;
         }
         Array.Sort(times);
-        return runs % 2 == 1 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
+        double median = runs % 2 == 1 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
+        return new Metrics.LatencyResult(median, times[0], batch, runs, _threads == 0 ? Environment.ProcessorCount : _threads);
     }
 
     public void Dispose() => _session.Dispose();

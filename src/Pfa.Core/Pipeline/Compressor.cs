@@ -177,6 +177,12 @@ public static class Compressor
         var weightsPath = run.Stage("model" + r.WeightsExtension);
         PfaModel.SaveWeights(compressed, weightsPath);
         (compressedDescription with { Name = description.Name }).Save(modelPath);
+        Latencies? onnxLatency = null;
+        if (b.Onnx != false)
+        {
+            onnxLatency = OnnxArtifact.Write(network, compressed, run.Stage(OnnxArtifact.FileName), recipePath, b.Strategy);
+            log($"ONNX: {run.FinalPath(OnnxArtifact.FileName)} (checked by ONNX Runtime; latency {onnxLatency.BeforeMs:0.###} → {onnxLatency.AfterMs:0.###} ms at batch 1)");
+        }
 
         watch.Restart();
         var after = Evaluator.Evaluate(compressed, eval, r.BatchSize, r.Progress?.Invoke("evaluating"));
@@ -192,6 +198,7 @@ public static class Compressor
         {
             Strategy = b.Strategy, Tau = recipe.Strategy.Tau,
             Recipe = run.FinalPath(RecipeFileName), CompressedModel = run.FinalPath(ModelFileName), CompressedWeights = run.FinalPath("model" + r.WeightsExtension),
+            OnnxModel = onnxLatency is null ? null : run.FinalPath(OnnxArtifact.FileName), OnnxLatency = onnxLatency,
             AccuracyBefore = Math.Round(before.Top1 * 100, 4), AccuracyAfter = Math.Round(after.Top1 * 100, 4),
             AccuracySurgery = Math.Round(afterSurgery.Top1 * 100, 4),
             AccuracyRecalibrated = afterRecalibration is { } rc ? Math.Round(rc.Top1 * 100, 4) : null,

@@ -36,6 +36,8 @@ public sealed record Summary
     public string Recipe { get; init; } = "";
     public string CompressedModel { get; init; } = "";
     public string CompressedWeights { get; init; } = "";
+    /// <summary>model.onnx, checked by ONNX Runtime; null when the budget says <c>"onnx": false</c>.</summary>
+    public string? OnnxModel { get; init; }
     public double AccuracyBefore { get; init; }
     public double AccuracyAfter { get; init; }
     /// <summary>Top-1 of the compressed model right after surgery (before recalibration and fine-tuning).</summary>
@@ -60,6 +62,8 @@ public sealed record Summary
     public int FinetuneEpochs { get; init; }
     /// <summary>Measured CPU inference latency of one forward pass (median of warm runs), before and after.</summary>
     public Latencies? Latency { get; init; }
+    /// <summary>The same in ONNX Runtime (CPU provider, its default threads), from model.onnx; null without it.</summary>
+    public Latencies? OnnxLatency { get; init; }
     public Timings Timings { get; init; } = new();
 
     public const string FileName = "summary.json";
@@ -93,7 +97,7 @@ public sealed record Summary
         | parameters | {ParametersBefore:N0} | {ParametersAfter:N0} | {ParametersPercent:0.##}% |
         | MACs | {MacsBefore:N0} | {MacsAfter:N0} | {MacsPercent:0.##}% |
         | top-1 accuracy | {AccuracyBefore:0.00}% | {AccuracyAfter:0.00}% | {-Drop:+0.00;-0.00} pp |{(AccuracySurgery is { } s ? $"\n| top-1 right after surgery{(AccuracyRecalibrated is not null ? $" / after batch-norm recalibration ({RecalibrationBatches} batches)" : "")} | | {s:0.00}%{(AccuracyRecalibrated is { } rc ? $" / {rc:0.00}%" : "")} | |" : "")}
-        {(Latency is { } l ? $"| CPU latency (batch {l.Batch}, {l.Threads} threads, median of {l.Runs}) | {l.BeforeMs:0.000} ms | {l.AfterMs:0.000} ms | {l.Percent:0.00}% |\n" : "")}
+        {(Latency is { } l ? $"| CPU latency, libtorch (batch {l.Batch}, {l.Threads} threads, median of {l.Runs}) | {l.BeforeMs:0.000} ms | {l.AfterMs:0.000} ms | {l.Percent:0.00}% |\n" : "")}{(OnnxLatency is { } o ? $"| CPU latency, ONNX Runtime (batch {o.Batch}, median of {o.Runs}) | {o.BeforeMs:0.000} ms | {o.AfterMs:0.000} ms | {o.Percent:0.00}% |\n" : "")}
         Accuracy gate: {gate}. Evaluated on {EvalSamples:N0} samples; analysed {AnalysisSamples:N0}; fine-tuned {FinetuneEpochs} epoch(s); {Timings.TotalSeconds:0} s in all.
 
         """);

@@ -17,27 +17,36 @@ public static class InfoCommand
         var json = CommonOptions.Json();
         var latency = new Option<bool>("--latency") { Description = "Also measure CPU inference latency (median of warm runs; random weights when --weights is not given)." };
         var latencyBatch = new Option<int>("--latency-batch") { Description = "Batch of the latency measurement.", DefaultValueFactory = _ => 1 };
+        var runtime = new Option<string>("--runtime") { Description = "Where --latency measures: libtorch (TorchSharp, what the tool trains with) or onnx (ONNX Runtime's CPU provider, on the model's ONNX export).", DefaultValueFactory = _ => "libtorch" };
+        runtime.AcceptOnlyFromAmong("libtorch", "onnx");
         var runs = new Option<int>("--runs") { Description = "Timed runs of the latency measurement (after 3 warm-up runs).", DefaultValueFactory = _ => 20 };
         var cmd = new Command("info", "Print the layers of a model with output shapes, parameters and MACs (multiply-accumulates; FLOPs = 2·MACs).")
         {
-            model, weights, json, latency, latencyBatch, runs,
+            model, weights, json, latency, latencyBatch, runs, runtime,
         };
         cmd.SetAction(r => ctx.Guard(() =>
         {
             var description = ModelDescription.Load(r.GetValue(model)!);
             var graph = ModelGraph.Build(description);
             LatencyResult? measured = null;
+            bool onnx = r.GetValue(runtime) == "onnx";
+            LatencyResult Measure(PfaNetwork network)
+            {
+                if (!onnx) return Latency.Measure(network, r.GetValue(latencyBatch), r.GetValue(runs));
+                using var session = Pfa.Core.Onnx.OnnxRuntimeModel.Of(network);
+                return session.Measure(r.GetValue(latencyBatch), r.GetValue(runs));
+            }
             if (r.GetValue(latency) && (r.GetValue(latencyBatch) is < 1 or > 65536 || r.GetValue(runs) is < 1 or > 10_000))
                 throw new Pfa.Core.Errors.PfaException(Pfa.Core.Errors.ErrorCodes.InvalidArgument, "--latency-batch must be in [1, 65536] and --runs in [1, 10000].");
             if (r.GetValue(weights) is { } w)
             {
                 using var loaded = PfaModel.Load(description, w); // validates keys and shapes
-                if (r.GetValue(latency)) measured = Latency.Measure(loaded, r.GetValue(latencyBatch), r.GetValue(runs));
+                if (r.GetValue(latency)) measured = Measure(loaded);
             }
             else if (r.GetValue(latency))
             {
                 using var random = new PfaNetwork(graph);
-                measured = Latency.Measure(random, r.GetValue(latencyBatch), r.GetValue(runs));
+                measured = Measure(random);
             }
             var cost = ModelCost.Of(graph);
             if (r.GetValue(json)) ctx.Out.Write(JsonFiles.Serialize(new
@@ -48,14 +57,14 @@ public static class InfoCommand
                 parameters = cost.Parameters,
                 macs = cost.Macs,
                 flops = cost.Flops,
-                latency = measured is null ? null : new { median_ms = measured.MedianMs, min_ms = measured.MinMs, batch = measured.Batch, runs = measured.Runs, threads = measured.Threads },
+                latency = measured is null ? null : new { runtime = r.GetValue(runtime), median_ms = measured.MedianMs, min_ms = measured.MinMs, batch = measured.Batch, runs = measured.Runs, threads = measured.Threads },
             }));
             else
             {
                 Print(ctx.Out, description, graph, cost);
                 if (measured is not null)
                     ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"CPU latency: {measured.MedianMs:0.000} ms per forward pass (batch {measured.Batch}, median of {measured.Runs} warm runs, min {measured.MinMs:0.000} ms, {measured.Threads} threads)"));
+                        $"CPU latency ({(onnx ? "ONNX Runtime" : "libtorch")}): {measured.MedianMs:0.000} ms per forward pass (batch {measured.Batch}, median of {measured.Runs} warm runs, min {measured.MinMs:0.000} ms, {measured.Threads} threads)"));
             }
             return 0;
         }));

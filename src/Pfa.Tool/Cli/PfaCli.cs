@@ -27,6 +27,7 @@ public static class PfaCli
         root.Subcommands.Add(MergeCommand.Create(context));
         root.Subcommands.Add(AcceptCommand.Create(context));
         root.Subcommands.Add(DescribeCommand.Create(context));
+        root.Subcommands.Add(ExportCommand.Create(context));
 
         var parse = root.Parse(args);
         context.Verbose = parse.GetValue(verbose);
