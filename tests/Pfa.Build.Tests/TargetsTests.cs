@@ -32,6 +32,23 @@ public sealed class TargetsTests
     }
 
     [Fact]
+    public void A_later_target_finds_model_onnx_in_PfaCompressed_whether_the_item_ran_or_was_up_to_date()
+    {
+        using var p = new TargetsProject(extra: """
+            <Target Name="ShipOnnx" AfterTargets="PfaCompress">
+              <Message Importance="high" Text="ship: @(PfaCompressed->'%(Onnx)')" />
+            </Target>
+            """);
+        var expected = $"ship: {Path.Combine(p.Path, "artifacts", "pfa", "model.onnx")}";
+        var first = p.Build();
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Contains(expected, first.Output);
+        var second = p.Build();
+        Assert.Contains(UpToDate, second.Output);
+        Assert.Contains(expected, second.Output);
+    }
+
+    [Fact]
     public void A_failed_gate_fails_every_build_until_the_tolerance_is_raised()
     {
         using var p = new TargetsProject();
