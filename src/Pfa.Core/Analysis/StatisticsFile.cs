@@ -15,17 +15,32 @@ public static class StatisticsFile
     /// <summary>The entry that marks per-position (Garg) statistics; absent for PFA's pooled ones (older files too).</summary>
     const string PositionsMarker = "pfa.sampling/positions";
 
-    public static byte[] Write(string path, IEnumerable<ResponseStatistics> stats, Sampling sampling = Sampling.Pooled)
+    /// <summary>The data selection the statistics come from (<see cref="Data.DataSelection"/>): its size, fingerprint and part.</summary>
+    const string SamplesEntry = "pfa.data/samples", FingerprintEntry = "pfa.data/fingerprint", ShardEntry = "pfa.data/shard";
+
+    public static byte[] Write(string path, IEnumerable<ResponseStatistics> stats, Sampling sampling = Sampling.Pooled, Data.DataSelection? selection = null)
     {
-        var bytes = Serialize(stats, sampling);
+        var bytes = Serialize(stats, sampling, selection);
         AtomicFile.Write(path, stream => stream.Write(bytes));
         return bytes;
     }
 
-    public static byte[] Serialize(IEnumerable<ResponseStatistics> stats, Sampling sampling = Sampling.Pooled)
+    public static byte[] Serialize(IEnumerable<ResponseStatistics> stats, Sampling sampling = Sampling.Pooled, Data.DataSelection? selection = null)
     {
         var entries = new List<(string, Tensor)>();
         var owned = new List<Tensor>();
+        void Add(string name, long[] values)
+        {
+            var t = tensor(values);
+            owned.Add(t);
+            entries.Add((name, t));
+        }
+        if (selection is not null)
+        {
+            Add(SamplesEntry, [selection.Samples]);
+            Add(FingerprintEntry, [selection.Fingerprint]);
+            if (selection.Shard is { } shard) Add(ShardEntry, [shard.Index, shard.Count]);
+        }
         if (sampling == Sampling.Positions)
         {
             var marker = tensor(new long[] { 1 });
@@ -55,13 +70,30 @@ public static class StatisticsFile
 
     public static Dictionary<string, ResponseStatistics> Read(string path) => Read(path, out _);
 
-    public static Dictionary<string, ResponseStatistics> Read(string path, out Sampling sampling)
+    public static Dictionary<string, ResponseStatistics> Read(string path, out Sampling sampling) => Read(path, out sampling, out _);
+
+    /// <summary>Reads the statistics, their sampling and the data selection they come from (null in files written
+    /// before selections were recorded, and for statistics merged from such files).</summary>
+    public static Dictionary<string, ResponseStatistics> Read(string path, out Sampling sampling, out Data.DataSelection? selection)
     {
         InputFiles.Require(path, "statistics file", "Run 'dotnet pfa analyze' first.");
         var read = SafetensorsFormat.Read(path);
         Checkpoints.TensorCodec.RequireFinite(read, path, "statistics file", ErrorCodes.InvalidWeights);
         var entries = read.ToDictionary(e => e.Key, e => e.Value);
         sampling = entries.ContainsKey(PositionsMarker) ? Sampling.Positions : Sampling.Pooled;
+        selection = null;
+        if (entries.TryGetValue(SamplesEntry, out var samples) && entries.TryGetValue(FingerprintEntry, out var fingerprint))
+        {
+            Data.Shard? shard = null;
+            if (entries.TryGetValue(ShardEntry, out var part))
+            {
+                var kn = part.to_type(ScalarType.Int64).data<long>().ToArray();
+                if (kn.Length != 2 || kn[1] < 1 || kn[0] < 1 || kn[0] > kn[1])
+                    throw new PfaException(ErrorCodes.InvalidWeights, $"statistics file '{path}' has a damaged '{ShardEntry}' entry.", path);
+                shard = new Data.Shard((int)kn[0], (int)kn[1]);
+            }
+            selection = new Data.DataSelection(samples.to_type(ScalarType.Int64).data<long>()[0], fingerprint.to_type(ScalarType.Int64).data<long>()[0], shard);
+        }
         try
         {
             var result = new Dictionary<string, ResponseStatistics>();

@@ -26,6 +26,8 @@ public sealed record DataBudget
     public string? Split { get; init; }
     public List<int>? Classes { get; init; }
     public int? Limit { get; init; }
+    /// <summary>"k/n": only part k of n of the selection (<c>analyze</c> only; see <see cref="Data.Shard"/>).</summary>
+    public string? Shard { get; init; }
 }
 
 /// <summary>Fine-tuning settings in <c>pfa.json</c> → <c>finetune</c>; defaults in <see cref="Training.TrainOptions"/>.</summary>
@@ -225,6 +227,13 @@ public sealed record BudgetFile(PfaBudget Budget, string Directory, JsonInput<Pf
     public PfaException Error(string jsonPath, string message) =>
         Source?.Error(ErrorCodes.InvalidBudget, jsonPath, message) ?? new PfaException(ErrorCodes.InvalidBudget, message);
 
+    Data.Shard? ShardOf(DataBudget d)
+    {
+        if (d.Shard is null) return null;
+        try { return Data.Shard.Parse(d.Shard, "'shard'"); }
+        catch (PfaException e) { throw Error(ReferenceEquals(d, Budget.Data) ? "$.data.shard" : "$.eval_data.shard", e.Message.Replace("'shard' ", "'data.shard' ")); }
+    }
+
     /// <summary>A data spec from the budget's data section, paths resolved against the budget's folder.</summary>
     public Data.DataSpec? DataSpec(DataBudget? d, string defaultSplit)
     {
@@ -233,7 +242,7 @@ public sealed record BudgetFile(PfaBudget Budget, string Directory, JsonInput<Pf
         return new Data.DataSpec
         {
             Path = Resolve(d.Path), Labels = d.Labels is null ? null : Resolve(d.Labels), Format = d.Format ?? "auto",
-            Split = d.Split ?? defaultSplit, Classes = d.Classes, Limit = d.Limit,
+            Split = d.Split ?? defaultSplit, Classes = d.Classes, Limit = d.Limit, Shard = ShardOf(d),
         };
     }
 }

@@ -19,6 +19,8 @@ public sealed record DataSpec
     public List<int>? Classes { get; init; }
     /// <summary>Use only the first N samples (after the class filter).</summary>
     public int? Limit { get; init; }
+    /// <summary>Only this part of the selection (after classes and limit): <c>analyze</c>'s shards.</summary>
+    public Shard? Shard { get; init; }
 
     public static readonly string[] Formats = ["auto", "idx", "cifar10", "cifar100", "npy"];
 

@@ -31,6 +31,9 @@ public sealed class Dataset : IDisposable
     public string Description => _source.Description;
     /// <summary>Labels of the selected samples, in order.</summary>
     public long[] Labels { get; }
+    /// <summary>Which selection of which data this is (and which part of it): recorded with an analysis so that
+    /// <c>merge</c> can check its shards; null for a subset.</summary>
+    public DataSelection? Selection { get; private init; }
     /// <summary>The normalisation applied to every sample (null: samples are used as read, scaled to [0, 1]).</summary>
     public Normalization? Normalize { get; }
 
@@ -69,9 +72,17 @@ public sealed class Dataset : IDisposable
             if (selected.Length == 0)
                 throw new PfaException(ErrorCodes.InvalidData,
                     $"no samples selected from {source.Description}{(spec.Classes is { Count: > 0 } ? $" with classes [{string.Join(", ", spec.Classes)}]" : "")}.", spec.Path);
+            var selection = DataSelection.Of(source, selected, spec.Shard);
+            if (spec.Shard is { } shard)
+            {
+                var (start, end) = shard.Range(selected.Length);
+                if (end <= start)
+                    throw new PfaException(ErrorCodes.InvalidArgument, $"shard {shard} of {selected.Length:N0} samples is empty: use at most {selected.Length} parts.", spec.Path);
+                selected = selected[start..end];
+            }
             if (normalize is { } n && n.Mean.Count > 1 && source.SampleShape.Length == 3 && n.Mean.Count != source.SampleShape[0])
                 throw new PfaException(ErrorCodes.InvalidData, $"normalisation has {n.Mean.Count} channels but {source.Description} has {source.SampleShape[0]}.", spec.Path);
-            return new Dataset(source, selected, normalize);
+            return new Dataset(source, selected, normalize) { Selection = selection };
         }
         catch
         {

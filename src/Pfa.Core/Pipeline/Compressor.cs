@@ -33,6 +33,8 @@ public sealed record CompressRequest
     /// <summary>A committed recipe to compare with (PFA1002 on drift), or to write when <see cref="UpdateBaseline"/>.</summary>
     public string? Baseline { get; init; }
     public bool UpdateBaseline { get; init; }
+    /// <summary>An analysis made beforehand (e.g. merged shards) instead of compress's own pass over the data.</summary>
+    public string? AnalysisDir { get; init; }
     /// <summary>Progress of a long stage: given the stage's name, a callback for (done, total), or null. The CLI
     /// draws an updating line with an ETA on a terminal and nothing when its output is redirected.</summary>
     public Func<string, Action<long, long>?>? Progress { get; init; }
@@ -110,8 +112,10 @@ public static class Compressor
         double evalSeconds = watch.Elapsed.TotalSeconds;
 
         watch.Restart();
-        log($"analysing responses on {train.Count:N0} samples");
-        using var analysis = AnalysisResult.Run(network, train, r.Budget, r.BatchSize, r.Progress?.Invoke("analysing"));
+        if (r.AnalysisDir is null) log($"analysing responses on {train.Count:N0} samples");
+        using var analysis = r.AnalysisDir is { } given
+            ? GivenAnalysis.Load(given, network, r.Budget, train, log)
+            : AnalysisResult.Run(network, train, r.Budget, r.BatchSize, r.Progress?.Invoke("analysing"));
         var analysisDir = run.Stage("analysis");
         var statsBytes = analysis.Save(analysisDir);
         foreach (var l in analysis.Spectra.Layers)

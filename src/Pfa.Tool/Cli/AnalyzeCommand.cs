@@ -17,15 +17,17 @@ public static class AnalyzeCommand
         var budget = CommonOptions.Budget();
         var data = new CommonOptions.DataOptions(required: false, defaultSplit: "train");
         var output = new Option<string>("--out") { Description = "Folder for stats.safetensors and spectra.json.", DefaultValueFactory = _ => "artifacts/pfa/analysis" };
+        var shard = new Option<string?>("--shard") { Description = "Analyse only part k of n of the data (k/n: contiguous ranges of the selection; merge the n parts with 'dotnet pfa merge')." };
         var cmd = new Command("analyze", "Run the data through the model and write each analysed layer's response statistics (mergeable across shards) and spectrum.")
         {
-            model, weights, budget, output,
+            model, weights, budget, output, shard,
         };
         data.AddTo(cmd);
         cmd.SetAction(r => ctx.Guard(() =>
         {
             var b = CommonOptions.LoadBudget(r, budget);
             var spec = data.SpecOrBudget(r, b);
+            if (r.GetValue(shard) is { } part) spec = spec with { Shard = Shard.Parse(part, "--shard") };
             var outFolder = r.GetValue(output)!;
             OutputGuard.Check([(r.GetValue(model), "model description"), (r.GetValue(weights), "weights file"), (r.GetValue(budget), "budget"), (spec.Path, "data"), (spec.Labels, "labels file")],
                 [(Path.Combine(outFolder, AnalysisResult.StatsFileName), "--out"), (Path.Combine(outFolder, AnalysisResult.SpectraFileName), "--out")]);
@@ -46,7 +48,7 @@ public static class AnalyzeCommand
             }
             ctx.Out.WriteLine(positions
                 ? $"wrote {Path.Combine(r.GetValue(output)!, AnalysisResult.StatsFileName)} and {AnalysisResult.SpectraFileName} ({analysis.Inputs:N0} of {dataset.Count:N0} inputs: every layer reached {Pfa.Core.Recipes.Design.GargDesign.SamplesPerChannel} samples per filter)"
-                : $"wrote {Path.Combine(r.GetValue(output)!, AnalysisResult.StatsFileName)} and {AnalysisResult.SpectraFileName} ({dataset.Count:N0} samples)");
+                : $"wrote {Path.Combine(r.GetValue(output)!, AnalysisResult.StatsFileName)} and {AnalysisResult.SpectraFileName} ({dataset.Count:N0} samples{(spec.Shard is { } s ? $": part {s} of {analysis.Data!.Samples:N0}" : "")})");
             return 0;
         }));
         return cmd;

@@ -7,6 +7,11 @@ namespace Pfa.Tool.Cli;
 /// <summary>Options several verbs share: the model and its weights, and the data to run on.</summary>
 public static class CommonOptions
 {
+    /// <summary>A shard is a part of an analysis ('analyze --shard'); training or gating on a part is a mistake.</summary>
+    public static DataSpec Whole(DataSpec spec, string verb) => spec.Shard is { } s
+        ? throw new PfaException(ErrorCodes.InvalidArgument, $"'data.shard' ({s}) is for 'dotnet pfa analyze'; {verb} needs all the data. Merge the parts' analyses with 'dotnet pfa merge' and pass the result to compress with --analysis.")
+        : spec;
+
     public static Option<string> Model() => new("--model") { Description = "Model description (model.json, schema pfa.model/1).", Required = true };
     public static Option<string> Weights() => new("--weights") { Description = "Weights: TorchSharp .dat (Module.save) or .safetensors.", Required = true };
     public static Option<bool> Json() => new("--json") { Description = "Print machine-readable JSON instead of a table." };

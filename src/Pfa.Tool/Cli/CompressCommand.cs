@@ -26,9 +26,10 @@ public static class CompressCommand
         format.AcceptOnlyFromAmong("dat", "safetensors");
         var baseline = new Option<string?>("--baseline") { Description = "Committed recipe to compare with: a different recipe fails with PFA1002 (exit 1) before fine-tuning." };
         var updateBaseline = new Option<bool>("--update-baseline") { Description = "Write the new recipe to --baseline instead of comparing." };
+        var analysisDir = new Option<string?>("--analysis") { Description = "Use this analysis (a folder from 'analyze' or 'merge', e.g. a CI matrix's merged shards) instead of analysing the data again." };
         var cmd = new Command("compress", "Compress a trained model: analyse its responses, make a recipe from the budget, remove the most correlated filters, fine-tune, evaluate, and fail (exit 1) when accuracy dropped more than the tolerance.")
         {
-            model, weights, budget, evalData, evalLabels, evalSplit, output, tolerance, epochs, format, baseline, updateBaseline, json,
+            model, weights, budget, analysisDir, evalData, evalLabels, evalSplit, output, tolerance, epochs, format, baseline, updateBaseline, json,
         };
         data.AddTo(cmd);
         cmd.SetAction(r => ctx.Guard(() =>
@@ -43,15 +44,18 @@ public static class CompressCommand
             // A damaged baseline is found now, not after the analysis and the recipe.
             if (r.GetValue(baseline) is { } committed && !r.GetValue(updateBaseline)) _ = Pfa.Core.Recipes.Recipe.Load(committed);
             var b = CommonOptions.LoadBudget(r, budget);
-            var train = data.SpecOrBudget(r, b);
+            var train = CommonOptions.Whole(data.SpecOrBudget(r, b), "compress");
             // The gate's data: --eval-data; else the budget's eval_data (without a path: the training data's
             // source with eval_data's split, limit and classes); else the training data's test split, all of it.
             var evalBudget = b.Budget.EvalData;
             var eval = r.GetValue(evalData) is { } e ? data.Spec(r, e) with { Labels = r.GetValue(evalLabels), Split = r.GetValue(evalSplit)! }
                 : b.DataSpec(evalBudget, "test") is { } fromBudget ? fromBudget
                 : train with { Split = evalBudget?.Split ?? "test", Limit = evalBudget?.Limit, Classes = evalBudget?.Classes ?? train.Classes };
+            eval = CommonOptions.Whole(eval, "the accuracy gate");
             OutputGuard.Check([(r.GetValue(model), "model description"), (r.GetValue(weights), "weights file"), (r.GetValue(budget), "budget"),
-                    (r.GetValue(updateBaseline) ? null : r.GetValue(baseline), "baseline recipe"), (train.Path, "training data"), (train.Labels, "labels file"), (eval.Path, "evaluation data"), (eval.Labels, "labels file")],
+                    (r.GetValue(updateBaseline) ? null : r.GetValue(baseline), "baseline recipe"),
+                    (r.GetValue(analysisDir) is { } ad ? Path.Combine(ad, AnalysisResult.StatsFileName) : null, "analysis statistics"),
+                    (r.GetValue(analysisDir) is { } ad2 ? Path.Combine(ad2, AnalysisResult.SpectraFileName) : null, "analysis spectra"), (train.Path, "training data"), (train.Labels, "labels file"), (eval.Path, "evaluation data"), (eval.Labels, "labels file")],
                 r.GetValue(updateBaseline) && r.GetValue(baseline) is { } target ? [(target, "--baseline")] : [], (r.GetValue(output)!, "--out"));
             var request = new CompressRequest
             {
@@ -59,7 +63,7 @@ public static class CompressCommand
                 TrainData = train, EvalData = eval, OutDir = r.GetValue(output)!,
                 BatchSize = b.Budget.BatchSize ?? r.GetValue(data.BatchSize), Tolerance = r.GetValue(tolerance), Epochs = r.GetValue(epochs),
                 WeightsExtension = "." + r.GetValue(format),
-                Baseline = r.GetValue(baseline), UpdateBaseline = r.GetValue(updateBaseline),
+                Baseline = r.GetValue(baseline), UpdateBaseline = r.GetValue(updateBaseline), AnalysisDir = r.GetValue(analysisDir),
                 Progress = ctx.Progress,
             };
             var summary = Compressor.Run(request, line => ctx.Err.WriteLine(line));

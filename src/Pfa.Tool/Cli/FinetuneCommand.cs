@@ -26,7 +26,7 @@ public static class FinetuneCommand
         cmd.SetAction(r => ctx.Guard(() =>
         {
             var b = CommonOptions.LoadBudget(r, budget);
-            var spec = data.SpecOrBudget(r, b);
+            var spec = CommonOptions.Whole(data.SpecOrBudget(r, b), "finetune");
             OutputGuard.Check([(r.GetValue(model), "model description"), (r.GetValue(weights), "weights file"), (r.GetValue(budget), "budget"), (spec.Path, "data"), (spec.Labels, "labels file")], [(r.GetValue(output)!, "--out")]);
             var (_, network, dataset) = CommonOptions.LoadModelAndData(r.GetValue(model)!, r.GetValue(weights)!, spec);
             using var _n = network;
