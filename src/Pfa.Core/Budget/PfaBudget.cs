@@ -114,6 +114,8 @@ public sealed record PfaBudget
     public RecalibrateBudget? Recalibrate { get; init; }
     /// <summary>footprint/flops: measure a family of allocations in compress and keep the best (null: the default search; false: off).</summary>
     public SearchBudget? Search { get; init; }
+    /// <summary>"all" (default): the classifier keeps every output; "classes": only those of data.classes (PFA §4.3).</summary>
+    public string? Classifier { get; init; }
     /// <summary>compress writes model.onnx (checked by ONNX Runtime) unless this is false.</summary>
     public bool? Onnx { get; init; }
     [JsonIgnore] public SearchBudget EffectiveSearch => Search ?? new SearchBudget();
@@ -166,6 +168,8 @@ public sealed record PfaBudget
         if (b.Tolerance is { } tol && !(tol >= 0 && double.IsFinite(tol))) throw Bad("$.tolerance", $"'tolerance' is an accuracy drop in percentage points and must be ≥ 0; found {tol}.");
         if (b.Search is { } sb && sb.Candidates != 0 && (sb.Candidates is < 2 or > 21 || sb.Samples is < 1 or > 1_000_000))
             throw Bad("$.search", $"'search' needs 2 to 21 'candidates' and 1 to 1000000 'samples' (or \"search\": false); found {sb.Candidates} and {sb.Samples}.");
+        if (b.Classifier is not (null or Pipeline.TargetDomain.AllClasses or Pipeline.TargetDomain.ListedClasses))
+            throw Bad("$.classifier", $"'classifier' must be \"all\" or \"classes\"; found \"{b.Classifier}\".");
         if (b.Recalibrate is { Batches: < 0 or > 100_000 } rc) throw Bad("$.recalibrate.batches", $"'recalibrate.batches' must be from 0 (off, as \"recalibrate\": false) to 100000; found {rc.Batches}.");
         if (b.BatchSize is { } bs && bs <= 0) throw Bad("$.batch_size", $"'batch_size' must be positive; found {bs}.");
         foreach (var (name, layer) in b.Layers ?? [])

@@ -21,6 +21,8 @@ public sealed record DataSpec
     public int? Limit { get; init; }
     /// <summary>Only this part of the selection (after classes and limit): <c>analyze</c>'s shards.</summary>
     public Shard? Shard { get; init; }
+    /// <summary>A model cut to these classes: each label becomes its position in the list (the model's output index).</summary>
+    public List<int>? Relabel { get; init; }
 
     public static readonly string[] Formats = ["auto", "idx", "cifar10", "cifar100", "npy"];
 

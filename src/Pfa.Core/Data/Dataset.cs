@@ -37,13 +37,22 @@ public sealed class Dataset : IDisposable
     /// <summary>The normalisation applied to every sample (null: samples are used as read, scaled to [0, 1]).</summary>
     public Normalization? Normalize { get; }
 
-    Dataset(SampleSource source, int[] selected, Normalization? normalize, bool ownsSource = true)
+    readonly IReadOnlyList<int>? _relabel;
+
+    Dataset(SampleSource source, int[] selected, Normalization? normalize, bool ownsSource = true, IReadOnlyList<int>? relabel = null)
     {
+        _relabel = relabel;
         _ownsSource = ownsSource;
         _source = source;
         Normalize = normalize;
         _selected = selected;
         Labels = selected.Select(i => source.Labels[i]).ToArray();
+        if (relabel is not null)
+        {
+            var position = relabel.Select((c, k) => (c, k)).ToDictionary(p => (long)p.c, p => (long)p.k);
+            Labels = Labels.Select(l => position.TryGetValue(l, out var k) ? k
+                : throw new PfaException(ErrorCodes.InvalidData, $"{source.Description} has a sample of class {l}, which the model's outputs ({string.Join(", ", relabel)}) do not include.")).ToArray();
+        }
         int channels = Normalizer.Channels(source.SampleShape);
         _channelSize = source.SampleElements / channels;
         _mean = Expand(normalize?.Mean, channels, 0);
@@ -82,7 +91,7 @@ public sealed class Dataset : IDisposable
             }
             if (normalize is { } n && n.Mean.Count > 1 && source.SampleShape.Length == 3 && n.Mean.Count != source.SampleShape[0])
                 throw new PfaException(ErrorCodes.InvalidData, $"normalisation has {n.Mean.Count} channels but {source.Description} has {source.SampleShape[0]}.", spec.Path);
-            return new Dataset(source, selected, normalize) { Selection = selection };
+            return new Dataset(source, selected, normalize, relabel: spec.Relabel) { Selection = selection };
         }
         catch
         {
@@ -223,7 +232,7 @@ public sealed class Dataset : IDisposable
     /// <summary>The samples at these positions (0 … Count − 1) of this dataset, over the same source: for a held-out
     /// slice. Use one of the two at a time (they share the file); disposing the subset leaves the source open.</summary>
     public Dataset Subset(IEnumerable<int> positions) =>
-        new(_source, positions.Select(p => _selected[p]).Order().ToArray(), Normalize, ownsSource: false);
+        new(_source, positions.Select(p => _selected[p]).Order().ToArray(), Normalize, ownsSource: false, _relabel);
 
     public void Dispose()
     {

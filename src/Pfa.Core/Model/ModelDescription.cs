@@ -25,6 +25,9 @@ public sealed record ModelDescription
     public List<int> Input { get; init; } = [];
     public Normalization? Normalize { get; init; }
     public List<LayerSpec> Layers { get; init; } = [];
+    /// <summary>For a model cut to a target domain (<c>"classifier": "classes"</c>): the original class of each
+    /// output, in output order. Evaluation keeps those classes' samples and maps each label to its output.</summary>
+    public List<int>? Classes { get; init; }
 
     /// <summary>Reads and validates a description; errors name the file, line and column.</summary>
     /// <summary>The largest model.json read: a description of <see cref="ModelGraph.MaxLayers"/> layers is far smaller.</summary>

@@ -141,6 +141,14 @@ public sealed partial class ModelGraph
                     throw Fail(at, $"{where} would take more than {MaxMacs:N0} multiply-accumulates per sample.");
                 nodes.Add(node);
             }
+            if (d.Classes is { } classes)
+            {
+                var output = nodes[^1].OutShape;
+                if (output.Length != 1 || output[0] != classes.Count)
+                    throw Fail("$.classes", $"'classes' names {classes.Count} classes but the model's output is [{string.Join(", ", output)}]; it needs one class per output.");
+                if (classes.Any(c => c < 0) || classes.Distinct().Count() != classes.Count)
+                    throw Fail("$.classes", "'classes' must be distinct class labels ≥ 0.");
+            }
             return new ModelGraph(d, nodes);
         }
         catch (PfaInvalid e)

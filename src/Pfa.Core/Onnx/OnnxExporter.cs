@@ -54,6 +54,9 @@ public static class OnnxExporter
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
         model.MetadataProps.Add(new StringStringEntryProto { Key = "pfa.model", Value = description.Name ?? "" });
+        // A target domain's model: output i is the original class classes[i].
+        if (description.Classes is { } classes)
+            model.MetadataProps.Add(new StringStringEntryProto { Key = "pfa.classes", Value = string.Join(",", classes) });
         foreach (var (key, value) in metadata ?? new Dictionary<string, string>())
             model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return model;

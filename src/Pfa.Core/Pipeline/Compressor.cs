@@ -81,9 +81,12 @@ public static class Compressor
         log ??= _ => { };
         var total = Stopwatch.StartNew();
         var description = ModelDescription.Load(r.ModelPath);
-        using var network = PfaModel.Load(description, r.WeightsPath);
-        using var train = Dataset.Open(r.TrainData, description.Normalize);
-        using var eval = Dataset.Open(r.EvalData, description.Normalize);
+        using var loaded = PfaModel.Load(description, r.WeightsPath);
+        // A target domain's model (PFA §4.3): from here on, the input restricted to its classes.
+        using var restricted = TargetDomain.Restrict(loaded, r.Budget, r.TrainData, log);
+        var network = restricted ?? loaded;
+        using var train = Dataset.Open(TargetDomain.For(r.TrainData, network.Graph.Description), description.Normalize);
+        using var eval = Dataset.Open(TargetDomain.For(r.EvalData, network.Graph.Description), description.Normalize);
         train.CheckShape(network.Graph.InputShape, r.ModelPath);
         eval.CheckShape(network.Graph.InputShape, r.ModelPath);
         // Everything is written into a staging folder and published as one set (RunFolder): with a result
@@ -200,7 +203,7 @@ public static class Compressor
         double? tolerance = r.Tolerance ?? b.Tolerance;
         var summary = new Summary
         {
-            Strategy = b.Strategy, Tau = recipe.Strategy.Tau,
+            Strategy = b.Strategy, Tau = recipe.Strategy.Tau, Classes = network.Graph.Description.Classes,
             Recipe = run.FinalPath(RecipeFileName), CompressedModel = run.FinalPath(ModelFileName), CompressedWeights = run.FinalPath("model" + r.WeightsExtension),
             OnnxModel = onnxLatency is null ? null : run.FinalPath(OnnxArtifact.FileName), OnnxLatency = onnxLatency,
             AccuracyBefore = Math.Round(before.Top1 * 100, 4), AccuracyAfter = Math.Round(after.Top1 * 100, 4),

@@ -83,6 +83,7 @@ public static class RecipeMaker
             Tool = Recipe.ToolVersion,
             InputHash = Hash(model, statsBytes, b),
             Model = model.Name ?? "",
+            Classes = model.Classes,
             Strategy = new RecipeStrategy
             {
                 Name = b.Strategy, Energy = b.Energy, Target = b.Target, Parameters = b.Parameters, Flops = b.Flops, Measure = b.Measure,

@@ -38,6 +38,8 @@ public sealed record Summary
     public string CompressedWeights { get; init; } = "";
     /// <summary>model.onnx, checked by ONNX Runtime; null when the budget says <c>"onnx": false</c>.</summary>
     public string? OnnxModel { get; init; }
+    /// <summary>A target domain's model: the classes its classifier keeps (accuracies are among them); null: all.</summary>
+    public List<int>? Classes { get; init; }
     public double AccuracyBefore { get; init; }
     public double AccuracyAfter { get; init; }
     /// <summary>Top-1 of the compressed model right after surgery (before recalibration and fine-tuning).</summary>

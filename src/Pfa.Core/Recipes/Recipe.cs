@@ -109,6 +109,9 @@ public sealed record Recipe
     /// <summary>SHA-256 of the model description, the statistics and the budget.</summary>
     public string InputHash { get; init; } = "";
     public string Model { get; init; } = "";
+    /// <summary>A target domain's model ("classifier": "classes"): the original class of each output of the
+    /// classifier, which keeps only these; null: every output. Surgery applies to the model cut to them.</summary>
+    public List<int>? Classes { get; init; }
     public RecipeStrategy Strategy { get; init; } = new();
     public RecipeTotals Totals { get; init; } = new();
     public List<RecipeLayer> Layers { get; init; } = [];

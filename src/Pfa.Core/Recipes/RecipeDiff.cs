@@ -24,6 +24,8 @@ public static class RecipeDiff
             changes.Add(string.Create(inv, $"seed: {baseline.Strategy.Seed} → {current.Strategy.Seed}"));
         if (baseline.Strategy.Residual != current.Strategy.Residual)
             changes.Add($"residual: {baseline.Strategy.Residual ?? "none"} → {current.Strategy.Residual ?? "none"}");
+        if (!(baseline.Classes ?? []).SequenceEqual(current.Classes ?? []))
+            changes.Add($"classifier outputs: {(current.Classes is { } c ? $"classes [{string.Join(", ", c)}]" : "all")} (baseline {(baseline.Classes is { } bc ? $"classes [{string.Join(", ", bc)}]" : "all")})");
         var before = baseline.Layers.ToDictionary(l => l.Name);
         var after = current.Layers.ToDictionary(l => l.Name);
         foreach (var name in before.Keys.Except(after.Keys)) changes.Add($"{name}: no longer compressed");

@@ -26,8 +26,11 @@ public static class ApplyCommand
         {
             OutputGuard.Check([(r.GetValue(model), "model description"), (r.GetValue(weights), "weights file"), (r.GetValue(recipe), "recipe")], [], (r.GetValue(output)!, "--out"));
             var description = ModelDescription.Load(r.GetValue(model)!);
-            using var network = PfaModel.Load(description, r.GetValue(weights)!);
+            using var loaded = PfaModel.Load(description, r.GetValue(weights)!);
             var rec = Recipe.Load(r.GetValue(recipe)!);
+            // A target domain's recipe applies to the model cut to its classes, as compress made it.
+            using var cut = rec.Classes is { } classes && !(description.Classes ?? []).SequenceEqual(classes) ? ClassifierCut.Apply(loaded, classes) : null;
+            var network = cut ?? loaded;
             // A garg recipe is a design: its widths and depth, trained from scratch unless init is selected.
             var (compressedDescription, compressed) = Pfa.Core.Recipes.Allocation.Strategies.Find(rec.Strategy.Name)?.DesignsModel == true
                 ? Pfa.Core.Recipes.Design.GargDesign.Build(network, rec, rec.Strategy.Init == "selected", rec.Strategy.Seed)

@@ -27,7 +27,8 @@ public static class CommonOptions
         var network = Pfa.Core.Model.PfaModel.Load(description, weightsPath);
         try
         {
-            var dataset = Dataset.Open(spec, description.Normalize);
+            // A model cut to a target domain's classes sees only their samples, each label mapped to its output.
+            var dataset = Dataset.Open(Pfa.Core.Pipeline.TargetDomain.For(spec, description), description.Normalize);
             try { dataset.CheckShape(network.Graph.InputShape, modelPath); }
             catch { dataset.Dispose(); throw; }
             return (description, network, dataset);
