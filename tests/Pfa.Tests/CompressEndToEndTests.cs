@@ -58,7 +58,7 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
     [Fact]
     public void Compress_writes_every_artifact_and_the_result_can_be_compressed_again()
     {
-        var budget = Budget("pfa.json", """{ "strategy": "footprint", "target": 0.5, "tolerance": 5, "finetune": { "epochs": 1, "batch_size": 32, "learning_rate": 0.05 } }""");
+        var budget = Budget("pfa.json", """{ "strategy": "footprint", "target": 0.5, "tolerance": 5, "latency": { "batch": 8 }, "finetune": { "epochs": 1, "batch_size": 32, "learning_rate": 0.05 } }""");
         var (code, stdout, stderr) = Compress(_out["a"], budget);
         Assert.True(code == 0, stderr);
         Assert.Contains("footprint", stdout);
@@ -95,7 +95,10 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         Assert.True(latency.Threads >= 1);
         Assert.Equal(Math.Round(100 * latency.AfterMs / latency.BeforeMs, 2), latency.Percent);
         var markdown = File.ReadAllText(Path.Combine(_out["a"], "summary.md"));
-        Assert.Matches(@"\| CPU latency, libtorch \(batch 1, \d+ threads, median of 20\) \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+% \|\n\| CPU latency, ONNX Runtime \(batch 1, median of 20\) \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+% \|\n\nAccuracy gate", markdown);
+        Assert.Matches(@"\| CPU latency, libtorch \(batch 1, \d+ threads, median of 20\) \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+% \([\d.]+× MACs\) \|\n\| CPU latency, libtorch \(batch 8, \d+ threads, median of 10\) \| [\d.]+ ms \| [\d.]+ ms \| [\d.]+% \([\d.]+× MACs\) \|\n\| CPU latency, ONNX Runtime \(batch 1, \d+ threads, median of 20\) .*\|\n\| CPU latency, ONNX Runtime \(batch 8, \d+ threads, median of 10\) .*\|\n\nAccuracy gate", markdown);
+        // Where the model serves: batch 8 as the budget says, each row with its ratio to the MACs ratio.
+        Assert.True(summary.ServingLatency is { Batch: 8, Runs: 10 } && summary.OnnxServingLatency is { Batch: 8 });
+        Assert.Equal(Math.Round(latency.Percent / summary.MacsPercent, 2), latency.MacsRatio!.Value, 1);
 
         // The deployable model: model.onnx, run by ONNX Runtime on the raw [0, 1] test pixels, gives the accuracy the gate saw.
         Assert.Equal(Path.Combine(_out["a"], "model.onnx"), summary.OnnxModel);

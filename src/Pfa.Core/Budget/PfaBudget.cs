@@ -116,6 +116,9 @@ public sealed record PfaBudget
     public SearchBudget? Search { get; init; }
     /// <summary>"all" (default): the classifier keeps every output; "classes": only those of data.classes (PFA §4.3).</summary>
     public string? Classifier { get; init; }
+    /// <summary>Where the model serves: the batch, threads and runtime latency is measured and checked at (default batch 1, libtorch).</summary>
+    public LatencyBudget? Latency { get; init; }
+    [JsonIgnore] public LatencyBudget EffectiveLatency => Latency ?? new LatencyBudget();
     /// <summary>compress writes model.onnx (checked by ONNX Runtime) unless this is false.</summary>
     public bool? Onnx { get; init; }
     [JsonIgnore] public SearchBudget EffectiveSearch => Search ?? new SearchBudget();
@@ -168,6 +171,13 @@ public sealed record PfaBudget
         if (b.Tolerance is { } tol && !(tol >= 0 && double.IsFinite(tol))) throw Bad("$.tolerance", $"'tolerance' is an accuracy drop in percentage points and must be ≥ 0; found {tol}.");
         if (b.Search is { } sb && sb.Candidates != 0 && (sb.Candidates is < 2 or > 21 || sb.Samples is < 1 or > 1_000_000))
             throw Bad("$.search", $"'search' needs 2 to 21 'candidates' and 1 to 1000000 'samples' (or \"search\": false); found {sb.Candidates} and {sb.Samples}.");
+        if (b.Latency is { } lb)
+        {
+            if (lb.Batch is < 1 or > 65536) throw Bad("$.latency.batch", $"'latency.batch' must be from 1 to 65536; found {lb.Batch}.");
+            if (lb.Threads is < 1 or > 1024) throw Bad("$.latency.threads", $"'latency.threads' must be from 1 to 1024; found {lb.Threads}.");
+            if (lb.Runtime is not (LatencyBudget.LibTorch or LatencyBudget.Onnx)) throw Bad("$.latency.runtime", $"'latency.runtime' must be \"libtorch\" or \"onnx\"; found \"{lb.Runtime}\".");
+            if (lb.Runtime == LatencyBudget.Onnx && b.Onnx == false) throw Bad("$.latency.runtime", "'latency.runtime' is \"onnx\" but 'onnx' is false: the ONNX latency is measured on model.onnx. Remove one of them.");
+        }
         if (b.Classifier is not (null or Pipeline.TargetDomain.AllClasses or Pipeline.TargetDomain.ListedClasses))
             throw Bad("$.classifier", $"'classifier' must be \"all\" or \"classes\"; found \"{b.Classifier}\".");
         if (b.Recalibrate is { Batches: < 0 or > 100_000 } rc) throw Bad("$.recalibrate.batches", $"'recalibrate.batches' must be from 0 (off, as \"recalibrate\": false) to 100000; found {rc.Batches}.");

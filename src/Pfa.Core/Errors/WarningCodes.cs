@@ -13,6 +13,10 @@ public static class WarningCodes
     public const string TooFewSamples = "PFA2002";
     /// <summary>The model does not end in a linear classifier.</summary>
     public const string NoClassifier = "PFA2003";
+    /// <summary>The compressed model measured slower than the original (at batch 1 or the serving batch).</summary>
+    public const string SlowerThanOriginal = "PFA2004";
+    /// <summary>The compressed model's latency ratio is more than 1.5× its MACs ratio.</summary>
+    public const string SlowerThanMacs = "PFA2005";
 
     /// <summary>"CODE: message", the form kept in spectra.json and recipe.json.</summary>
     public static string Format(string code, string message) => $"{code}: {message}";

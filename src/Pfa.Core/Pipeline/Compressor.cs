@@ -184,28 +184,29 @@ public static class Compressor
         var weightsPath = run.Stage("model" + r.WeightsExtension);
         PfaModel.SaveWeights(compressed, weightsPath);
         (compressedDescription with { Name = description.Name }).Save(modelPath);
-        Latencies? onnxLatency = null;
+        string? onnxPath = null;
         if (b.Onnx != false)
         {
-            onnxLatency = OnnxArtifact.Write(network, compressed, run.Stage(OnnxArtifact.FileName), recipePath, b.Strategy);
-            log($"ONNX: {run.FinalPath(OnnxArtifact.FileName)} (checked by ONNX Runtime; latency {onnxLatency.BeforeMs:0.###} → {onnxLatency.AfterMs:0.###} ms at batch 1)");
+            OnnxArtifact.Write(compressed, run.Stage(OnnxArtifact.FileName), recipePath, b.Strategy);
+            onnxPath = run.Stage(OnnxArtifact.FileName);
+            log($"ONNX: {run.FinalPath(OnnxArtifact.FileName)} (checked by ONNX Runtime)");
         }
 
         watch.Restart();
         var after = Evaluator.Evaluate(compressed, eval, r.BatchSize, r.Progress?.Invoke("evaluating"));
         evalSeconds += watch.Elapsed.TotalSeconds;
 
-        // Measured, not only counted: the same batch, warm, median of 20 runs, each model in turn.
-        var measure = r.MeasureLatency ?? (n => Latency.Measure(n, batch: 1));
-        var latencyBefore = measure(network);
-        var latencyAfter = measure(compressed);
+        // Measured, not only counted: each model in turn, warm, at batch 1 and where the model will serve.
+        var latency = LatencyReport.Measure(network, compressed, onnxPath, b.EffectiveLatency, recipe.Totals.MacsPercent, r.MeasureLatency);
+        foreach (var w in latency.Warnings) log(WarningCodes.Line(r.ModelPath, w));
         double drop = Math.Round((before.Top1 - after.Top1) * 100, 4);
         double? tolerance = r.Tolerance ?? b.Tolerance;
         var summary = new Summary
         {
             Strategy = b.Strategy, Tau = recipe.Strategy.Tau, Classes = network.Graph.Description.Classes,
             Recipe = run.FinalPath(RecipeFileName), CompressedModel = run.FinalPath(ModelFileName), CompressedWeights = run.FinalPath("model" + r.WeightsExtension),
-            OnnxModel = onnxLatency is null ? null : run.FinalPath(OnnxArtifact.FileName), OnnxLatency = onnxLatency,
+            OnnxModel = onnxPath is null ? null : run.FinalPath(OnnxArtifact.FileName),
+            ServingLatency = latency.Serving, OnnxLatency = latency.Onnx, OnnxServingLatency = latency.OnnxServing,
             AccuracyBefore = Math.Round(before.Top1 * 100, 4), AccuracyAfter = Math.Round(after.Top1 * 100, 4),
             AccuracySurgery = Math.Round(afterSurgery.Top1 * 100, 4),
             AccuracyRecalibrated = afterRecalibration is { } rc ? Math.Round(rc.Top1 * 100, 4) : null,
@@ -216,11 +217,7 @@ public static class Compressor
             MacsBefore = recipe.Totals.MacsBefore, MacsAfter = recipe.Totals.MacsAfter,
             ParametersPercent = recipe.Totals.ParametersPercent, MacsPercent = recipe.Totals.MacsPercent,
             AnalysisSamples = train.Count, EvalSamples = after.Samples, FinetuneEpochs = options.Epochs,
-            Latency = new Latencies
-            {
-                BeforeMs = latencyBefore.MedianMs, AfterMs = latencyAfter.MedianMs, Percent = Math.Round(100 * latencyAfter.MedianMs / latencyBefore.MedianMs, 2),
-                Batch = latencyBefore.Batch, Runs = latencyBefore.Runs, Threads = latencyBefore.Threads,
-            },
+            Latency = latency.Latency,
             Timings = new Timings
             {
                 AnalyzeSeconds = Math.Round(analyzeSeconds, 3), RecipeSeconds = Math.Round(recipeSeconds, 3), ApplySeconds = Math.Round(applySeconds, 3),

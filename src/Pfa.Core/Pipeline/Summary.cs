@@ -20,6 +20,8 @@ public sealed record Latencies
     public double AfterMs { get; init; }
     /// <summary>After as a percentage of before.</summary>
     public double Percent { get; init; }
+    /// <summary>The latency ratio over the MACs ratio (1: as fast as the MACs say; above 1: the kernels run the new widths worse).</summary>
+    public double? MacsRatio { get; init; }
     public int Batch { get; init; }
     public int Runs { get; init; }
     public int Threads { get; init; }
@@ -64,8 +66,11 @@ public sealed record Summary
     public int FinetuneEpochs { get; init; }
     /// <summary>Measured CPU inference latency of one forward pass (median of warm runs), before and after.</summary>
     public Latencies? Latency { get; init; }
-    /// <summary>The same in ONNX Runtime (CPU provider, its default threads), from model.onnx; null without it.</summary>
+    /// <summary>libtorch at the budget's serving batch ('latency.batch'); null when that is 1.</summary>
+    public Latencies? ServingLatency { get; init; }
+    /// <summary>The same in ONNX Runtime (CPU provider), from model.onnx; null without it.</summary>
     public Latencies? OnnxLatency { get; init; }
+    public Latencies? OnnxServingLatency { get; init; }
     public Timings Timings { get; init; } = new();
 
     public const string FileName = "summary.json";
@@ -87,6 +92,10 @@ public sealed record Summary
     string Stages() => AccuracySurgery is not { } s ? ""
         : string.Create(CultureInfo.InvariantCulture, $" (after surgery {s:0.00}%{(AccuracyRecalibrated is { } r ? $", recalibrated {r:0.00}%" : "")})");
 
+    /// <summary>"| CPU latency, libtorch (batch 1, 2 threads, median of 20) | … | 42.50% (1.42× MACs) |", or "".</summary>
+    static string LatencyRow(string runtime, Latencies? l) => l is null ? "" : string.Create(CultureInfo.InvariantCulture,
+        $"| CPU latency, {runtime} (batch {l.Batch}, {l.Threads} threads, median of {l.Runs}) | {l.BeforeMs:0.000} ms | {l.AfterMs:0.000} ms | {l.Percent:0.00}%{(l.MacsRatio is { } m ? $" ({m:0.##}× MACs)" : "")} |\n");
+
     public string ToMarkdown()
     {
         var inv = CultureInfo.InvariantCulture;
@@ -99,7 +108,7 @@ public sealed record Summary
         | parameters | {ParametersBefore:N0} | {ParametersAfter:N0} | {ParametersPercent:0.##}% |
         | MACs | {MacsBefore:N0} | {MacsAfter:N0} | {MacsPercent:0.##}% |
         | top-1 accuracy | {AccuracyBefore:0.00}% | {AccuracyAfter:0.00}% | {-Drop:+0.00;-0.00} pp |{(AccuracySurgery is { } s ? $"\n| top-1 right after surgery{(AccuracyRecalibrated is not null ? $" / after batch-norm recalibration ({RecalibrationBatches} batches)" : "")} | | {s:0.00}%{(AccuracyRecalibrated is { } rc ? $" / {rc:0.00}%" : "")} | |" : "")}
-        {(Latency is { } l ? $"| CPU latency, libtorch (batch {l.Batch}, {l.Threads} threads, median of {l.Runs}) | {l.BeforeMs:0.000} ms | {l.AfterMs:0.000} ms | {l.Percent:0.00}% |\n" : "")}{(OnnxLatency is { } o ? $"| CPU latency, ONNX Runtime (batch {o.Batch}, median of {o.Runs}) | {o.BeforeMs:0.000} ms | {o.AfterMs:0.000} ms | {o.Percent:0.00}% |\n" : "")}
+        {LatencyRow("libtorch", Latency)}{LatencyRow("libtorch", ServingLatency)}{LatencyRow("ONNX Runtime", OnnxLatency)}{LatencyRow("ONNX Runtime", OnnxServingLatency)}
         Accuracy gate: {gate}. Evaluated on {EvalSamples:N0} samples; analysed {AnalysisSamples:N0}; fine-tuned {FinetuneEpochs} epoch(s); {Timings.TotalSeconds:0} s in all.
 
         """);

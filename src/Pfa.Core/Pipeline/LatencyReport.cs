@@ -1,0 +1,71 @@
+using System.Globalization;
+using Pfa.Core.Budget;
+using Pfa.Core.Errors;
+using Pfa.Core.Metrics;
+using Pfa.Core.Model;
+using Pfa.Core.Onnx;
+using TorchSharp;
+
+namespace Pfa.Core.Pipeline;
+
+/// <summary>
+/// "Smaller is not faster" made visible (issue 22): the original and the compressed model measured in turn at batch
+/// 1 and at the budget's serving batch, in libtorch and (with model.onnx) in ONNX Runtime, each row with its ratio
+/// to the MACs ratio; and a coded warning when, in the runtime the budget serves with, the compressed model is
+/// slower than the original (PFA2004) or more than <see cref="MacsSlack"/>× slower than its MACs promise (PFA2005).
+/// </summary>
+public static class LatencyReport
+{
+    /// <summary>A latency ratio above this multiple of the MACs ratio is a warning (PFA2005).</summary>
+    public const double MacsSlack = 1.5;
+
+    public sealed record Result(Latencies Latency, Latencies? Serving, Latencies? Onnx, Latencies? OnnxServing, IReadOnlyList<string> Warnings);
+
+    public static Result Measure(PfaNetwork original, PfaNetwork compressed, string? onnxPath, LatencyBudget budget, double macsPercent,
+        Func<PfaNetwork, LatencyResult>? measureBatch1 = null)
+    {
+        int serving = budget.Batch;
+        Latencies Row(LatencyResult before, LatencyResult after) => new()
+        {
+            BeforeMs = before.MedianMs, AfterMs = after.MedianMs, Percent = Math.Round(100 * after.MedianMs / before.MedianMs, 2),
+            MacsRatio = macsPercent > 0 ? Math.Round(100 * after.MedianMs / before.MedianMs / macsPercent, 2) : null,
+            Batch = before.Batch, Runs = before.Runs, Threads = before.Threads,
+        };
+        // libtorch: batch 1 (20 runs) and the serving batch (10 runs: a large batch takes longer), under the budget's threads.
+        int threadsBefore = torch.get_num_threads();
+        if (budget.Threads is { } t) torch.set_num_threads(t);
+        Latencies libtorch1;
+        Latencies? libtorchServing = null;
+        try
+        {
+            var measure = measureBatch1 ?? (n => Latency.Measure(n, batch: 1));
+            libtorch1 = Row(measure(original), measure(compressed));
+            if (serving > 1) libtorchServing = Row(Latency.Measure(original, serving, runs: 10), Latency.Measure(compressed, serving, runs: 10));
+        }
+        finally { torch.set_num_threads(threadsBefore); }
+
+        Latencies? onnx1 = null, onnxServing = null;
+        if (onnxPath is not null)
+        {
+            using var before = OnnxRuntimeModel.Of(original, budget.Threads ?? 0);
+            using var after = new OnnxRuntimeModel(File.ReadAllBytes(onnxPath), compressed.Graph.InputShape, budget.Threads ?? 0);
+            onnx1 = Row(before.Measure(1), after.Measure(1));
+            if (serving > 1) onnxServing = Row(before.Measure(serving, runs: 10), after.Measure(serving, runs: 10));
+        }
+
+        var warnings = new List<string>();
+        bool onnx = budget.Runtime == LatencyBudget.Onnx;
+        foreach (var row in onnx ? new[] { onnx1, onnxServing } : [libtorch1, libtorchServing])
+        {
+            if (row is null) continue;
+            string where = string.Create(CultureInfo.InvariantCulture, $"at batch {row.Batch} in {(onnx ? "ONNX Runtime" : "libtorch")}");
+            if (row.AfterMs > row.BeforeMs)
+                warnings.Add(WarningCodes.Format(WarningCodes.SlowerThanOriginal, string.Create(CultureInfo.InvariantCulture,
+                    $"the compressed model is slower than the original {where} ({row.AfterMs:0.###} ms vs {row.BeforeMs:0.###} ms, {row.Percent:0}%) although it has {macsPercent:0.#}% of the MACs. Widths the CPU kernels run well help: set \"round_to\": 8 or 16 (README, \"Footprint and FLOPs\"); measure where you serve with \"latency\": {{ \"batch\": N, \"runtime\": \"onnx\" }}.")));
+            else if (row.MacsRatio > MacsSlack)
+                warnings.Add(WarningCodes.Format(WarningCodes.SlowerThanMacs, string.Create(CultureInfo.InvariantCulture,
+                    $"the compressed model runs at {row.Percent:0}% of the original's time {where} but has {macsPercent:0.#}% of its MACs ({row.MacsRatio:0.##}× what its MACs promise). Set \"round_to\": 8 or 16 for widths the CPU kernels run well.")));
+        }
+        return new Result(libtorch1, libtorchServing, onnx1, onnxServing, warnings);
+    }
+}

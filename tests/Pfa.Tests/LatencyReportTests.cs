@@ -1,0 +1,57 @@
+using Pfa.Core.Budget;
+using Pfa.Core.Metrics;
+using Pfa.Core.Model;
+using Pfa.Core.Pipeline;
+
+namespace Pfa.Tests;
+
+/// <summary>"A compressed model is never silently slower" (issue 22): the warnings of <see cref="LatencyReport"/> on
+/// recorded timings — slower than the original (PFA2004), slower than its MACs promise beyond 1.5× (PFA2005), quiet
+/// otherwise — and the ratios the summary reports.</summary>
+public class LatencyReportTests
+{
+    static ModelDescription Tiny(int width) => ModelDescription.Parse($$"""
+        { "schema": "pfa.model/1", "input": [1, 4, 4], "layers": [ { "name": "c", "type": "conv2d", "out": {{width}}, "kernel": 1 }, { "type": "flatten" }, { "name": "fc", "type": "linear", "out": 2 } ] }
+        """);
+
+    static LatencyReport.Result Report(double beforeMs, double afterMs, double macsPercent)
+    {
+        using var original = new PfaNetwork(Tiny(8));
+        using var compressed = new PfaNetwork(Tiny(4));
+        LatencyResult Timing(PfaNetwork n) => ReferenceEquals(n, original) ? new(beforeMs, beforeMs, 1, 20, 2) : new(afterMs, afterMs, 1, 20, 2);
+        return LatencyReport.Measure(original, compressed, null, new LatencyBudget(), macsPercent, Timing);
+    }
+
+    [Fact]
+    public void Slower_than_the_original_is_PFA2004_and_says_what_to_set()
+    {
+        var r = Report(1.0, 1.2, 40);
+        var w = Assert.Single(r.Warnings);
+        Assert.StartsWith("PFA2004: the compressed model is slower than the original at batch 1 in libtorch (1.2 ms vs 1 ms, 120%)", w);
+        Assert.Contains("\"round_to\": 8 or 16", w);
+        Assert.Equal(120, r.Latency.Percent);
+        Assert.Equal(3, r.Latency.MacsRatio);
+    }
+
+    [Fact]
+    public void Beyond_one_and_a_half_times_the_MACs_ratio_is_PFA2005_and_within_it_is_quiet()
+    {
+        var slow = Report(1.0, 0.8, 30);   // 80% of the time for 30% of the MACs: 2.67×
+        Assert.StartsWith("PFA2005: the compressed model runs at 80% of the original's time at batch 1 in libtorch but has 30% of its MACs (2.67×", Assert.Single(slow.Warnings));
+        Assert.Empty(Report(1.0, 0.44, 30).Warnings);   // 1.47×
+        Assert.Empty(Report(1.0, 0.3, 30).Warnings);
+    }
+
+    [Theory]
+    [InlineData("""{ "latency": { "batch": 0 } }""", "'latency.batch' must be from 1 to 65536")]
+    [InlineData("""{ "latency": { "threads": 0 } }""", "'latency.threads' must be from 1 to 1024")]
+    [InlineData("""{ "latency": { "runtime": "cuda" } }""", "'latency.runtime' must be \"libtorch\" or \"onnx\"")]
+    [InlineData("""{ "latency": { "runtime": "onnx" }, "onnx": false }""", "'onnx' is false")]
+    [InlineData("""{ "latency": { "batch": 64, "speed": 2 } }""", "speed")]
+    public void Bad_latency_settings_are_located_budget_errors(string json, string expected)
+    {
+        var e = Assert.Throws<Pfa.Core.Errors.PfaException>(() => PfaBudget.Parse(json));
+        Assert.Contains(e.Code, new[] { "PFA0007", "PFA0002" });   // a value out of range, or an unknown property
+        Assert.Contains(expected, e.Message);
+    }
+}
