@@ -77,7 +77,7 @@ public static class QualityBench
         int seeds = int.Parse(Arg("--seeds", "2"), Inv);
         var optionNames = Arg("--options", "default,no-search,uniform+l1").Split(',');
         var targetNames = Arg("--targets", "50p,30p").Split(',');
-        var distillTargets = Arg("--distill-targets", "30p").Split(',').Where(t => t.Length > 0).Select(t => Targets[t].Label).ToList();
+        var distillTargets = Arg("--distill-targets", "").Split(',').Where(t => t.Length > 0).Select(t => Targets[t].Label).ToList();
         var candidatesPath = Path.Combine(work, "candidates.jsonl");
         Directory.CreateDirectory(work);
         StudyAllocations.Register();
