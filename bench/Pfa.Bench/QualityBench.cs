@@ -125,18 +125,8 @@ public static class QualityBench
         var done = File.Exists(rowsPath) ? File.ReadAllLines(rowsPath).Select(l => JsonSerializer.Deserialize<Row>(l)!).ToList() : [];
         var finetune = new FinetuneBudget { Epochs = finetuneEpochs, LearningRate = 0.01, Schedule = ScheduleKind.Cosine, BatchSize = 128, WeightDecay = 5e-4 };
 
-        (double Accuracy, double Seconds) Finetune(Recipe recipe, int seed, Dataset data, bool distill)
-        {
-            var (_, model) = ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(spaces, recipe), false, seed);
-            using var _m = model;
-            var options = (new PfaBudget { Seed = seed, Finetune = distill ? finetune with { Distill = new DistillOptions() } : finetune }).TrainOptions();
-            var watch = Stopwatch.StartNew();
-            // The pipeline's default since issue 21: batch-norm statistics re-estimated before fine-tuning.
-            BatchNormRecalibration.Run(model, data, RecalibrateBudget.DefaultBatches, 128, seed);
-            Trainer.Train(model, data, options, teacher: distill ? network : null);
-            double seconds = watch.Elapsed.TotalSeconds;
-            return (Evaluator.Evaluate(model, test).Top1 * 100, seconds);
-        }
+        (double Accuracy, double Seconds) Finetune(Recipe recipe, int seed, Dataset data, bool distill) =>
+            BenchFinetune.Run(network, recipe, seed, data, test, finetune, distill);
 
         var chosenByTarget = new Dictionary<string, Recipe>();
         void Measure(string targetLabel, string optionLabel, PfaBudget budget)

@@ -133,17 +133,8 @@ public static class ResidualBench
             var full64 = Latency.Measure(network, batch: 64, runs: 10).MedianMs;
 
             var chosenByTarget = new Dictionary<double, Recipe>();
-            (double Accuracy, double Seconds) Finetune(Recipe recipe, int seed, Dataset data, bool distill)
-            {
-                var (_, compressed) = ChannelSurgery.Apply(network, recipe with { Strategy = recipe.Strategy with { Seed = seed } });
-                using var _m = compressed;
-                var options = (new PfaBudget { Seed = seed, Finetune = distill ? finetune with { Distill = new DistillOptions() } : finetune }).TrainOptions();
-                var watch = Stopwatch.StartNew();
-                BatchNormRecalibration.Run(compressed, data, RecalibrateBudget.DefaultBatches, 128, seed);
-                Trainer.Train(compressed, data, options, teacher: distill ? network : null);
-                double seconds = watch.Elapsed.TotalSeconds;
-                return (Evaluator.Evaluate(compressed, test).Top1 * 100, seconds);
-            }
+            (double Accuracy, double Seconds) Finetune(Recipe recipe, int seed, Dataset data, bool distill) =>
+                BenchFinetune.Run(network, recipe, seed, data, test, finetune, distill);
 
             foreach (var option in Options)
             {
