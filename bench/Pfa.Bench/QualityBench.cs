@@ -202,7 +202,10 @@ public static class QualityBench
             {
                 var name = label == "PFA-KL" ? "kl" : option.Label;
                 if (!done.Any(r => r.Target == label && r.Option == name)) continue;
-                var recipe = RecipeMaker.Make(description, analysis, new BudgetFile(budget, work, null), statsBytes, weightOf);
+                var budgetFile = new BudgetFile(budget, work, null);
+                // A searched option's recipe as the run chose it (from the study's rows), not searched again.
+                var recipe = (CandidateSearch.Applies(budgetFile) ? SearchStudy.Chosen(candidatesPath, "vgg6", label, network, analysis, budgetFile, statsBytes, weightOf) : null)
+                    ?? RecipeMaker.Make(description, analysis, budgetFile, statsBytes, weightOf);
                 var (_, compressed) = ChannelSurgery.Apply(network, ChannelSurgery.KeptBySpace(spaces, recipe), false, 1);
                 using var _c = compressed;
                 double Ratio(int batch, int runs) => 100 * Latency.Measure(compressed, batch: batch, runs: runs).MedianMs / Latency.Measure(network, batch: batch, runs: runs).MedianMs;

@@ -144,7 +144,11 @@ public static class ResidualBench
                 double? searchSeconds = null;
                 Recipe recipe;
                 if (option.Kind is Kind.Distill or Kind.EqualTime) recipe = chosenByTarget[option.Target];
-                else if (args.Contains("--latency-only") || !CandidateSearch.Applies(budgetFile))
+                else if (args.Contains("--latency-only") && CandidateSearch.Applies(budgetFile))
+                    // The searched recipe as the run chose it (from the study's rows), not searched again.
+                    recipe = chosenByTarget[option.Target] = SearchStudy.Chosen(candidatesPath, net.Name, $"{option.Target * 100:0}%", network, analysis, budgetFile, statsBytes, weightOf)
+                        ?? RecipeMaker.Make(network.Graph, analysis, budgetFile, statsBytes, weightOf);
+                else if (!CandidateSearch.Applies(budgetFile))
                     recipe = RecipeMaker.Make(network.Graph, analysis, budgetFile, statsBytes, weightOf);
                 else
                 {

@@ -64,6 +64,18 @@ public static class SearchStudy
         return rows;
     }
 
+    /// <summary>The recipe the search chose for (model, target), rebuilt from the study's rows without searching
+    /// again (for <c>--latency-only</c>); null when the study has no chosen row.</summary>
+    public static Recipe? Chosen(string path, string model, string target, PfaNetwork network, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes,
+        Func<string, torch.Tensor?> weightOf)
+    {
+        var row = Load(path).FirstOrDefault(r => r.Model == model && r.Target == target && r.Chosen);
+        if (row is null) return null;
+        var recipe = RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, new KlScaledAllocation(row.Exponent));
+        if (string.Join(" ", recipe.Layers.Select(l => l.FiltersAfter)) != row.Widths) throw new InvalidOperationException($"the chosen candidate of {model} {target} rebuilt with other widths");
+        return recipe;
+    }
+
     public static List<CandidateRow> Load(string path) =>
         File.Exists(path) ? File.ReadAllLines(path).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<CandidateRow>(l)!).ToList() : [];
 
