@@ -41,7 +41,7 @@ public sealed class CliTests : IDisposable
         Example();
         var (code, output, err) = Cli("info", "--model", _dir["model.json"], "--weights", _dir["model.dat"], "--latency", "--runs", "5", "--latency-batch", "4");
         Assert.True(code == 0, err);
-        Assert.Matches(@"CPU latency: \d+\.\d{3} ms per forward pass \(batch 4, median of 5 warm runs, min \d+\.\d{3} ms, \d+ threads\)", output);
+        Assert.Matches(@"CPU latency \(libtorch\): \d+\.\d{3} ms per forward pass \(batch 4, median of 5 warm runs, min \d+\.\d{3} ms, \d+ threads\)", output);
         (code, output, err) = Cli("info", "--model", _dir["model.json"], "--latency", "--json", "--runs", "3");
         Assert.True(code == 0, err);
         var latency = System.Text.Json.JsonDocument.Parse(output).RootElement.GetProperty("latency");
