@@ -24,7 +24,10 @@ public static class SearchStudy
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     public sealed record CandidateRow(string Model, string Target, double Exponent, string Widths, double ParametersPercent, int Correct, int Samples,
-        bool Chosen, int CorrectOneThread, double Finetuned, double FinetuneSeconds, double SearchSeconds);
+        bool Chosen, int CorrectOneThread, double Finetuned, double FinetuneSeconds, double SearchSeconds, string? Select = null)
+    {
+        public string Shape => string.Create(Inv, $"{Exponent:0.##}{(Select is { } s ? $", {s}" : "")}");
+    }
 
     /// <summary>The recipe compress would choose for this budget (searching where it applies) and the seconds it took.</summary>
     public static (Recipe Recipe, double Seconds) Choose(PfaNetwork network, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes,
@@ -48,18 +51,18 @@ public static class SearchStudy
         foreach (var c in chosen.Strategy.Search ?? [])
         {
             var widths = string.Join(" ", c.Widths);
-            var existing = done.FirstOrDefault(r => r.Model == model && r.Target == target && r.Exponent == c.Exponent);
+            var existing = done.FirstOrDefault(r => r.Model == model && r.Target == target && r.Exponent == c.Exponent && r.Select == c.Select);
             if (existing is not null) { rows.Add(existing); continue; }
-            var recipe = c.Chosen ? chosen : RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, new KlScaledAllocation(c.Exponent));
+            var recipe = c.Chosen ? chosen : CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(c.Exponent, c.Select));
             if (string.Join(" ", recipe.Layers.Select(l => l.FiltersAfter)) != widths) throw new InvalidOperationException($"candidate α = {c.Exponent} rebuilt with other widths");
             int oneThread = ScoreWithThreads(network, recipe, budget, train, 1);
-            var twin = done.Concat(rows).FirstOrDefault(r => r.Model == model && r.Target == target && r.Widths == widths);
+            var twin = done.Concat(rows).FirstOrDefault(r => r.Model == model && r.Target == target && r.Widths == widths && r.Select == c.Select);
             var (accuracy, seconds) = twin is not null ? (twin.Finetuned, twin.FinetuneSeconds) : finetune(recipe);
             var row = new CandidateRow(model, target, c.Exponent, widths, c.ParametersPercent, c.Correct, c.Samples, c.Chosen, oneThread,
-                Math.Round(accuracy, 2), Math.Round(seconds, 1), Math.Round(searchSeconds, 1));
+                Math.Round(accuracy, 2), Math.Round(seconds, 1), Math.Round(searchSeconds, 1), c.Select);
             File.AppendAllText(path, JsonSerializer.Serialize(row) + "\n");
             rows.Add(row);
-            say(string.Create(Inv, $"{model} {target} candidate α = {c.Exponent:0.##}{(c.Chosen ? " (chosen)" : "")}: held-out {100.0 * c.Correct / c.Samples:0.00}% ({c.Correct}, one thread {oneThread}) → fine-tuned {accuracy:0.00}%"));
+            say(string.Create(Inv, $"{model} {target} candidate α = {c.Exponent:0.##}{(c.Select is { } sel ? $", {sel}" : "")}{(c.Chosen ? " (chosen)" : "")}: held-out {100.0 * c.Correct / c.Samples:0.00}% ({c.Correct}, one thread {oneThread}) → fine-tuned {accuracy:0.00}%"));
         }
         return rows;
     }
@@ -71,7 +74,7 @@ public static class SearchStudy
     {
         var row = Load(path).FirstOrDefault(r => r.Model == model && r.Target == target && r.Chosen);
         if (row is null) return null;
-        var recipe = RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, new KlScaledAllocation(row.Exponent));
+        var recipe = CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(row.Exponent, row.Select));
         if (string.Join(" ", recipe.Layers.Select(l => l.FiltersAfter)) != row.Widths) throw new InvalidOperationException($"the chosen candidate of {model} {target} rebuilt with other widths");
         return recipe;
     }
@@ -125,18 +128,18 @@ public static class SearchStudy
         if (rows.Count == 0) return;
         md.AppendLine("## The candidate search: does the held-out score rank candidates as fine-tuning does?");
         md.AppendLine();
-        md.AppendLine("Each candidate of the default's search (per-layer keep ratio ∝ γ^α, α from 1 = PFA-KL to 0 = uniform, each scaled to the target) after surgery and batch-norm recalibration on training batches, scored on 2,000 held-out training samples (the search's score), then fine-tuned with the option's budget (seed 1) and evaluated on the test images. ρ = Spearman's rank correlation of score and fine-tuned accuracy over the distinct candidates. One thread: the score recomputed with 1 intra-op thread instead of the machine's (a change of summation order like another CPU's), in samples. Search time: the whole search (every candidate's surgery, recalibration and scoring), in seconds and in fine-tune epochs of the chosen model.");
+        md.AppendLine("Each candidate of the default's search (per-layer keep ratio ∝ γ^α, α from 1 = PFA-KL to 0 = uniform, each scaled to the target; \"0, l1\": uniform widths with ℓ1 selection, the uniform + l1 peer) after surgery and batch-norm recalibration on training batches, scored on 2,000 held-out training samples (the search's score), then fine-tuned with the option's budget (seed 1) and evaluated on the test images. ρ = Spearman's rank correlation of score and fine-tuned accuracy over the distinct candidates. One thread: the score recomputed with 1 intra-op thread instead of the machine's (a change of summation order like another CPU's), in samples. Search time: the whole search (every candidate's surgery, recalibration and scoring), in seconds and in fine-tune epochs of the chosen model.");
         md.AppendLine();
         md.AppendLine("| model | target | α | % params | held-out score | one thread Δ | fine-tuned | chosen |");
         md.AppendLine("|---|---|---:|---:|---:|---:|---:|---|");
         foreach (var r in rows)
-            md.AppendLine(string.Create(Inv, $"| {r.Model} | {r.Target} | {r.Exponent:0.##} | {r.ParametersPercent:0.00} | {100.0 * r.Correct / r.Samples:0.00} | {r.CorrectOneThread - r.Correct:+0;-0;0} | {r.Finetuned:0.00} | {(r.Chosen ? "**chosen**" : "")} |"));
+            md.AppendLine(string.Create(Inv, $"| {r.Model} | {r.Target} | {r.Shape} | {r.ParametersPercent:0.00} | {100.0 * r.Correct / r.Samples:0.00} | {r.CorrectOneThread - r.Correct:+0;-0;0} | {r.Finetuned:0.00} | {(r.Chosen ? "**chosen**" : "")} |"));
         md.AppendLine();
         md.AppendLine("| model | target | distinct candidates | ρ (score, fine-tuned) | chosen's fine-tuned − best candidate's | search time | in fine-tune epochs |");
         md.AppendLine("|---|---|---:|---:|---:|---:|---:|");
         foreach (var g in rows.GroupBy(r => (r.Model, r.Target)))
         {
-            var distinct = g.GroupBy(r => r.Widths).Select(w => w.First()).ToList();
+            var distinct = g.GroupBy(r => (r.Widths, r.Select)).Select(w => w.First()).ToList();
             double rho = Spearman(distinct.Select(r => (double)r.Correct).ToList(), distinct.Select(r => r.Finetuned).ToList());
             var chosen = g.First(r => r.Chosen);
             double epoch = epochSecondsOf(g.Key.Model);

@@ -51,7 +51,8 @@ public sealed class CandidateSearchTests : IDisposable
     {
         var recipe = Compress($$"""{ "strategy": "{{strategy}}", "target": {{target}}, "finetune": { "epochs": 0 } }""", strategy);
         var search = recipe["strategy"]!["search"]!.AsArray();
-        Assert.Equal([1.0, 0.75, 0.5, 0.25, 0.0], search.Select(c => (double)c!["exponent"]!));
+        Assert.Equal([1.0, 0.75, 0.5, 0.25, 0.0, 0.0], search.Select(c => (double)c!["exponent"]!));
+        Assert.Equal([null, null, null, null, null, "l1"], search.Select(c => (string?)c!["select"]));
         Assert.All(search, c => Assert.True((double)c!["parameters_percent"]! <= 100 * target + 0.01 || strategy == "flops"));
         Assert.All(search, c => Assert.True((double)c!["macs_percent"]! <= 100 * target + 0.01 || strategy == "footprint"));
         Assert.All(search, c => Assert.Equal(Samples / 2, (int)c!["samples"]!));     // half the data when it has fewer than 2,000
@@ -66,13 +67,31 @@ public sealed class CandidateSearchTests : IDisposable
     }
 
     [Fact]
-    public void The_uniform_end_of_the_family_is_the_uniform_strategy_at_the_same_target()
+    public void The_uniform_end_of_the_family_and_the_l1_peer_are_the_uniform_strategy_at_the_same_target()
     {
         var searched = Compress("""{ "strategy": "footprint", "target": 0.4, "finetune": { "epochs": 0 } }""", "searched");
         var uniform = Compress("""{ "strategy": "uniform", "target": 0.4, "finetune": { "epochs": 0 } }""", "uniform");
-        var alphaZero = searched["strategy"]!["search"]!.AsArray().Single(c => (double)c!["exponent"]! == 0);
-        Assert.Equal(Widths(uniform), alphaZero!["widths"]!.AsArray().Select(w => (int)w!));
+        var alphaZero = searched["strategy"]!["search"]!.AsArray().Where(c => (double)c!["exponent"]! == 0).ToList();
+        Assert.Equal(2, alphaZero.Count);
+        Assert.All(alphaZero, c => Assert.Equal(Widths(uniform), c!["widths"]!.AsArray().Select(w => (int)w!)));
+        // The peer's filters are uniform + l1's: the same recipe as the strategy, criterion and all.
+        var peer = Compress("""{ "strategy": "uniform", "target": 0.4, "select": "l1", "finetune": { "epochs": 0 } }""", "peer");
+        Assert.Equal("l1", (string?)peer["strategy"]!["select"]);
+        Assert.NotEqual(Kept(peer), Kept(uniform));
+        Assert.Equal(Kept(peer), Kept(KeptOf(new CandidateSearch.Shape(0, "l1"))));
+
+        JsonNode KeptOf(CandidateSearch.Shape shape)
+        {
+            File.WriteAllText(_dir["fp.json"], """{ "strategy": "footprint", "target": 0.4 }""");
+            using var network = PfaModel.Load(_dir["model.json"], _dir["model.dat"]);
+            var analysis = AnalysisResult.Load(_dir["searched/analysis"]);
+            var budget = PfaBudget.Load(_dir["fp.json"]);
+            var recipe = CandidateSearch.Make(network, analysis, budget, File.ReadAllBytes(_dir["searched/analysis/stats.safetensors"]), PfaModel.WeightsOf(network), shape);
+            return JsonNode.Parse(recipe.ToJson())!;
+        }
     }
+
+    static string Kept(JsonNode recipe) => string.Join(";", recipe["layers"]!.AsArray().Select(l => l!["kept"]!.ToJsonString()));
 
     [Fact]
     public void Search_false_is_the_analytic_recipe_that_the_recipe_verb_gives()
@@ -83,7 +102,7 @@ public sealed class CandidateSearchTests : IDisposable
         File.WriteAllText(_dir["b.json"], """{ "strategy": "footprint", "target": 0.4 }""");
         var (code, _, err) = TestCli.Cli("recipe", "--model", _dir["model.json"], "--analysis", _dir["off/analysis"], "--budget", _dir["b.json"], "--out", _dir["r.json"]);
         Assert.True(code == 0, err);
-        Assert.Contains("compress measures 5 shapes", err);
+        Assert.Contains("compress measures 5 shapes and the uniform + l1 peer", err);
         Assert.Equal(Widths(off), Widths(JsonNode.Parse(File.ReadAllText(_dir["r.json"]))!));
     }
 

@@ -113,7 +113,7 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
         Assert.All(layers, l => Assert.Equal(l.GetProperty("filters_after").GetInt32(), l.GetProperty("kept").GetArrayLength()));
         // The default footprint measured its candidate shapes; the layers follow the chosen one (α = 1: PFA-KL's).
         var search = recipe.GetProperty("strategy").GetProperty("search").EnumerateArray().ToList();
-        Assert.Equal(5, search.Count);
+        Assert.Equal(6, search.Count);   // α = 1, .75, .5, .25, 0 and the uniform + l1 peer
         var chosen = Assert.Single(search, c => c.GetProperty("chosen").GetBoolean());
         double alpha = chosen.GetProperty("exponent").GetDouble();
         Assert.All(layers, l => Assert.Equal(alpha == 1 ? "kl-scaled" : $"kl-scaled^{alpha.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)}", l.GetProperty("rule").GetString()));

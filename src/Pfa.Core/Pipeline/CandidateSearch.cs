@@ -15,7 +15,7 @@ namespace Pfa.Core.Pipeline;
 /// scaled to the target — is not the best shape on every network (on a MobileNet-style net uniform + l1 beat it by
 /// 2.4 pp at 30%, bench/results/residual.md). So compress builds a small family of allocations that all meet the
 /// target exactly, per-layer keep ratios ∝ γ^α for α evenly from 1 (PFA-KL) to 0 (uniform), each with its own exact
-/// scale; applies each by surgery, recalibrates its batch norms on training batches, scores its top-1 on a
+/// scale, plus uniform widths with ℓ1 selection (the peer users would otherwise compare by hand); applies each by surgery, recalibrates its batch norms on training batches, scores its top-1 on a
 /// held-out slice of the training data (never the gate's data), and keeps the best. EagleEye (Li et al., ECCV 2020)
 /// shows that accuracy after batch-norm recalibration ranks pruned candidates as fine-tuned accuracy does.
 /// Deterministic for the same inputs and seed. A candidate must beat the analytic one by more than
@@ -45,36 +45,56 @@ public static class CandidateSearch
         int holdout = HeldOut(budget, train);
         if (holdout < 1) return analytic;
 
-        var scored = new List<(double Exponent, Recipe Recipe, int Correct)>();
-        var byWidths = new Dictionary<string, int>();
+        var scored = new List<(Shape Shape, Recipe Recipe, int Correct)>();
+        var byRecipe = new Dictionary<string, int>();
         var (held, rest) = Split(budget, train);
         using (held)
         using (rest)
-            for (int i = 0; i < search.Candidates; i++)
+            foreach (var shape in Shapes(search.Candidates, budget, weightOf is not null))
             {
-                double exponent = 1 - (double)i / (search.Candidates - 1);
-                var recipe = i == 0 ? analytic : RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, new KlScaledAllocation(exponent));
-                var key = string.Join(",", recipe.Layers.Select(l => l.FiltersAfter));
-                if (!byWidths.TryGetValue(key, out int correct))
+                var recipe = shape == Shape.Analytic ? analytic : Make(network, analysis, budget, statsBytes, weightOf, shape);
+                var key = string.Join(";", recipe.Layers.Select(l => $"{l.FiltersAfter}:{string.Join(",", l.Kept)}"));
+                if (!byRecipe.TryGetValue(key, out int correct))
                 {
                     correct = Score(network, recipe, budget, held, rest, batchSize);
-                    byWidths[key] = correct;
+                    byRecipe[key] = correct;
                 }
-                scored.Add((exponent, recipe, correct));
+                scored.Add((shape, recipe, correct));
                 log(string.Create(CultureInfo.InvariantCulture,
-                    $"  candidate α = {exponent:0.##}: {recipe.Totals.ParametersPercent}% parameters, {100.0 * correct / holdout:0.00}% on {holdout:N0} held-out training samples"));
+                    $"  candidate {shape}: {recipe.Totals.ParametersPercent}% parameters, {100.0 * correct / holdout:0.00}% on {holdout:N0} held-out training samples"));
             }
-        var best = scored.MaxBy(s => s.Correct);   // first of equals: the larger α, closer to PFA-KL
+        var best = scored.MaxBy(s => s.Correct);   // first of equals: the larger α, closer to PFA-KL; the ℓ1 peer last
         var chosen = best.Correct - scored[0].Correct > Margin * holdout ? best : scored[0];
         var candidates = scored.Select(s => new RecipeCandidate
         {
-            Exponent = Math.Round(s.Exponent, 6), Widths = s.Recipe.Layers.Select(l => l.FiltersAfter).ToArray(),
+            Exponent = Math.Round(s.Shape.Exponent, 6), Select = s.Shape.Select, Widths = s.Recipe.Layers.Select(l => l.FiltersAfter).ToArray(),
             ParametersPercent = s.Recipe.Totals.ParametersPercent, MacsPercent = s.Recipe.Totals.MacsPercent,
             Correct = s.Correct, Samples = holdout, Chosen = ReferenceEquals(s.Recipe, chosen.Recipe),
         }).ToList();
-        log(string.Create(CultureInfo.InvariantCulture, $"search: α = {chosen.Exponent:0.##} chosen{(ReferenceEquals(chosen.Recipe, analytic) && best.Correct > scored[0].Correct ? $" (the best, α = {best.Exponent:0.##}, led by {100.0 * (best.Correct - scored[0].Correct) / holdout:0.00} pp, within the {Margin * 100} pp margin)" : "")}"));
+        log(string.Create(CultureInfo.InvariantCulture, $"search: {chosen.Shape} chosen{(ReferenceEquals(chosen.Recipe, analytic) && best.Correct > scored[0].Correct ? $" (the best, {best.Shape}, led by {100.0 * (best.Correct - scored[0].Correct) / holdout:0.00} pp, within the {Margin * 100} pp margin)" : "")}"));
         return chosen.Recipe with { Strategy = chosen.Recipe.Strategy with { Search = candidates } };
     }
+
+    /// <summary>A candidate: the exponent α of the keep ratios γ^α, and a selection criterion other than the budget's (or null).</summary>
+    public sealed record Shape(double Exponent, string? Select = null)
+    {
+        public static readonly Shape Analytic = new(1);
+        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"α = {Exponent:0.##}{(Select is { } s ? $", {s}" : "")}");
+    }
+
+    /// <summary>The family, analytic first: α evenly from 1 to 0, then — when the weights are at hand and the budget
+    /// selects otherwise — uniform widths with ℓ1 selection, the peer (Torch-Pruning's default) README used to tell
+    /// users to compare by hand.</summary>
+    public static IEnumerable<Shape> Shapes(int candidates, BudgetFile budget, bool weights)
+    {
+        for (int i = 0; i < candidates; i++) yield return i == 0 ? Shape.Analytic : new Shape(1 - (double)i / (candidates - 1));
+        if (weights && (budget.Budget.Select ?? Selection.Criteria.Default) != "l1") yield return new Shape(0, "l1");
+    }
+
+    /// <summary>The recipe of one candidate shape (the same widths and selection a search gave it).</summary>
+    public static Recipe Make(PfaNetwork network, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes,
+        Func<string, TorchSharp.torch.Tensor?>? weightOf, Shape shape) =>
+        RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, new KlScaledAllocation(shape.Exponent), shape.Select);
 
     /// <summary>Held-out samples the search scores on: the budget's, at most half the training data.</summary>
     public static int HeldOut(BudgetFile budget, Dataset train) => Math.Min(budget.Budget.EffectiveSearch.Samples, train.Count / 2);

@@ -130,7 +130,7 @@ public static class Compressor
 
         watch.Restart();
         if (CandidateSearch.Applies(r.Budget))
-            log($"search: {b.EffectiveSearch.Candidates} allocations at the target, each recalibrated and scored on held-out training samples");
+            log($"search: {CandidateSearch.Shapes(b.EffectiveSearch.Candidates, r.Budget, weights: true).Count()} allocations at the target, each recalibrated and scored on held-out training samples");
         var recipe = CandidateSearch.Choose(network, analysis, r.Budget, statsBytes, PfaModel.WeightsOf(network), train, options.BatchSize, log);
         var recipePath = run.Stage(RecipeFileName);
         recipe.Save(recipePath);

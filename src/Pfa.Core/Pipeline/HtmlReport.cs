@@ -85,12 +85,12 @@ public static class HtmlReport
     /// <summary>The allocation search: each candidate shape, its widths and held-out score, the chosen one marked.</summary>
     static string Candidates(Recipe recipe, List<RecipeCandidate> search)
     {
-        var s = new StringBuilder("<h2>Candidate allocations</h2>\n<p>Each meets the target; scored after surgery and batch-norm recalibration on held-out training samples. α = 1 is the PFA-KL shape, α = 0 one ratio for every layer.</p>\n<table><tr><th>α</th>");
+        var s = new StringBuilder("<h2>Candidate allocations</h2>\n<p>Each meets the target; scored after surgery and batch-norm recalibration on held-out training samples. α = 1 is the PFA-KL shape, α = 0 one ratio for every layer; “l1” keeps the filters of largest ℓ1 norm instead of the budget's selection.</p>\n<table><tr><th>α</th>");
         foreach (var l in recipe.Layers) s.Append("<th>").Append(WebUtility.HtmlEncode(l.Name)).Append("</th>");
         s.Append("<th>% params</th><th>% MACs</th><th>held-out top-1</th><th></th></tr>\n");
         foreach (var c in search)
         {
-            s.Append(string.Create(Inv, $"<tr><td>{c.Exponent:0.##}</td>"));
+            s.Append(string.Create(Inv, $"<tr><td>{c.Exponent:0.##}{(c.Select is { } sel ? $", {sel}" : "")}</td>"));
             foreach (var w in c.Widths) s.Append(string.Create(Inv, $"<td>{w}</td>"));
             s.Append(string.Create(Inv, $"<td>{c.ParametersPercent}%</td><td>{c.MacsPercent}%</td><td>{100.0 * c.Correct / Math.Max(1, c.Samples):0.00}% of {c.Samples:N0}</td><td>{(c.Chosen ? "<b>chosen</b>" : "")}</td></tr>\n"));
         }

@@ -41,11 +41,13 @@ public sealed record RecipeStrategy
         : KlScale is { } k ? FormattableString.Invariant($", KL scale = {k}") : "";
 }
 
-/// <summary>One candidate of the allocation search: its shape exponent, its widths, and its held-out score.</summary>
+/// <summary>One candidate of the allocation search: its shape exponent (and criterion), its widths, and its held-out score.</summary>
 public sealed record RecipeCandidate
 {
     /// <summary>α of the per-layer keep ratio ∝ γ^α (1 = the PFA-KL shape, the analytic choice; 0 = uniform).</summary>
     public double Exponent { get; init; }
+    /// <summary>The selection criterion when it is not the budget's: "l1" for the uniform + ℓ1 peer; null otherwise.</summary>
+    public string? Select { get; init; }
     /// <summary>Kept filters per analysed layer, in the recipe's layer order.</summary>
     public int[] Widths { get; init; } = [];
     public double ParametersPercent { get; init; }

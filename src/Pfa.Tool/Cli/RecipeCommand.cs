@@ -45,7 +45,7 @@ public static class RecipeCommand
                         $"{row.Threshold,-9}  {string.Join(" ", row.Layers.Select(l => l.Dropped ? $"[{l.Width}]" : $"{l.Width}"))}  {100.0 * row.Parameters / recipe.Totals.ParametersBefore:0.00}%  {100.0 * row.Macs / recipe.Totals.MacsBefore:0.00}%"));
             }
             if (Pfa.Core.Pipeline.CandidateSearch.Applies(b))
-                ctx.Err.WriteLine($"note: this is the analytic choice (the PFA-KL shape scaled to the target); compress measures {b.Budget.EffectiveSearch.Candidates} shapes on held-out training data and keeps the best (\"search\": false turns that off).");
+                ctx.Err.WriteLine($"note: this is the analytic choice (the PFA-KL shape scaled to the target); compress measures {b.Budget.EffectiveSearch.Candidates} shapes and the uniform + l1 peer on held-out training data and keeps the best (\"search\": false turns that off).");
             ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"parameters {recipe.Totals.ParametersAfter:N0} of {recipe.Totals.ParametersBefore:N0} ({recipe.Totals.ParametersPercent}%), MACs {recipe.Totals.MacsPercent}%{recipe.Strategy.KnobText()}; wrote {r.GetValue(output)}"));
             return 0;
