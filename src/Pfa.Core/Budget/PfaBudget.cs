@@ -66,6 +66,8 @@ public sealed record PfaBudget
     public long? Parameters { get; init; }
     /// <summary>flops: absolute target number of FLOPs (= 2·MACs).</summary>
     public long? Flops { get; init; }
+    /// <summary>latency: absolute target in milliseconds per forward pass at the serving batch (<see cref="Latency"/>).</summary>
+    public double? Milliseconds { get; init; }
     /// <summary>uniform with 'target': what the fraction is of, "parameters" (default) or "flops".</summary>
     public string? Measure { get; init; }
     /// <summary>How the kept filters are chosen: pearson (PFA §3.2.1), l1, random or variance (see <see cref="Selection.Criteria"/>);
@@ -151,8 +153,9 @@ public sealed record PfaBudget
         if (b.Parameters is { } p && p <= 0) throw Bad("$.parameters", $"'parameters' must be positive; found {p}.");
         if (b.Flops is { } f && f <= 0) throw Bad("$.flops", $"'flops' must be positive; found {f}.");
         if (b.Target is { } t && !(t > 0 && t <= 1)) throw Bad("$.target", $"'target' is a fraction of the original model and must be in (0, 1]; found {t}.");
+        if (b.Milliseconds is { } ms && !(ms > 0 && double.IsFinite(ms))) throw Bad("$.milliseconds", $"'milliseconds' must be a positive number; found {ms}.");
         if (b.Measure is not (null or "parameters" or "flops")) throw Bad("$.measure", $"'measure' must be \"parameters\" or \"flops\"; found '{b.Measure}'.");
-        foreach (var (property, value) in new (string, object?)[] { ("energy", b.Energy), ("target", b.Target), ("parameters", b.Parameters), ("flops", b.Flops), ("measure", b.Measure),
+        foreach (var (property, value) in new (string, object?)[] { ("energy", b.Energy), ("target", b.Target), ("parameters", b.Parameters), ("flops", b.Flops), ("milliseconds", b.Milliseconds), ("measure", b.Measure),
                      ("threshold", b.Threshold), ("depth", b.Depth), ("responses", b.Responses) })
         {
             if (value is null || strategy.Properties.Contains(property)) continue;

@@ -17,6 +17,8 @@ public static class WarningCodes
     public const string SlowerThanOriginal = "PFA2004";
     /// <summary>The compressed model's latency ratio is more than 1.5× its MACs ratio.</summary>
     public const string SlowerThanMacs = "PFA2005";
+    /// <summary>compress: a latency target was missed (measured end to end at the serving batch).</summary>
+    public const string MissedLatencyTarget = "PFA2006";
 
     /// <summary>"CODE: message", the form kept in spectra.json and recipe.json.</summary>
     public static string Format(string code, string message) => $"{code}: {message}";

@@ -199,6 +199,12 @@ public static class Compressor
         // Measured, not only counted: each model in turn, warm, at batch 1 and where the model will serve.
         var latency = LatencyReport.Measure(network, compressed, onnxPath, b.EffectiveLatency, recipe.Totals.MacsPercent, r.MeasureLatency);
         foreach (var w in latency.Warnings) log(WarningCodes.Line(r.ModelPath, w));
+        var latencyTarget = LatencyTargetCheck.Check(recipe, b, latency);
+        if (latencyTarget is { } lt)
+        {
+            log(LatencyTargetCheck.Line(lt.Result));
+            if (lt.Warning is { } w) log(WarningCodes.Line(r.ModelPath, w));
+        }
         double drop = Math.Round((before.Top1 - after.Top1) * 100, 4);
         double? tolerance = r.Tolerance ?? b.Tolerance;
         var summary = new Summary
@@ -206,7 +212,7 @@ public static class Compressor
             Strategy = b.Strategy, Tau = recipe.Strategy.Tau, Classes = network.Graph.Description.Classes,
             Recipe = run.FinalPath(RecipeFileName), CompressedModel = run.FinalPath(ModelFileName), CompressedWeights = run.FinalPath("model" + r.WeightsExtension),
             OnnxModel = onnxPath is null ? null : run.FinalPath(OnnxArtifact.FileName),
-            ServingLatency = latency.Serving, OnnxLatency = latency.Onnx, OnnxServingLatency = latency.OnnxServing,
+            LatencyTarget = latencyTarget?.Result, ServingLatency = latency.Serving, OnnxLatency = latency.Onnx, OnnxServingLatency = latency.OnnxServing,
             AccuracyBefore = Math.Round(before.Top1 * 100, 4), AccuracyAfter = Math.Round(after.Top1 * 100, 4),
             AccuracySurgery = Math.Round(afterSurgery.Top1 * 100, 4),
             AccuracyRecalibrated = afterRecalibration is { } rc ? Math.Round(rc.Top1 * 100, 4) : null,

@@ -87,7 +87,8 @@ public static class RecipeMaker
             Classes = model.Classes,
             Strategy = new RecipeStrategy
             {
-                Name = b.Strategy, Energy = b.Energy, Target = b.Target, Parameters = b.Parameters, Flops = b.Flops, Measure = b.Measure,
+                Name = b.Strategy, Energy = b.Energy, Target = b.Target, Parameters = b.Parameters, Flops = b.Flops, Milliseconds = b.Milliseconds, Measure = b.Measure,
+                Latency = plan.Latency,
                 Threshold = strategy.DesignsModel ? b.Threshold ?? Recipes.Design.GargDesign.DefaultThreshold : null,
                 Depth = strategy.DesignsModel ? b.Depth ?? true : null,
                 Responses = strategy.DesignsModel ? b.Responses ?? "pre_activation" : null,

@@ -66,6 +66,8 @@ public sealed record Summary
     public int FinetuneEpochs { get; init; }
     /// <summary>Measured CPU inference latency of one forward pass (median of warm runs), before and after.</summary>
     public Latencies? Latency { get; init; }
+    /// <summary>The latency strategy: the target and whether the compressed model met it (measured at the serving batch).</summary>
+    public LatencyTargetResult? LatencyTarget { get; init; }
     /// <summary>libtorch at the budget's serving batch ('latency.batch'); null when that is 1.</summary>
     public Latencies? ServingLatency { get; init; }
     /// <summary>The same in ONNX Runtime (CPU provider), from model.onnx; null without it.</summary>
@@ -109,7 +111,7 @@ public sealed record Summary
         | MACs | {MacsBefore:N0} | {MacsAfter:N0} | {MacsPercent:0.##}% |
         | top-1 accuracy | {AccuracyBefore:0.00}% | {AccuracyAfter:0.00}% | {-Drop:+0.00;-0.00} pp |{(AccuracySurgery is { } s ? $"\n| top-1 right after surgery{(AccuracyRecalibrated is not null ? $" / after batch-norm recalibration ({RecalibrationBatches} batches)" : "")} | | {s:0.00}%{(AccuracyRecalibrated is { } rc ? $" / {rc:0.00}%" : "")} | |" : "")}
         {LatencyRow("libtorch", Latency)}{LatencyRow("libtorch", ServingLatency)}{LatencyRow("ONNX Runtime", OnnxLatency)}{LatencyRow("ONNX Runtime", OnnxServingLatency)}
-        Accuracy gate: {gate}. Evaluated on {EvalSamples:N0} samples; analysed {AnalysisSamples:N0}; fine-tuned {FinetuneEpochs} epoch(s); {Timings.TotalSeconds:0} s in all.
+        {(LatencyTarget is { } lt ? LatencyTargetCheck.Line(lt) + "\n\n" : "")}Accuracy gate: {gate}. Evaluated on {EvalSamples:N0} samples; analysed {AnalysisSamples:N0}; fine-tuned {FinetuneEpochs} epoch(s); {Timings.TotalSeconds:0} s in all.
 
         """);
     }

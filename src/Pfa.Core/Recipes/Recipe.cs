@@ -32,6 +32,10 @@ public sealed record RecipeStrategy
     public int Seed { get; init; }
     /// <summary>Models with residual sums: "projection" or "padding" (PFA appendix C); null for models without.</summary>
     public string? Residual { get; init; }
+    /// <summary>latency: the absolute target the budget gave, in milliseconds.</summary>
+    public double? Milliseconds { get; init; }
+    /// <summary>latency: the serving setting, the original's measured time, the target, and what the plan predicts and measured.</summary>
+    public RecipeLatency? Latency { get; init; }
     /// <summary>footprint/flops in compress: the measured candidates (shapes γ^α scaled to the target) and which won.</summary>
     public List<RecipeCandidate>? Search { get; init; }
 
@@ -39,6 +43,27 @@ public sealed record RecipeStrategy
     public string KnobText() =>
         Tau is { } t ? FormattableString.Invariant($", τ = {t}") : KeepRatio is { } r ? FormattableString.Invariant($", keep ratio = {r}")
         : KlScale is { } k ? FormattableString.Invariant($", KL scale = {k}") : "";
+}
+
+/// <summary>The latency strategy's plan: measured where the model will serve (the budget's <c>latency</c>).</summary>
+public sealed record RecipeLatency
+{
+    public int Batch { get; init; }
+    public string Runtime { get; init; } = "";
+    public int? Threads { get; init; }
+    /// <summary>The original model end to end, and the target (a fraction of it, or the budget's milliseconds).</summary>
+    public double OriginalMs { get; init; }
+    public double TargetMs { get; init; }
+    /// <summary>The chosen widths: predicted from the per-layer table, and measured end to end.</summary>
+    public double PredictedMs { get; init; }
+    public double MeasuredMs { get; init; }
+    /// <summary>Per-layer table: entries it holds, entries measured by this run and their seconds; end-to-end measurements.</summary>
+    public int TableEntries { get; init; }
+    public int TableMeasured { get; init; }
+    public double TableSeconds { get; init; }
+    public int EndToEndMeasurements { get; init; }
+    /// <summary>The machine the table is valid for (CPU, threads, libtorch, convolution path, runtime).</summary>
+    public string Machine { get; init; } = "";
 }
 
 /// <summary>One candidate of the allocation search: its shape exponent (and criterion), its widths, and its held-out score.</summary>

@@ -9,4 +9,8 @@ public sealed record LayerPlan(string Layer, int Before, int After, double Energ
 /// </summary>
 public sealed record RecipePlan(
     string Strategy, IReadOnlyList<LayerPlan> Layers, double? Tau,
-    long ParametersBefore, long ParametersAfter, long MacsBefore, long MacsAfter);
+    long ParametersBefore, long ParametersAfter, long MacsBefore, long MacsAfter)
+{
+    /// <summary>A latency target: what was measured and predicted on the way.</summary>
+    public RecipeLatency? Latency { get; init; }
+}

@@ -35,10 +35,14 @@ public sealed class RecipePlanner
     readonly Dictionary<string, LayerSpectrum> _spectra;
     readonly List<ChannelSpace> _analysed;
     readonly Allocation.AllocationStrategy _strategy;
+    readonly Func<Metrics.ILatencyModel> _latency;
 
     /// <param name="allocation">Another per-layer shape for the budget's strategy (a search candidate), or null.</param>
-    public RecipePlanner(ChannelSpaces spaces, BudgetFile budget, IReadOnlyDictionary<string, LayerSpectrum> spectra, Allocation.ILayerAllocation? allocation = null)
+    /// <param name="latency">The latency model a latency target is planned with (default: measured on this machine).</param>
+    public RecipePlanner(ChannelSpaces spaces, BudgetFile budget, IReadOnlyDictionary<string, LayerSpectrum> spectra, Allocation.ILayerAllocation? allocation = null,
+        Metrics.ILatencyModel? latency = null)
     {
+        _latency = () => latency ?? Metrics.LatencyPredictor.For(spaces.Graph, budget.Budget.EffectiveLatency);
         _spaces = spaces;
         _budget = budget;
         _spectra = new Dictionary<string, LayerSpectrum>(spectra);
@@ -175,7 +179,10 @@ public sealed class RecipePlanner
     {
         var b = _budget.Budget;
         var before = ModelCost.Of(_spaces.Graph);
-        double? tau = _strategy.Target?.Invoke(b, before.Parameters, before.Macs) is { } target ? Search(before, target) : _strategy.FixedKnob?.Invoke(b);
+        RecipeLatency? latency = null;
+        double? tau = _strategy.Target?.Invoke(b, before.Parameters, before.Macs) is { } target
+            ? target.Measure == Allocation.TargetMeasure.Latency ? SearchLatency(target, out latency) : Search(before, target)
+            : _strategy.FixedKnob?.Invoke(b);
         var after = CostAt(tau ?? 1);
         var layers = _analysed.OrderBy(s => s.Producer).Select(s =>
         {
@@ -186,7 +193,26 @@ public sealed class RecipePlanner
             double? kl = _strategy.Allocation is Allocation.KlAllocation ? KlDivergence(spectrum.Eigenvalues) : null;
             return new LayerPlan(name, s.Channels, count, Math.Min(1, kept), kl, rule);
         }).ToList();
-        return new RecipePlan(b.Strategy, layers, tau, before.Parameters, after.Parameters, before.Macs, after.Macs);
+        return new RecipePlan(b.Strategy, layers, tau, before.Parameters, after.Parameters, before.Macs, after.Macs) { Latency = latency };
+    }
+
+    /// <summary>The knob values where some layer's count changes (ascending, 1 last): the finite set the target searches scan.</summary>
+    double[] Knots() => _analysed
+        .Where(s => _budget.Budget.Layers?.GetValueOrDefault(Name(s)) is not ({ Keep: not null } or { Energy: not null }))
+        .SelectMany(s => _strategy.Allocation.Knots(_spectra[Name(s)]))
+        .Select(v => Math.Min(1.0, v)).Append(1.0).Distinct().Order().ToArray();
+
+    /// <summary>The largest index of <paramref name="knots"/> whose recipe fits (cost grows with the knob); −1 when none does.</summary>
+    static int Largest(double[] knots, Func<double, bool> fits)
+    {
+        if (!fits(knots[0])) return -1;
+        int lo = 0, hi = knots.Length - 1;
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) / 2;
+            if (fits(knots[mid])) lo = mid; else hi = mid - 1;
+        }
+        return lo;
     }
 
     /// <summary>The largest knob among the layers' knots (cumulative energies; ratios k/C) whose recipe fits the target.</summary>
@@ -196,26 +222,67 @@ public sealed class RecipePlanner
         bool footprint = target.Measure == Allocation.TargetMeasure.Parameters;
         double limit = target.Limit;
         long Measure(ModelCost c) => footprint ? c.Parameters : c.Macs;
-        bool Fits(double t) => Measure(CostAt(t)) <= limit * (1 + 1e-12);
-
-        var candidates = _analysed
-            .Where(s => _budget.Budget.Layers?.GetValueOrDefault(Name(s)) is not ({ Keep: not null } or { Energy: not null }))
-            .SelectMany(s => _strategy.Allocation.Knots(_spectra[Name(s)]))
-            .Select(v => Math.Min(1.0, v)).Append(1.0).Distinct().Order().ToArray();
-        if (!Fits(candidates[0]))
+        var knots = Knots();
+        int found = Largest(knots, t => Measure(CostAt(t)) <= limit * (1 + 1e-12));
+        if (found < 0)
         {
-            var smallest = CostAt(candidates[0]);
+            var smallest = CostAt(knots[0]);
             string unit = footprint ? "parameters" : "FLOPs";
             long have = footprint ? smallest.Parameters : smallest.Flops;
             long want = (long)(footprint ? limit : limit * 2);
             throw _budget.Error("$.strategy", $"the {b.Strategy} target of {want:N0} {unit} cannot be met: even with every analysed layer at its minimum the model has {have:N0} {unit} (of {(footprint ? before.Parameters : before.Flops):N0}). Raise the target, lower min_filters{(b.RoundTo is > 1 ? " or round_to" : "")}, or analyse more layers.");
         }
-        int lo = 0, hi = candidates.Length - 1;   // largest index that fits
-        while (lo < hi)
-        {
-            int mid = (lo + hi + 1) / 2;
-            if (Fits(candidates[mid])) lo = mid; else hi = mid - 1;
-        }
-        return candidates[lo];
+        return knots[found];
     }
+
+    /// <summary>
+    /// A latency target (issue 22): the largest knob whose widths' predicted time — Σ of per-layer times measured
+    /// on this machine at the serving batch, plus the original's remainder — fits; then the chosen widths are
+    /// measured end to end and, when the measurement misses the target or undershoots it by more than
+    /// <see cref="LatencyTolerance"/>, the limit the prediction must fit is corrected by measured/predicted and the
+    /// search repeated (at most <see cref="LatencyRounds"/> times). The largest knob measured within the target wins.
+    /// </summary>
+    double SearchLatency(Allocation.SizeTarget target, out RecipeLatency latency)
+    {
+        var b = _budget.Budget;
+        var serving = b.EffectiveLatency;
+        var predictor = _latency();
+        double goal = target.Milliseconds ?? target.Limit * predictor.OriginalMs;
+        var knots = Knots();
+        var predicted = new Dictionary<double, double>();
+        double Predict(double t) => predicted.TryGetValue(t, out var ms) ? ms : predicted[t] = predictor.Predict(ModelGraph.Build(Widths.Apply(_spaces, Counts(t))));
+        double limit = goal;
+        (double Knob, double Measured)? best = null, fastest = null;
+        var measured = new Dictionary<double, double>();
+        for (int round = 0; round < LatencyRounds; round++)
+        {
+            int found = Largest(knots, t => Predict(t) <= limit);
+            double t = found < 0 ? knots[0] : knots[found];
+            if (!measured.TryGetValue(t, out var ms)) measured[t] = ms = predictor.Measure(Widths.Apply(_spaces, Counts(t)));
+            if (fastest is null || ms < fastest.Value.Measured) fastest = (t, ms);
+            if (ms <= goal && (best is null || t > best.Value.Knob)) best = (t, ms);
+            if (found < 0 && ms > goal) break;                                  // the smallest widths: nothing faster to try
+            if (ms <= goal && ms >= goal * (1 - LatencyTolerance)) break;       // close enough below the target
+            limit *= goal / ms;
+        }
+        predictor.Save();
+        var chosen = best ?? fastest!.Value;
+        if (best is null)
+            throw _budget.Error("$.strategy", string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"the latency target of {goal:0.###} ms at batch {serving.Batch} cannot be met: the fastest widths tried take {chosen.Measured:0.###} ms (the original {predictor.OriginalMs:0.###} ms, measured on this machine). Raise the target, lower min_filters{(b.RoundTo is > 1 ? " or round_to" : "")}, or analyse more layers."));
+        latency = new RecipeLatency
+        {
+            Batch = serving.Batch, Runtime = serving.Runtime, Threads = serving.Threads,
+            OriginalMs = Math.Round(predictor.OriginalMs, 4), TargetMs = Math.Round(goal, 4),
+            PredictedMs = Math.Round(Predict(chosen.Knob), 4), MeasuredMs = Math.Round(chosen.Measured, 4),
+            TableEntries = predictor.TableEntries, TableMeasured = predictor.TableMeasured, TableSeconds = Math.Round(predictor.TableSeconds, 2),
+            EndToEndMeasurements = predictor.EndToEnd, Machine = predictor.Machine,
+        };
+        return chosen.Knob;
+    }
+
+    /// <summary>A latency plan stops correcting once measured within this fraction below the target.</summary>
+    public const double LatencyTolerance = 0.03;
+    /// <summary>Searches (each with one end-to-end measurement) a latency plan makes at most.</summary>
+    public const int LatencyRounds = 4;
 }

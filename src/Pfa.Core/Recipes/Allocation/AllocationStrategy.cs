@@ -2,11 +2,15 @@ using Pfa.Core.Budget;
 
 namespace Pfa.Core.Recipes.Allocation;
 
-/// <summary>What a size target counts: trainable parameters or MACs (FLOPs = 2·MACs).</summary>
-public enum TargetMeasure { Parameters, Macs }
+/// <summary>What a size target counts: trainable parameters, MACs (FLOPs = 2·MACs), or measured latency at the serving batch.</summary>
+public enum TargetMeasure { Parameters, Macs, Latency }
 
-/// <summary>A size the recipe must fit: at most <paramref name="Limit"/> of <paramref name="Measure"/>.</summary>
-public sealed record SizeTarget(TargetMeasure Measure, double Limit);
+/// <summary>A size the recipe must fit: at most <paramref name="Limit"/> of <paramref name="Measure"/>. For latency the
+/// limit is a fraction of the original's measured time, or <see cref="Milliseconds"/> when the budget gives those.</summary>
+public sealed record SizeTarget(TargetMeasure Measure, double Limit)
+{
+    public double? Milliseconds { get; init; }
+}
 
 /// <summary>
 /// A value of pfa.json's <c>strategy</c>: a per-layer allocation and where its knob comes from — fixed by the budget
@@ -62,6 +66,13 @@ public static class Strategies
             (b, p, m) => Footprint(b, p), b => NeedsFootprint(b, "footprint"), "variance"),
         new("flops", "the PFA-KL shape scaled until the model fits 'target' (a fraction of the FLOPs) or 'flops'", KlScaled, ["target", "flops"], null,
             (b, p, m) => Flops(b, m), b => NeedsFlops(b, "flops"), "variance"),
+        // Issue 22: the same family with measured latency as the size (per-layer tables, Metrics/LatencyTable).
+        new("latency", "the PFA-KL shape scaled until the model's measured latency at the serving batch ('latency') fits 'target' (a fraction of the original's) or 'milliseconds'",
+            KlScaled, ["target", "milliseconds"], null,
+            (b, p, m) => new SizeTarget(TargetMeasure.Latency, b.Target ?? 0) { Milliseconds = b.Milliseconds },
+            b => (b.Target is null) == (b.Milliseconds is null)
+                ? "strategy 'latency' needs exactly one of 'target' (a fraction of the original's measured latency, e.g. 0.5) or 'milliseconds' (at the serving batch of 'latency')." : null,
+            "variance"),
         new("footprint-tau", "the paper's search (§3.2): the largest PFA-En τ whose model fits 'target' or 'parameters'", Energy, ["target", "parameters"], null,
             (b, p, m) => Footprint(b, p), b => NeedsFootprint(b, "footprint-tau")),
         new("flops-tau", "the paper's search (§3.2): the largest PFA-En τ whose model fits 'target' (of the FLOPs) or 'flops'", Energy, ["target", "flops"], null,

@@ -1,0 +1,88 @@
+using System.Runtime.CompilerServices;
+using Pfa.Core.Budget;
+using Pfa.Core.Model;
+
+namespace Pfa.Core.Metrics;
+
+/// <summary>What the latency strategy's search asks of a model of latency: the original's time, a prediction for
+/// other widths, an end-to-end measurement, and what building the prediction cost.</summary>
+public interface ILatencyModel
+{
+    double OriginalMs { get; }
+    double Predict(ModelGraph narrowed);
+    double Measure(ModelDescription description);
+    int TableEntries { get; }
+    int TableMeasured { get; }
+    double TableSeconds { get; }
+    int EndToEnd { get; }
+    string Machine { get; }
+    /// <summary>Keeps what was measured for the next run.</summary>
+    void Save();
+}
+
+/// <summary>
+/// A model's latency at the serving batch predicted from its widths: Σ of its conv and linear layers' measured
+/// times (<see cref="LatencyTable"/>) plus the rest of the original (batch norms, activations, pools, sums: the
+/// original's end-to-end time minus its layers' sum), and the end-to-end measurement that checks a prediction.
+/// The rest is kept constant although it shrinks with the channels, so predictions err on the slow side; the
+/// latency strategy's search corrects for that with end-to-end measurements.
+/// </summary>
+public sealed class LatencyPredictor : ILatencyModel
+{
+    static readonly ConditionalWeakTable<ModelGraph, Dictionary<LatencyBudget, LatencyPredictor>> Made = new();
+
+    readonly double _rest;
+
+    public LatencyTable Table { get; }
+    public LatencyBudget Serving { get; }
+    /// <summary>The original model measured end to end (median of warm runs).</summary>
+    public double OriginalMs { get; }
+    /// <summary>End-to-end measurements made by this predictor, and their seconds.</summary>
+    public int EndToEnd { get; private set; }
+    public double EndToEndSeconds { get; private set; }
+
+    LatencyPredictor(ModelGraph original, LatencyBudget serving, string? cacheDirectory)
+    {
+        Serving = serving;
+        Table = new LatencyTable(serving, cacheDirectory);
+        OriginalMs = Measure(original.Description);
+        _rest = Math.Max(0, OriginalMs - Table.Sum(original));
+    }
+
+    /// <summary>One predictor per model graph and serving setting (the original is measured once per process).</summary>
+    public static LatencyPredictor For(ModelGraph original, LatencyBudget serving, string? cacheDirectory = null)
+    {
+        var bySetting = Made.GetOrCreateValue(original);
+        lock (bySetting)
+        {
+            if (!bySetting.TryGetValue(serving, out var p)) bySetting[serving] = p = new LatencyPredictor(original, serving, cacheDirectory);
+            return p;
+        }
+    }
+
+    public int TableEntries => Table.Count;
+    public int TableMeasured => Table.Measured;
+    public double TableSeconds => Table.MeasureSeconds;
+    public string Machine => Table.Fingerprint;
+    public void Save() => Table.Save();
+
+    /// <summary>The predicted milliseconds of a model with these widths.</summary>
+    public double Predict(ModelGraph narrowed) => Table.Sum(narrowed) + _rest;
+
+    /// <summary>The model measured end to end with random weights (the weights do not change the time).</summary>
+    public double Measure(ModelDescription description)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        using var network = new PfaNetwork(description);
+        double ms;
+        if (Serving.Runtime == LatencyBudget.Onnx)
+        {
+            using var session = Onnx.OnnxRuntimeModel.Of(network, Serving.Threads ?? 0);
+            ms = session.Measure(Serving.Batch, runs: 10).MedianMs;
+        }
+        else ms = LatencyTable.WithThreads(Serving, () => Latency.Measure(network, Serving.Batch, runs: 10).MedianMs);
+        EndToEnd++;
+        EndToEndSeconds += watch.Elapsed.TotalSeconds;
+        return ms;
+    }
+}

@@ -1,0 +1,200 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Pfa.Core.Budget;
+using Pfa.Core.Errors;
+using Pfa.Core.Metrics;
+using Pfa.Core.Model;
+using Pfa.Core.Recipes;
+using Pfa.Core.Spectra;
+using Pfa.Core.Surgery;
+
+namespace Pfa.Tests;
+
+/// <summary>The latency strategy (issue 22): the search with a latency model and its end-to-end correction, the
+/// per-layer table and its cache, the budget's rules, and compress's verdict on the target.</summary>
+public sealed class LatencyTargetTests : IDisposable
+{
+    readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    static readonly ModelDescription Cnn = ModelDescription.Parse("""
+    { "schema": "pfa.model/1", "input": [3, 8, 8], "layers": [
+      { "name": "c1", "type": "conv2d", "out": 40, "kernel": 3, "padding": 1 }, { "type": "relu" },
+      { "name": "c2", "type": "conv2d", "out": 60, "kernel": 3, "padding": 1 }, { "type": "relu" },
+      { "type": "maxpool2d", "kernel": 2 }, { "type": "flatten" },
+      { "name": "f1", "type": "linear", "out": 24 }, { "type": "relu" },
+      { "name": "out", "type": "linear", "out": 3 } ] }
+    """);
+
+    static Dictionary<string, LayerSpectrum> Spectra(ChannelSpaces spaces, int seed)
+    {
+        var rng = new Random(seed);
+        return spaces.Prunable.ToDictionary(s => spaces.Graph.Nodes[s.Producer].Name, s =>
+        {
+            var raw = Enumerable.Range(0, s.Channels).Select(_ => Math.Pow(rng.NextDouble(), 3) + 1e-3).OrderDescending().ToArray();
+            return new LayerSpectrum { Layer = spaces.Graph.Nodes[s.Producer].Name, Filters = s.Channels, Samples = 100, Eigenvalues = raw.Select(v => v / raw.Sum()).ToArray(), Variances = Enumerable.Repeat(1.0, s.Channels).ToArray() };
+        });
+    }
+
+    /// <summary>A machine whose time is proportional to the MACs plus a fixed cost, and whose per-layer prediction
+    /// is off by a known factor (what the end-to-end correction must undo).</summary>
+    sealed class FakeMachine(double predictionError) : ILatencyModel
+    {
+        public double OriginalMs => Time(ModelGraph.Build(Cnn));
+        public static double Time(ModelGraph g) => 0.1 + ModelCost.Of(g).Macs * 1e-5;
+        public double Predict(ModelGraph narrowed) => Time(narrowed) * predictionError;
+        public double Measure(ModelDescription description) { EndToEnd++; return Time(ModelGraph.Build(description)); }
+        public int TableEntries => 0;
+        public int TableMeasured => 0;
+        public double TableSeconds => 0;
+        public int EndToEnd { get; private set; }
+        public string Machine => "fake";
+        public bool Saved { get; private set; }
+        public void Save() => Saved = true;
+    }
+
+    static (RecipePlan Plan, FakeMachine Machine) Plan(double target, double predictionError, int seed = 1)
+    {
+        var graph = ModelGraph.Build(Cnn);
+        var budget = PfaBudget.Parse(string.Create(CultureInfo.InvariantCulture, $$"""{ "strategy": "latency", "target": {{target}} }"""));
+        var machine = new FakeMachine(predictionError);
+        return (new RecipePlanner(graph.Spaces, budget, Spectra(graph.Spaces, seed), null, machine).Plan(), machine);
+    }
+
+    static double MeasuredOf(RecipePlan plan)
+    {
+        var graph = ModelGraph.Build(Cnn);
+        var widths = graph.Spaces.Prunable.ToDictionary(s => s.Id, s => plan.Layers.Single(l => l.Layer == s.Name).After);
+        return FakeMachine.Time(ModelGraph.Build(Widths.Apply(graph.Spaces, widths)));
+    }
+
+    [Theory]
+    [InlineData(0.5, 1.25, 1)]   // the table overestimates (batch norms, activations counted at full width): corrected upwards
+    [InlineData(0.3, 1.25, 2)]
+    [InlineData(0.5, 0.8, 3)]    // the table underestimates: the first pick misses and is corrected downwards
+    [InlineData(0.4, 1.0, 4)]
+    public void The_plan_meets_the_target_end_to_end_and_does_not_undershoot_it_by_more_than_the_tolerance(double target, double error, int seed)
+    {
+        var (plan, machine) = Plan(target, error, seed);
+        var l = plan.Latency!;
+        double goal = target * machine.OriginalMs;
+        Assert.True(Math.Abs(goal - l.TargetMs) < 1e-3);
+        double measured = MeasuredOf(plan);
+        Assert.True(Math.Abs(measured - l.MeasuredMs) < 1e-3);
+        Assert.True(measured <= goal + 1e-9, $"measured {measured} over the target {goal}");
+        Assert.True(measured >= goal * (1 - RecipePlanner.LatencyTolerance) - 1e-9, $"measured {measured} undershoots {goal} by more than {RecipePlanner.LatencyTolerance:P0}");
+        Assert.InRange(machine.EndToEnd, 1, RecipePlanner.LatencyRounds);
+        Assert.True(machine.Saved);
+        Assert.True(Math.Abs(measured * error - l.PredictedMs) < 1e-3);
+    }
+
+    [Fact]
+    public void A_target_below_the_smallest_widths_is_a_located_error()
+    {
+        var e = Assert.Throws<PfaException>(() => Plan(0.001, 1.0));
+        Assert.Equal(ErrorCodes.InvalidBudget, e.Code);
+        Assert.Contains("latency target", e.Message);
+        Assert.Contains("cannot be met", e.Message);
+    }
+
+    [Theory]
+    [InlineData("""{ "strategy": "latency" }""", "needs exactly one of 'target'")]
+    [InlineData("""{ "strategy": "latency", "target": 0.5, "milliseconds": 3 }""", "needs exactly one of 'target'")]
+    [InlineData("""{ "strategy": "latency", "milliseconds": 0 }""", "'milliseconds' must be a positive number")]
+    [InlineData("""{ "strategy": "latency", "milliseconds": -2 }""", "'milliseconds' must be a positive number")]
+    [InlineData("""{ "strategy": "footprint", "target": 0.5, "milliseconds": 3 }""", "'milliseconds' applies to strategy 'latency', not 'footprint'")]
+    public void A_bad_latency_target_is_a_located_error(string json, string message)
+    {
+        var e = Assert.Throws<PfaException>(() => PfaBudget.Parse(json));
+        Assert.Equal(ErrorCodes.InvalidBudget, e.Code);
+        Assert.Contains(message, e.Message);
+        Assert.NotNull(e.Line);
+    }
+
+    [Fact]
+    public void The_table_measures_a_layer_once_and_a_second_run_reads_it_from_the_cache()
+    {
+        var graph = ModelGraph.Build(Cnn);
+        var serving = new LatencyBudget { Batch = 4 };
+        var table = new LatencyTable(serving, _dir["cache"]);
+        var c2 = graph.Nodes.Single(n => n.Name == "c2");
+        Assert.True(LatencyTable.Covers(c2));
+        Assert.False(LatencyTable.Covers(graph.Nodes.Single(n => n.Type == LayerType.ReLU && n.Index == 1)));
+        double ms = table.Of(c2);
+        Assert.True(ms > 0);
+        Assert.Equal(ms, table.Of(c2));
+        Assert.Equal(1, table.Measured);
+        Assert.Contains("conv2d b4 40x8x8->60 k3x3 s1x1 p1x1 d1x1 g1 bias1", table.Key(c2));
+        table.Save();
+
+        var again = new LatencyTable(serving, _dir["cache"]);
+        Assert.Equal(table.Path, again.Path);
+        Assert.Equal(ms, again.Of(c2));
+        Assert.Equal(0, again.Measured);
+        // Another batch is another entry; other threads another machine (another file).
+        Assert.NotEqual(again.Key(c2), new LatencyTable(serving with { Batch = 8 }, _dir["cache"]).Key(c2));
+        Assert.NotEqual(table.Path, new LatencyTable(serving with { Threads = 1 }, _dir["cache"]).Path);
+        Assert.Contains("threads=1", new LatencyTable(serving with { Threads = 1 }, _dir["cache"]).Fingerprint);
+    }
+
+    [Fact]
+    public void A_damaged_or_foreign_cache_is_measured_again()
+    {
+        var graph = ModelGraph.Build(Cnn);
+        var serving = new LatencyBudget { Batch = 2 };
+        var path = new LatencyTable(serving, _dir["cache"]).Path;
+        Directory.CreateDirectory(_dir["cache"]);
+        foreach (var content in new[] { "{ not json", """{ "Fingerprint": "another machine", "Entries": { "x": 1 } }""" })
+        {
+            File.WriteAllText(path, content);
+            var table = new LatencyTable(serving, _dir["cache"]);
+            Assert.Equal(0, table.Count);
+            Assert.True(table.Of(graph.Nodes.Single(n => n.Name == "f1")) > 0);
+            Assert.Equal(1, table.Measured);
+        }
+    }
+
+    [Fact]
+    public void The_predictor_gives_the_original_its_measured_time_and_splits_it_into_layers_and_the_rest()
+    {
+        var graph = ModelGraph.Build(Cnn);
+        var predictor = LatencyPredictor.For(graph, new LatencyBudget { Batch = 2 }, _dir["cache"]);
+        Assert.Same(predictor, LatencyPredictor.For(graph, new LatencyBudget { Batch = 2 }, _dir["cache"]));
+        Assert.True(predictor.OriginalMs > 0);
+        // The rest is the original minus its layers (at least 0): the original predicts as measured, or above when its layers alone took longer.
+        Assert.True(predictor.Predict(graph) >= predictor.OriginalMs - 1e-9);
+        Assert.Equal(4, predictor.TableEntries);   // c1, c2, f1, out
+    }
+
+    [Fact]
+    public void Compress_with_a_latency_target_records_the_plan_and_says_whether_the_model_met_it()
+    {
+        var old = Environment.GetEnvironmentVariable(LatencyTable.CacheVariable);
+        Environment.SetEnvironmentVariable(LatencyTable.CacheVariable, _dir["cache"]);
+        try
+        {
+            var rng = new Random(3);
+            const int n = 64;
+            DataFiles.Npy(_dir["x.npy"], "<f4", [n, 3, 8, 8], Enumerable.Range(0, n * 192).SelectMany(_ => BitConverter.GetBytes((float)rng.NextDouble())).ToArray());
+            DataFiles.Npy(_dir["y.npy"], "|u1", [n], Enumerable.Range(0, n).Select(i => (byte)(i % 3)).ToArray());
+            Cnn.Save(_dir["model.json"]);
+            using (var net = new PfaNetwork(Cnn)) Pfa.Core.Checkpoints.Checkpoint.Write(_dir["model.dat"], Pfa.Core.Checkpoints.Checkpoint.StateOf(net));
+            // A generous absolute target (the tiny model's time is mostly overhead): it must be met, and recorded.
+            File.WriteAllText(_dir["b.json"], """{ "strategy": "latency", "milliseconds": 1000, "latency": { "batch": 4 }, "search": false, "finetune": { "epochs": 0 }, "onnx": false }""");
+            var (code, _, err) = TestCli.Cli("compress", "--model", _dir["model.json"], "--weights", _dir["model.dat"], "--data", _dir["x.npy"], "--labels", _dir["y.npy"],
+                "--eval-data", _dir["x.npy"], "--eval-labels", _dir["y.npy"], "--budget", _dir["b.json"], "--out", _dir["out"]);
+            Assert.True(code == 0, err);
+            Assert.Matches(@"latency target: 1000 ms at batch 4 \(libtorch\); measured \d+\.\d+ ms: met", err);
+            var latency = JsonNode.Parse(File.ReadAllText(_dir["out/recipe.json"]))!["strategy"]!["latency"]!;
+            Assert.Equal(1000, (double)latency["target_ms"]!);
+            Assert.Equal(4, (int)latency["batch"]!);
+            Assert.True((int)latency["table_entries"]! >= 4);
+            Assert.Contains("runtime=libtorch", (string)latency["machine"]!);
+            var summary = JsonNode.Parse(File.ReadAllText(_dir["out/summary.json"]))!["latency_target"]!;
+            Assert.True((bool)summary["met"]!);
+            Assert.True((double)summary["off_percent"]! < 0);
+            Assert.Single(Directory.GetFiles(_dir["cache"], "latency-*.json"));
+        }
+        finally { Environment.SetEnvironmentVariable(LatencyTable.CacheVariable, old); }
+    }
+}
