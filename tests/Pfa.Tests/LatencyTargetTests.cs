@@ -194,6 +194,7 @@ public sealed class LatencyTargetTests : IDisposable
             Assert.True((bool)summary["met"]!);
             Assert.True((double)summary["off_percent"]! < 0);
             Assert.Single(Directory.GetFiles(_dir["cache"], "latency-*.json"));
+            Assert.Contains("latency target, measured after compression", File.ReadAllText(_dir["out/report.html"]));
         }
         finally { Environment.SetEnvironmentVariable(LatencyTable.CacheVariable, old); }
     }
