@@ -22,16 +22,16 @@ public interface ILatencyModel
 
 /// <summary>
 /// A model's latency at the serving batch predicted from its widths: Σ of its conv and linear layers' measured
-/// times (<see cref="LatencyTable"/>) plus the rest of the original (batch norms, activations, pools, sums: the
-/// original's end-to-end time minus its layers' sum), and the end-to-end measurement that checks a prediction.
-/// The rest is kept constant although it shrinks with the channels, so predictions err on the slow side; the
-/// latency strategy's search corrects for that with end-to-end measurements.
+/// times (<see cref="LatencyTable"/>) plus the rest (batch norms, activations, pools, sums: the original's
+/// end-to-end time minus its layers' sum), taken as proportional to the elements those other layers write — they
+/// are memory-bound, so they shrink with the channels; and the end-to-end measurement that checks a prediction
+/// (the latency strategy's search corrects its limit with it).
 /// </summary>
 public sealed class LatencyPredictor : ILatencyModel
 {
     static readonly ConditionalWeakTable<ModelGraph, Dictionary<LatencyBudget, LatencyPredictor>> Made = new();
 
-    readonly double _rest;
+    readonly double _restPerElement;
 
     public LatencyTable Table { get; }
     public LatencyBudget Serving { get; }
@@ -46,7 +46,7 @@ public sealed class LatencyPredictor : ILatencyModel
         Serving = serving;
         Table = new LatencyTable(serving, cacheDirectory);
         OriginalMs = Measure(original.Description);
-        _rest = Math.Max(0, OriginalMs - Table.Sum(original));
+        _restPerElement = Math.Max(0, OriginalMs - Table.Sum(original)) / Math.Max(1, OtherElements(original));
     }
 
     /// <summary>One predictor per model graph and serving setting (the original is measured once per process).</summary>
@@ -67,7 +67,10 @@ public sealed class LatencyPredictor : ILatencyModel
     public void Save() => Table.Save();
 
     /// <summary>The predicted milliseconds of a model with these widths.</summary>
-    public double Predict(ModelGraph narrowed) => Table.Sum(narrowed) + _rest;
+    public double Predict(ModelGraph narrowed) => Table.Sum(narrowed) + _restPerElement * OtherElements(narrowed);
+
+    /// <summary>Elements per sample written by the layers the table does not time.</summary>
+    static double OtherElements(ModelGraph g) => g.Nodes.Where(n => !LatencyTable.Covers(n)).Sum(n => n.OutShape.Aggregate(1.0, (a, d) => a * d));
 
     /// <summary>The model measured end to end with random weights (the weights do not change the time).</summary>
     public double Measure(ModelDescription description)

@@ -237,48 +237,59 @@ public sealed class RecipePlanner
 
     /// <summary>
     /// A latency target (issue 22): the largest knob whose widths' predicted time — Σ of per-layer times measured
-    /// on this machine at the serving batch, plus the original's remainder — fits; then the chosen widths are
-    /// measured end to end and, when the measurement misses the target or undershoots it by more than
-    /// <see cref="LatencyTolerance"/>, the limit the prediction must fit is corrected by measured/predicted and the
-    /// search repeated (at most <see cref="LatencyRounds"/> times). The largest knob measured within the target wins.
+    /// on this machine at the serving batch, plus the rest of the original spread over its other layers' elements —
+    /// fits; then the chosen widths are measured end to end (for a fraction target, with the original measured
+    /// again right after, so that a machine busier now than when the table was made does not move the answer) and,
+    /// when the measurement misses the target or undershoots it by more than <see cref="LatencyTolerance"/>, the
+    /// limit the prediction must fit is corrected by target/measured and the search repeated (at most
+    /// <see cref="LatencyRounds"/> times). The largest knob measured within the target wins.
     /// </summary>
     double SearchLatency(Allocation.SizeTarget target, out RecipeLatency latency)
     {
         var b = _budget.Budget;
         var serving = b.EffectiveLatency;
         var predictor = _latency();
-        double goal = target.Milliseconds ?? target.Limit * predictor.OriginalMs;
+        double? fraction = target.Milliseconds is null ? target.Limit : null;
         var knots = Knots();
         var predicted = new Dictionary<double, double>();
         double Predict(double t) => predicted.TryGetValue(t, out var ms) ? ms : predicted[t] = predictor.Predict(ModelGraph.Build(Widths.Apply(_spaces, Counts(t))));
-        double limit = goal;
-        (double Knob, double Measured)? best = null, fastest = null;
-        var measured = new Dictionary<double, double>();
+        double limit = target.Milliseconds ?? fraction!.Value * predictor.OriginalMs;
+        // measured/target of a knob (≤ 1: within), with the milliseconds it measured and the original's beside it.
+        var measured = new Dictionary<double, (double Ratio, double Ms, double OriginalMs)>();
+        (double Ratio, double Ms, double OriginalMs) MeasureAt(double t)
+        {
+            if (measured.TryGetValue(t, out var m)) return m;
+            double ms = predictor.Measure(Widths.Apply(_spaces, Counts(t)));
+            double original = fraction is null ? predictor.OriginalMs : predictor.Measure(_spaces.Graph.Description);
+            return measured[t] = (fraction is { } f ? ms / original / f : ms / target.Milliseconds!.Value, ms, original);
+        }
+        double? best = null, fastest = null;
         for (int round = 0; round < LatencyRounds; round++)
         {
             int found = Largest(knots, t => Predict(t) <= limit);
             double t = found < 0 ? knots[0] : knots[found];
-            if (!measured.TryGetValue(t, out var ms)) measured[t] = ms = predictor.Measure(Widths.Apply(_spaces, Counts(t)));
-            if (fastest is null || ms < fastest.Value.Measured) fastest = (t, ms);
-            if (ms <= goal && (best is null || t > best.Value.Knob)) best = (t, ms);
-            if (found < 0 && ms > goal) break;                                  // the smallest widths: nothing faster to try
-            if (ms <= goal && ms >= goal * (1 - LatencyTolerance)) break;       // close enough below the target
-            limit *= goal / ms;
+            var (ratio, _, _) = MeasureAt(t);
+            if (fastest is null || ratio < measured[fastest.Value].Ratio) fastest = t;
+            if (ratio <= 1 && (best is null || t > best.Value)) best = t;
+            if (found < 0 && ratio > 1) break;                              // the smallest widths: nothing faster to try
+            if (ratio <= 1 && ratio >= 1 - LatencyTolerance) break;         // close enough below the target
+            limit /= ratio;
         }
         predictor.Save();
-        var chosen = best ?? fastest!.Value;
+        var chosen = measured[best ?? fastest!.Value];
+        double goal(double original) => target.Milliseconds ?? fraction!.Value * original;
         if (best is null)
             throw _budget.Error("$.strategy", string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"the latency target of {goal:0.###} ms at batch {serving.Batch} cannot be met: the fastest widths tried take {chosen.Measured:0.###} ms (the original {predictor.OriginalMs:0.###} ms, measured on this machine). Raise the target, lower min_filters{(b.RoundTo is > 1 ? " or round_to" : "")}, or analyse more layers."));
+                $"the latency target of {goal(chosen.OriginalMs):0.###} ms at batch {serving.Batch} cannot be met: the fastest widths tried take {chosen.Ms:0.###} ms (the original {chosen.OriginalMs:0.###} ms, measured on this machine). Raise the target, lower min_filters{(b.RoundTo is > 1 ? " or round_to" : "")}, or analyse more layers."));
         latency = new RecipeLatency
         {
             Batch = serving.Batch, Runtime = serving.Runtime, Threads = serving.Threads,
-            OriginalMs = Math.Round(predictor.OriginalMs, 4), TargetMs = Math.Round(goal, 4),
-            PredictedMs = Math.Round(Predict(chosen.Knob), 4), MeasuredMs = Math.Round(chosen.Measured, 4),
+            OriginalMs = Math.Round(chosen.OriginalMs, 4), TargetMs = Math.Round(goal(chosen.OriginalMs), 4),
+            PredictedMs = Math.Round(Predict(best!.Value), 4), MeasuredMs = Math.Round(chosen.Ms, 4),
             TableEntries = predictor.TableEntries, TableMeasured = predictor.TableMeasured, TableSeconds = Math.Round(predictor.TableSeconds, 2),
             EndToEndMeasurements = predictor.EndToEnd, Machine = predictor.Machine,
         };
-        return chosen.Knob;
+        return best.Value;
     }
 
     /// <summary>A latency plan stops correcting once measured within this fraction below the target.</summary>
