@@ -115,6 +115,7 @@ public static class LatencyBench
                         File.AppendAllText(rowsPath, JsonSerializer.Serialize(row) + "\n");
                         done.Add(row);
                         Say(string.Create(Inv, $"{net.Name} batch {batch} target {target:0.##} seed {seed}: recalibrated {recalibrated:0.00}% → fine-tuned {accuracy:0.00}%"));
+                        Write(outPath, done, repetitions, total.Elapsed, log);   // the table as it stands: a long run can be stopped and still committed
                     }
                 }
         }
