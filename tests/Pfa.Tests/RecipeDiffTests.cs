@@ -37,6 +37,7 @@ public class RecipeDiffTests
     [
         "Strategy.Energy", "Strategy.Target", "Strategy.Parameters", "Strategy.Flops", "Strategy.Measure", "Strategy.Threshold", "Strategy.Depth",
         "Strategy.Responses", "Strategy.Tau", "Strategy.KeepRatio", "Strategy.KlScale", "Strategy.Select", "Strategy.MinFilters", "Strategy.RoundTo", "Strategy.Search",
+        "Strategy.Milliseconds", "Strategy.Latency",
         "Layer.Kind", "Layer.Rule", "Layer.EnergyKept", "Layer.Kl", "Layer.Samples", "Layer.Inactive", "Layer.Spectrum", "Layer.Warnings", "Layer.Notes",
     ];
 
@@ -50,6 +51,7 @@ public class RecipeDiffTests
         var x when x == typeof(int[]) => new[] { 1, 3 },
         var x when x == typeof(double[]) => new[] { 0.5, 0.5 },
         var x when x == typeof(List<string>) => new List<string> { "changed" },
+        var x when x == typeof(RecipeLatency) => new RecipeLatency { Batch = 64, TargetMs = 1, MeasuredMs = 0.9 },
         var x when x == typeof(List<RecipeCandidate>) => new List<RecipeCandidate> { new() { Exponent = 0.5, Correct = 3, Samples = 4 } },
         var x => throw new InvalidOperationException($"no other value for {x}"),
     };
