@@ -114,7 +114,7 @@ public class BaselineStrategyTests
     [InlineData("""{ "strategy": "uniform", "target": 0.3, "parameters": 100 }""", "needs exactly one of 'target'")]
     [InlineData("""{ "strategy": "uniform", "parameters": 100, "measure": "flops" }""", "'measure' goes with 'target'")]
     [InlineData("""{ "strategy": "footprint", "target": 0.3, "measure": "flops" }""", "'measure' applies to strategy 'uniform', not 'footprint'")]
-    [InlineData("""{ "strategy": "kl", "target": 0.3 }""", "'target' applies to strategies 'footprint', 'flops', 'footprint-tau', 'flops-tau', 'uniform', not 'kl'")]
+    [InlineData("""{ "strategy": "kl", "target": 0.3 }""", "'target' applies to strategies 'footprint', 'flops', 'latency', 'footprint-tau', 'flops-tau', 'uniform', not 'kl'")]
     [InlineData("""{ "strategy": "uniform", "target": 0.3, "measure": "bytes" }""", "'measure' must be \"parameters\" or \"flops\"")]
     [InlineData("""{ "select": "l2" }""", "unknown selection 'l2'; expected one of pearson, l1, random, variance")]
     public void Baseline_options_are_validated_with_their_location(string json, string expected)
