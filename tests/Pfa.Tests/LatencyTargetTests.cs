@@ -202,3 +202,94 @@ public sealed class LatencyTargetTests : IDisposable
         finally { Environment.SetEnvironmentVariable(LatencyTable.CacheVariable, old); }
     }
 }
+
+/// <summary>round_to "auto" (issue 22): per layer, the multiple at which its measured latency steps.</summary>
+public sealed class AutoRoundToTests
+{
+    static readonly ModelDescription Wide = ModelDescription.Parse("""
+    { "schema": "pfa.model/1", "input": [3, 8, 8], "layers": [
+      { "name": "c1", "type": "conv2d", "out": 64, "kernel": 3, "padding": 1 }, { "type": "relu" },
+      { "name": "c2", "type": "conv2d", "out": 96, "kernel": 3, "padding": 1 }, { "type": "relu" },
+      { "name": "c3", "type": "conv2d", "out": 20, "kernel": 3, "padding": 1 }, { "type": "relu" },
+      { "type": "maxpool2d", "kernel": 2 }, { "type": "flatten" },
+      { "name": "out", "type": "linear", "out": 3 } ] }
+    """);
+
+    [Theory]
+    [InlineData(new int[0], 1)]
+    [InlineData(new[] { 16, 32, 48 }, 16)]
+    [InlineData(new[] { 8, 16 }, 8)]
+    [InlineData(new[] { 7, 16 }, 1)]
+    [InlineData(new[] { 64, 128 }, 32)]
+    [InlineData(new[] { 4, 12 }, 4)]
+    public void The_multiple_is_the_largest_power_of_two_dividing_every_step(int[] steps, int multiple) =>
+        Assert.Equal(multiple, LatencySteps.Multiple(steps));
+
+    /// <summary>Kernels that work in blocks of <paramref name="block"/> output channels and <paramref name="inBlock"/> input channels.</summary>
+    static Func<LayerNode, double> Blocked(int block, int inBlock) => n =>
+        Math.Ceiling((double)n.Spec.Out!.Value / block) * block * Math.Ceiling((double)n.InShape[0] / inBlock) * inBlock * 1e-3;
+
+    [Theory]
+    [InlineData(16, 1, 16)]
+    [InlineData(8, 1, 8)]
+    [InlineData(1, 1, 1)]
+    [InlineData(16, 16, 16)]  // the space's readers step at the same widths
+    public void A_blocked_kernel_s_block_is_found_and_narrow_layers_are_left_alone(int block, int inBlock, int expected)
+    {
+        var graph = ModelGraph.Build(Wide);
+        var spaces = graph.Spaces;
+        var c2 = spaces.Prunable.Single(s => s.Name == "c2");
+        Assert.Equal(expected, LatencySteps.Of(spaces, c2, Blocked(block, inBlock)));
+        Assert.Equal(1, LatencySteps.Of(spaces, spaces.Prunable.Single(s => s.Name == "c3"), Blocked(block, inBlock)));   // 20 channels: too narrow to tell
+    }
+
+    [Fact]
+    public void Noise_lowers_the_multiple_never_raises_it()
+    {
+        var graph = ModelGraph.Build(Wide);
+        var c2 = graph.Spaces.Prunable.Single(s => s.Name == "c2");
+        var blocked = Blocked(16, 1);
+        // A spurious jump at width 75 (one past 74) besides the real steps at 65 and 81.
+        Assert.Equal(2, LatencySteps.Of(graph.Spaces, c2, n => blocked(n) * (n.Name == "c2" && n.Spec.Out == 75 ? 1.5 : 1)));
+    }
+
+    [Fact]
+    public void Auto_rounds_each_layer_to_its_own_multiple_inside_the_exact_search()
+    {
+        var graph = ModelGraph.Build(Wide);
+        var spaces = graph.Spaces;
+        var rng = new Random(5);
+        var spectra = spaces.Prunable.ToDictionary(s => s.Name, s =>
+        {
+            var raw = Enumerable.Range(0, s.Channels).Select(_ => Math.Pow(rng.NextDouble(), 3) + 1e-3).OrderDescending().ToArray();
+            return new Pfa.Core.Spectra.LayerSpectrum { Layer = s.Name, Filters = s.Channels, Samples = 100, Eigenvalues = raw.Select(v => v / raw.Sum()).ToArray(), Variances = Enumerable.Repeat(1.0, s.Channels).ToArray() };
+        });
+        var budget = PfaBudget.Parse("""{ "strategy": "footprint", "target": 0.4, "round_to": "auto" }""");
+        Assert.True(budget.Budget.RoundTo!.Auto);
+        var multiples = new Dictionary<string, int> { ["c1"] = 8, ["c2"] = 16, ["c3"] = 1 };
+        var asked = new List<string>();
+        var plan = new RecipePlanner(spaces, budget, spectra, measuredMultiple: s => { asked.Add(s.Name); return multiples[s.Name]; }).Plan();
+        Assert.Equal(asked.Distinct().Count(), asked.Count);   // measured once per layer
+        foreach (var l in plan.Layers)
+        {
+            Assert.Equal(multiples[l.Layer], l.RoundTo);
+            Assert.True(l.After % multiples[l.Layer] == 0 || l.After == l.Before, $"{l.Layer}: {l.After} is not a multiple of {multiples[l.Layer]}");
+        }
+        Assert.True(plan.ParametersAfter <= 0.4 * plan.ParametersBefore);
+        // The same widths as a fixed round_to when every layer has that multiple.
+        var fixedPlan = new RecipePlanner(spaces, PfaBudget.Parse("""{ "strategy": "footprint", "target": 0.4, "round_to": 8 }"""), spectra).Plan();
+        var autoEight = new RecipePlanner(spaces, budget, spectra, measuredMultiple: _ => 8).Plan();
+        Assert.Equal(fixedPlan.Layers.Select(l => l.After), autoEight.Layers.Select(l => l.After));
+    }
+
+    [Theory]
+    [InlineData("""{ "round_to": "fast" }""", "'round_to' must be a whole number or \"auto\"")]
+    [InlineData("""{ "round_to": 0 }""", "'round_to' must be between 1 and 4096 (e.g. 8 or 16) or \"auto\"")]
+    [InlineData("""{ "round_to": true }""", "'round_to' must be a whole number or \"auto\"")]
+    public void A_bad_round_to_is_a_located_error(string json, string message)
+    {
+        var e = Assert.Throws<PfaException>(() => PfaBudget.Parse(json));
+        Assert.Contains(message, e.Message);
+        Assert.NotNull(e.Line);
+    }
+}

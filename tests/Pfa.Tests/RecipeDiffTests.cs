@@ -37,7 +37,7 @@ public class RecipeDiffTests
     [
         "Strategy.Energy", "Strategy.Target", "Strategy.Parameters", "Strategy.Flops", "Strategy.Measure", "Strategy.Threshold", "Strategy.Depth",
         "Strategy.Responses", "Strategy.Tau", "Strategy.KeepRatio", "Strategy.KlScale", "Strategy.Select", "Strategy.MinFilters", "Strategy.RoundTo", "Strategy.Search",
-        "Strategy.Milliseconds", "Strategy.Latency",
+        "Strategy.Milliseconds", "Strategy.Latency", "Strategy.RoundToAuto", "Layer.RoundTo",
         "Layer.Kind", "Layer.Rule", "Layer.EnergyKept", "Layer.Kl", "Layer.Samples", "Layer.Inactive", "Layer.Spectrum", "Layer.Warnings", "Layer.Notes",
     ];
 

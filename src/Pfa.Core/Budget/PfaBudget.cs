@@ -76,8 +76,9 @@ public sealed record PfaBudget
     /// <summary>Minimum filters per layer (default 1).</summary>
     public int MinFilters { get; init; } = 1;
     /// <summary>Kept filter counts are rounded up to a multiple of this (Torch-Pruning's round_to), inside the
-    /// exact footprint/FLOPs search so targets still hold; a layer narrower than the multiple stays whole.</summary>
-    public int? RoundTo { get; init; }
+    /// exact footprint/FLOPs search so targets still hold; a layer narrower than the multiple stays whole. "auto":
+    /// per layer, the multiple at which its measured latency steps (<see cref="Budget.RoundTo"/>).</summary>
+    public RoundTo? RoundTo { get; init; }
     /// <summary>Only these layers are analysed and shrunk (default: every conv and linear but the classifier).</summary>
     public List<string>? Include { get; init; }
     /// <summary>Layers never analysed nor shrunk.</summary>
@@ -165,7 +166,7 @@ public sealed record PfaBudget
         if (b.Select is { } sel && Selection.Criteria.Find(sel) is null)
             throw Bad("$.select", $"unknown selection '{sel}'; expected one of {string.Join(", ", Selection.Criteria.Names)}.");
         if (b.MinFilters < 1) throw Bad("$.min_filters", $"'min_filters' must be at least 1; found {b.MinFilters}.");
-        if (b.RoundTo is { } rt && (rt < 1 || rt > 4096)) throw Bad("$.round_to", $"'round_to' must be between 1 and 4096 (e.g. 8 or 16); found {rt}.");
+        if (b.RoundTo is { Auto: false, Multiple: var rt } && (rt < 1 || rt > 4096)) throw Bad("$.round_to", $"'round_to' must be between 1 and 4096 (e.g. 8 or 16) or \"auto\"; found {rt}.");
         if (b.Init is not (null or "selected" or "random")) throw Bad("$.init", $"'init' must be \"selected\" or \"random\"; found '{b.Init}'.");
         if (b.Threshold is { } th && !(th > 0 && th <= 1)) throw Bad("$.threshold", $"'threshold' is a fraction of the explained variance and must be in (0, 1]; found {th}.");
         if (b.Responses is not (null or "pre_activation" or "layer_output")) throw Bad("$.responses", $"'responses' must be \"pre_activation\" or \"layer_output\"; found '{b.Responses}'.");

@@ -65,6 +65,7 @@ public static partial class JsonErrorText
             "System.Int32" or "System.Int64" or "System.Int16" => "a whole number",
             "System.String" => "a string",
             "System.Boolean" => "true or false",
+            "Pfa.Core.Budget.RoundTo" => "a whole number or \"auto\"",
             _ when t.EndsWith("[]", StringComparison.Ordinal) || t.Contains("List`1", StringComparison.Ordinal) => "an array",
             _ when t.Contains("Dictionary`2", StringComparison.Ordinal) => "an object",
             _ => "an object",

@@ -44,10 +44,23 @@ public sealed class LatencyPredictor : ILatencyModel
     LatencyPredictor(ModelGraph original, LatencyBudget serving, string? cacheDirectory)
     {
         Serving = serving;
-        Table = new LatencyTable(serving, cacheDirectory);
+        Table = TableFor(serving, cacheDirectory);
         OriginalMs = Measure(original.Description);
         _restPerElement = Math.Max(0, OriginalMs - Table.Sum(original)) / Math.Max(1, OtherElements(original));
     }
+
+    /// <summary>The per-layer table for a serving setting, shared by every plan in the process.</summary>
+    public static LatencyTable TableFor(LatencyBudget serving, string? cacheDirectory = null)
+    {
+        lock (Tables)
+        {
+            var key = (serving, cacheDirectory ?? LatencyTable.DefaultCacheDirectory());
+            if (!Tables.TryGetValue(key, out var t)) Tables[key] = t = new LatencyTable(serving, key.Item2);
+            return t;
+        }
+    }
+
+    static readonly Dictionary<(LatencyBudget, string), LatencyTable> Tables = [];
 
     /// <summary>One predictor per model graph and serving setting (the original is measured once per process).</summary>
     public static LatencyPredictor For(ModelGraph original, LatencyBudget serving, string? cacheDirectory = null)

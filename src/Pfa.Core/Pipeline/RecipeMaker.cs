@@ -70,6 +70,7 @@ public static class RecipeMaker
                 Warnings = spectrum.Warnings.Count > 0 ? spectrum.Warnings : null,
                 Notes = spectrum.Notes.Count > 0 ? spectrum.Notes : null,
                 Dropped = dropped.GetValueOrDefault(l.Layer)?.Reason,
+                RoundTo = l.RoundTo,
             };
         }).ToList();
         // With layers dropped, the totals are those of the designed model.
@@ -96,7 +97,7 @@ public static class RecipeMaker
                 KeepRatio = Knob("keep_ratio"),
                 KlScale = Knob("kl_scale"),
                 Select = criterion.Name != Criteria.Default ? criterion.Name : null,
-                MinFilters = b.MinFilters, RoundTo = b.RoundTo is > 1 ? b.RoundTo : null, Init = b.EffectiveInit, Seed = b.Seed,
+                MinFilters = b.MinFilters, RoundTo = b.RoundTo?.Fixed, RoundToAuto = b.RoundTo?.Auto == true ? true : null, Init = b.EffectiveInit, Seed = b.Seed,
                 Residual = graph.HasResidual ? ResidualModes.Name(b.ResidualMode) : null,
             },
             Totals = new RecipeTotals

@@ -28,6 +28,8 @@ public sealed record RecipeStrategy
     public int MinFilters { get; init; }
     /// <summary>round_to, when above 1.</summary>
     public int? RoundTo { get; init; }
+    /// <summary>round_to "auto": each layer's multiple is in its <see cref="RecipeLayer.RoundTo"/>.</summary>
+    public bool? RoundToAuto { get; init; }
     public string Init { get; init; } = "selected";
     public int Seed { get; init; }
     /// <summary>Models with residual sums: "projection" or "padding" (PFA appendix C); null for models without.</summary>
@@ -118,6 +120,8 @@ public sealed record RecipeLayer
     /// <summary>A channel group tied by residual sums (projection mode): the layers that write into it and shrink
     /// together; the group is named after its first sum, whose outputs were analysed.</summary>
     public List<string>? Shared { get; init; }
+    /// <summary>round_to "auto": the multiple at which this layer's measured latency steps (its count is rounded up to it).</summary>
+    public int? RoundTo { get; init; }
     /// <summary>garg with depth: why the layer (and its batch norm and activation) is removed from the design.</summary>
     public string? Dropped { get; init; }
 }

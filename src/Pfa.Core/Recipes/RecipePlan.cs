@@ -1,7 +1,11 @@
 namespace Pfa.Core.Recipes;
 
 /// <summary>How many filters one analysed layer keeps, and why.</summary>
-public sealed record LayerPlan(string Layer, int Before, int After, double EnergyKept, double? Kl, string Rule);
+public sealed record LayerPlan(string Layer, int Before, int After, double EnergyKept, double? Kl, string Rule)
+{
+    /// <summary>round_to "auto": the multiple this layer's count was rounded to.</summary>
+    public int? RoundTo { get; init; }
+}
 
 /// <summary>
 /// The counts part of a recipe: per analysed layer the number of filters to keep, the energy threshold τ

@@ -36,13 +36,17 @@ public sealed class RecipePlanner
     readonly List<ChannelSpace> _analysed;
     readonly Allocation.AllocationStrategy _strategy;
     readonly Func<Metrics.ILatencyModel> _latency;
+    readonly Dictionary<int, int> _multiples = [];
+    readonly Func<ChannelSpace, int> _measuredMultiple;
 
     /// <param name="allocation">Another per-layer shape for the budget's strategy (a search candidate), or null.</param>
     /// <param name="latency">The latency model a latency target is planned with (default: measured on this machine).</param>
+    /// <param name="measuredMultiple">round_to "auto": a space's multiple (default: where its measured latency steps).</param>
     public RecipePlanner(ChannelSpaces spaces, BudgetFile budget, IReadOnlyDictionary<string, LayerSpectrum> spectra, Allocation.ILayerAllocation? allocation = null,
-        Metrics.ILatencyModel? latency = null)
+        Metrics.ILatencyModel? latency = null, Func<ChannelSpace, int>? measuredMultiple = null)
     {
         _latency = () => latency ?? Metrics.LatencyPredictor.For(spaces.Graph, budget.Budget.EffectiveLatency);
+        _measuredMultiple = measuredMultiple ?? (s => Metrics.LatencySteps.Of(spaces, s, Metrics.LatencyPredictor.TableFor(budget.Budget.EffectiveLatency).Of));
         _spaces = spaces;
         _budget = budget;
         _spectra = new Dictionary<string, LayerSpectrum>(spectra);
@@ -165,8 +169,16 @@ public sealed class RecipePlanner
 
     /// <summary>Up to a multiple of round_to (hardware-friendly widths), never past the layer's width. Monotone in
     /// the count, so the target search stays exact over the same knots. An explicit 'keep' is left as written.</summary>
-    int RoundUp(int count, ChannelSpace s) =>
-        Whole(_budget.Budget.RoundTo is { } m and > 1 ? Math.Min(s.Channels, (count + m - 1) / m * m) : count, s);
+    int RoundUp(int count, ChannelSpace s) => Multiple(s) is var m and > 1 ? Whole(Math.Min(s.Channels, (count + m - 1) / m * m), s) : Whole(count, s);
+
+    /// <summary>The space's round_to: the budget's multiple, or under "auto" the one its measured latency steps at (once per space).</summary>
+    public int Multiple(ChannelSpace s)
+    {
+        var r = _budget.Budget.RoundTo;
+        if (r is not { Auto: true }) return r?.Fixed ?? 1;
+        if (!_multiples.TryGetValue(s.Id, out int m)) _multiples[s.Id] = m = _measuredMultiple(s);
+        return m;
+    }
 
     /// <summary>Up to whole groups when grouped convs read the space (they are pruned per group).</summary>
     static int Whole(int count, ChannelSpace s) => s.Granule > 1 ? Math.Min(s.Channels, (count + s.Granule - 1) / s.Granule * s.Granule) : count;
@@ -191,8 +203,9 @@ public sealed class RecipePlanner
             var (count, rule) = Count(s, tau ?? 1);
             double kept = spectrum.Eigenvalues.Take(count).Sum();
             double? kl = _strategy.Allocation is Allocation.KlAllocation ? KlDivergence(spectrum.Eigenvalues) : null;
-            return new LayerPlan(name, s.Channels, count, Math.Min(1, kept), kl, rule);
+            return new LayerPlan(name, s.Channels, count, Math.Min(1, kept), kl, rule) { RoundTo = b.RoundTo is { Auto: true } ? Multiple(s) : null };
         }).ToList();
+        if (b.RoundTo is { Auto: true }) Metrics.LatencyPredictor.TableFor(b.EffectiveLatency).Save();
         return new RecipePlan(b.Strategy, layers, tau, before.Parameters, after.Parameters, before.Macs, after.Macs) { Latency = latency };
     }
 
@@ -230,7 +243,7 @@ public sealed class RecipePlanner
             string unit = footprint ? "parameters" : "FLOPs";
             long have = footprint ? smallest.Parameters : smallest.Flops;
             long want = (long)(footprint ? limit : limit * 2);
-            throw _budget.Error("$.strategy", $"the {b.Strategy} target of {want:N0} {unit} cannot be met: even with every analysed layer at its minimum the model has {have:N0} {unit} (of {(footprint ? before.Parameters : before.Flops):N0}). Raise the target, lower min_filters{(b.RoundTo is > 1 ? " or round_to" : "")}, or analyse more layers.");
+            throw _budget.Error("$.strategy", $"the {b.Strategy} target of {want:N0} {unit} cannot be met: even with every analysed layer at its minimum the model has {have:N0} {unit} (of {(footprint ? before.Parameters : before.Flops):N0}). Raise the target, lower min_filters{(b.RoundTo is not null ? " or round_to" : "")}, or analyse more layers.");
         }
         return knots[found];
     }
@@ -280,7 +293,7 @@ public sealed class RecipePlanner
         double goal(double original) => target.Milliseconds ?? fraction!.Value * original;
         if (best is null)
             throw _budget.Error("$.strategy", string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"the latency target of {goal(chosen.OriginalMs):0.###} ms at batch {serving.Batch} cannot be met: the fastest widths tried take {chosen.Ms:0.###} ms (the original {chosen.OriginalMs:0.###} ms, measured on this machine). Raise the target, lower min_filters{(b.RoundTo is > 1 ? " or round_to" : "")}, or analyse more layers."));
+                $"the latency target of {goal(chosen.OriginalMs):0.###} ms at batch {serving.Batch} cannot be met: the fastest widths tried take {chosen.Ms:0.###} ms (the original {chosen.OriginalMs:0.###} ms, measured on this machine). Raise the target, lower min_filters{(b.RoundTo is not null ? " or round_to" : "")}, or analyse more layers."));
         latency = new RecipeLatency
         {
             Batch = serving.Batch, Runtime = serving.Runtime, Threads = serving.Threads,
