@@ -26,7 +26,7 @@ public static class LatencyBench
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
-    public sealed record Row(string Model, int Batch, double Target, int Seed, double ParametersPercent, double MacsPercent,
+    public sealed record Row(string Model, string Option, int Batch, double Target, int Seed, double ParametersPercent, double MacsPercent,
         double OriginalMs, double PlannedTargetMs, double PredictedMs, double PlannedMs, double MeasuredPercent, double Accuracy, double Recalibrated, double Full,
         int TableEntries, int TableMeasured, double TableSeconds, int EndToEnd, double PlanSeconds, string Widths);
 
@@ -40,7 +40,7 @@ public static class LatencyBench
         int seeds = int.Parse(Arg("--seeds", "2"), Inv);
         int repetitions = int.Parse(Arg("--repetitions", "5"), Inv);
         int finetuneSamples = int.Parse(Arg("--finetune-samples", "20000"), Inv);
-        var batches = Arg("--batches", "1,64").Split(',').Select(b => int.Parse(b, Inv)).ToArray();
+        var batches = Arg("--batches", "64,1").Split(',').Select(b => int.Parse(b, Inv)).ToArray();
         var targets = Arg("--targets", "0.5,0.3").Split(',').Select(t => double.Parse(t, Inv)).ToArray();
         var only = Arg("--models", "vgg6,resnet20-projection,resnet20-padding,mobilenet").Split(',');
         Net[] nets =
@@ -77,15 +77,18 @@ public static class LatencyBench
             var weightOf = PfaModel.WeightsOf(network);
             double full = Evaluator.Evaluate(network, test).Top1 * 100;
 
-            foreach (int batch in batches)
-                foreach (double target in targets)
+            // The latency targets, and footprint 0.3 with round_to "auto" at the same serving batch (its latency/MACs).
+            var configs = batches.SelectMany(batch => targets.Select(t => (Option: "latency", Batch: batch, Target: t)).Append(("footprint, round_to auto", batch, 0.3)));
+            foreach (var (option, batch, target) in configs)
                 {
-                    if (Enumerable.Range(1, seeds).All(s => done.Any(r => r.Model == net.Name && r.Batch == batch && r.Target == target && r.Seed == s))) continue;
-                    var budget = new BudgetFile(new PfaBudget { Strategy = "latency", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch } }, net.Dir, null);
+                    if (Enumerable.Range(1, seeds).All(s => done.Any(r => r.Model == net.Name && r.Option == option && r.Batch == batch && r.Target == target && r.Seed == s))) continue;
+                    var budget = new BudgetFile(option == "latency"
+                        ? new PfaBudget { Strategy = "latency", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch } }
+                        : new PfaBudget { Strategy = "footprint", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch }, RoundTo = RoundTo.Measured }, net.Dir, null);
                     var watch = Stopwatch.StartNew();
                     var recipe = CandidateSearch.Choose(network, analysis, budget, statsBytes, weightOf, finetuneData, 128, _ => { });
                     double planSeconds = watch.Elapsed.TotalSeconds;
-                    var plan = recipe.Strategy.Latency!;
+                    var plan = recipe.Strategy.Latency ?? new RecipeLatency();
                     // End to end, original and compressed in turn, repeated: the median of the ratios.
                     double ratio;
                     {
@@ -96,10 +99,10 @@ public static class LatencyBench
                             .Select(_ => Latency.Measure(compressed, batch, runs).MedianMs / Latency.Measure(network, batch, runs).MedianMs).Order().ToList();
                         ratio = ratios[ratios.Count / 2];
                     }
-                    Say(string.Create(Inv, $"{net.Name} batch {batch} target {target:0.##}: planned {plan.MeasuredMs:0.###} ms of {plan.OriginalMs:0.###} (target {plan.TargetMs:0.###}, predicted {plan.PredictedMs:0.###}); measured again {100 * ratio:0.0}% of the original; {recipe.Totals.ParametersPercent}% params, {recipe.Totals.MacsPercent}% MACs; table {plan.TableEntries} entries ({plan.TableMeasured} measured, {plan.TableSeconds:0.0} s), plan {planSeconds:0} s"));
+                    Say(string.Create(Inv, $"{net.Name} {option} batch {batch} target {target:0.##}: planned {plan.MeasuredMs:0.###} ms of {plan.OriginalMs:0.###} (target {plan.TargetMs:0.###}, predicted {plan.PredictedMs:0.###}); measured again {100 * ratio:0.0}% of the original; {recipe.Totals.ParametersPercent}% params, {recipe.Totals.MacsPercent}% MACs; table {plan.TableEntries} entries ({plan.TableMeasured} measured, {plan.TableSeconds:0.0} s), plan {planSeconds:0} s"));
                     for (int seed = 1; seed <= seeds; seed++)
                     {
-                        if (done.Any(r => r.Model == net.Name && r.Batch == batch && r.Target == target && r.Seed == seed)) continue;
+                        if (done.Any(r => r.Model == net.Name && r.Option == option && r.Batch == batch && r.Target == target && r.Seed == seed)) continue;
                         double recalibrated;
                         {
                             var (_, c) = ChannelSurgery.Apply(network, recipe);
@@ -108,13 +111,13 @@ public static class LatencyBench
                             recalibrated = Evaluator.Evaluate(c, test).Top1 * 100;
                         }
                         var (accuracy, _) = BenchFinetune.Run(network, recipe, seed, finetuneData, test, finetuneOf(net.FinetuneEpochs), distill: false);
-                        var row = new Row(net.Name, batch, target, seed, recipe.Totals.ParametersPercent, recipe.Totals.MacsPercent, plan.OriginalMs, plan.TargetMs, plan.PredictedMs, plan.MeasuredMs,
+                        var row = new Row(net.Name, option, batch, target, seed, recipe.Totals.ParametersPercent, recipe.Totals.MacsPercent, plan.OriginalMs, plan.TargetMs, plan.PredictedMs, plan.MeasuredMs,
                             Math.Round(100 * ratio, 1), Math.Round(accuracy, 2), Math.Round(recalibrated, 2), Math.Round(full, 2),
                             plan.TableEntries, plan.TableMeasured, plan.TableSeconds, plan.EndToEndMeasurements, Math.Round(planSeconds, 1),
                             string.Join(" ", recipe.Layers.Select(l => l.FiltersAfter)));
                         File.AppendAllText(rowsPath, JsonSerializer.Serialize(row) + "\n");
                         done.Add(row);
-                        Say(string.Create(Inv, $"{net.Name} batch {batch} target {target:0.##} seed {seed}: recalibrated {recalibrated:0.00}% → fine-tuned {accuracy:0.00}%"));
+                        Say(string.Create(Inv, $"{net.Name} {option} batch {batch} target {target:0.##} seed {seed}: recalibrated {recalibrated:0.00}% → fine-tuned {accuracy:0.00}%"));
                         Write(outPath, done, repetitions, total.Elapsed, log);   // the table as it stands: a long run can be stopped and still committed
                     }
                 }
@@ -127,17 +130,17 @@ public static class LatencyBench
     static void Write(string path, List<Row> rows, int repetitions, TimeSpan elapsed, StringBuilder log)
     {
         var md = new StringBuilder("# Latency targets (issue 22)\n\n");
-        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll latency` ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} CPU cores, {elapsed.TotalMinutes:0} min for this invocation, nothing else running). `{{ \"strategy\": \"latency\", \"target\": t, \"latency\": {{ \"batch\": b }} }}` with the default candidate search, on the quality bench's VGG and the residual bench's networks (their trained models and analyses). Planned: the search's own end-to-end measurement against the target (the original measured at plan time). Measured: afterwards, the compressed model and the original in turn, {repetitions} repetitions (40 runs each at batch 1, 10 at batch 64), the median of the ratios; met within 5% = measured ≤ 1.05·t. Accuracy: batch-norm recalibration, then the fine-tune of the bench the network comes from (VGG: 2 epochs, residual: 1 epoch on 20k images), mean ± sd over the seeds. Table: per-layer entries (measured by this plan, seconds) — the first plan of a network and batch builds the table, later ones read the cache."));
+        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll latency` ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} CPU cores, {elapsed.TotalMinutes:0} min for this invocation, nothing else running). `{{ \"strategy\": \"latency\", \"target\": t, \"latency\": {{ \"batch\": b }} }}` with the default candidate search, on the quality bench's VGG and the residual bench's networks (their trained models and analyses). Planned: the search's own end-to-end measurement against the target (the original measured at plan time). Measured: afterwards, the compressed model and the original in turn, {repetitions} repetitions (40 runs each at batch 1, 10 at batch 64), the median of the ratios; met within 5% = measured ≤ 1.05·t. \"footprint, round_to auto\": the default footprint 0.3 with `round_to: \"auto\"` measured at that batch (the issue asks latency/MACs ≤ 1.25). Accuracy: batch-norm recalibration, then the fine-tune of the bench the network comes from (VGG: 2 epochs, residual: 1 epoch on 20k images), mean ± sd over the seeds. Table: per-layer entries (measured by this plan, seconds) — the first plan of a network and batch builds the table, later ones read the cache."));
         md.AppendLine();
-        md.AppendLine("| model | batch | target | % params | % MACs | planned ms (target) | measured % of original | met within 5% | latency/MACs | recalibrated | fine-tuned | full | table entries (new, s) | plan s |");
-        md.AppendLine("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|");
-        foreach (var g in rows.GroupBy(r => (r.Model, r.Batch, r.Target)))
+        md.AppendLine("| model | option | batch | target | % params | % MACs | planned ms (target) | measured % of original | met within 5% | latency/MACs | recalibrated | fine-tuned | full | table entries (new, s) | plan s |");
+        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var g in rows.GroupBy(r => (r.Model, r.Option, r.Batch, r.Target)))
         {
             var f = g.First();
             var acc = g.Select(r => r.Accuracy).ToList();
             double mean = acc.Average(), sd = acc.Count > 1 ? Math.Sqrt(acc.Sum(a => (a - mean) * (a - mean)) / (acc.Count - 1)) : 0;
-            bool met = f.MeasuredPercent <= 100 * f.Target * 1.05;
-            md.AppendLine(string.Create(Inv, $"| {f.Model} | {f.Batch} | {f.Target:0.##} | {f.ParametersPercent:0.0} | {f.MacsPercent:0.0} | {f.PlannedMs:0.###} ({f.PlannedTargetMs:0.###}) | {f.MeasuredPercent:0.0} | {(met ? "yes" : "**no**")} | {f.MeasuredPercent / f.MacsPercent:0.00} | {g.Average(r => r.Recalibrated):0.00} | {mean:0.00} ± {sd:0.00} | {f.Full:0.00} | {f.TableEntries} ({f.TableMeasured}, {f.TableSeconds:0.0}) | {f.PlanSeconds:0} |"));
+            string met = f.Option != "latency" ? "—" : f.MeasuredPercent <= 100 * f.Target * 1.05 ? "yes" : "**no**";
+            md.AppendLine(string.Create(Inv, $"| {f.Model} | {f.Option} | {f.Batch} | {f.Target:0.##} | {f.ParametersPercent:0.0} | {f.MacsPercent:0.0} | {f.PlannedMs:0.###} ({f.PlannedTargetMs:0.###}) | {f.MeasuredPercent:0.0} | {met} | {f.MeasuredPercent / f.MacsPercent:0.00} | {g.Average(r => r.Recalibrated):0.00} | {mean:0.00} ± {sd:0.00} | {f.Full:0.00} | {f.TableEntries} ({f.TableMeasured}, {f.TableSeconds:0.0}) | {f.PlanSeconds:0} |"));
         }
         md.AppendLine().AppendLine("## Log").AppendLine().AppendLine("```").Append(log).AppendLine("```");
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
