@@ -181,7 +181,7 @@ public static class QualityBench
                 }
                 // Seed 1 of a searched candidate was fine-tuned already by the study: the same computation.
                 var twin = seed == 1 && budget.Select is null && !distill && !equalTime
-                    ? candidates.FirstOrDefault(c => c.Model == "vgg6" && c.Target == targetLabel && c.Widths == widths) : null;
+                    ? candidates.FirstOrDefault(c => c.Model == "vgg6" && c.Target == targetLabel && c.Widths == widths && c.Select == SearchStudy.SelectOf(recipe)) : null;
                 var (after, seconds) = twin is not null ? (twin.Finetuned, twin.FinetuneSeconds) : Finetune(seededRecipe, seed, more ?? finetuneData, distill);
                 var row = new Row(targetLabel, optionLabel, seed, Math.Round(seedBefore, 2), Math.Round(after, 2), recipe.Totals.ParametersPercent, recipe.Totals.MacsPercent,
                     Math.Round(lat1, 1), Math.Round(lat64, 1), widths, Math.Round(seconds, 1), Math.Round(recalibrated, 2), searchSeconds is { } ss ? Math.Round(ss, 1) : null, samples);

@@ -198,7 +198,7 @@ public static class ResidualBench
                     // Seed 1 of a searched candidate was fine-tuned already by the study: the same computation.
                     var widths = string.Join(" ", recipe.Layers.Select(l => l.FiltersAfter));
                     var twin = option.Kind is Kind.Default or Kind.NoSearch && seed == 1
-                        ? candidates.FirstOrDefault(c => c.Model == net.Name && c.Target == $"{option.Target * 100:0}%" && c.Widths == widths) : null;
+                        ? candidates.FirstOrDefault(c => c.Model == net.Name && c.Target == $"{option.Target * 100:0}%" && c.Widths == widths && c.Select == SearchStudy.SelectOf(recipe)) : null;
                     var (after, seconds) = twin is not null ? (twin.Finetuned, twin.FinetuneSeconds) : Finetune(recipe, seed, data ?? finetuneData, option.Kind == Kind.Distill);
                     var row = new Row(net.Name, label, seed, Math.Round(full, 2), Math.Round(before, 2), Math.Round(after, 2), recipe.Totals.ParametersPercent, recipe.Totals.MacsPercent,
                         Math.Round(lat1, 1), Math.Round(lat64, 1), trunk, Math.Round(seconds, 1), Math.Round(recalibrated, 2),

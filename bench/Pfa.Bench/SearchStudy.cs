@@ -97,6 +97,10 @@ public static class SearchStudy
         finally { torch.set_num_threads(before); }
     }
 
+    /// <summary>The criterion a recipe's chosen candidate had when not the budget's ("l1" for the peer); null
+    /// otherwise and for recipes that did not search. Twins (the same computation) match on widths and this.</summary>
+    public static string? SelectOf(Recipe recipe) => recipe.Strategy.Search?.FirstOrDefault(c => c.Chosen)?.Select;
+
     /// <summary>Spearman's ρ: Pearson's correlation of the ranks, ties given their average rank.</summary>
     public static double Spearman(IReadOnlyList<double> x, IReadOnlyList<double> y)
     {
