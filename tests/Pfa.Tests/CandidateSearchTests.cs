@@ -107,15 +107,17 @@ public sealed class CandidateSearchTests : IDisposable
     }
 
     [Theory]
-    [InlineData(null, 5, 2000)]
-    [InlineData("false", 0, 2000)]
-    [InlineData("""{ "candidates": 3 }""", 3, 2000)]
-    [InlineData("""{ "samples": 500 }""", 5, 500)]
-    public void The_budget_s_search_is_an_object_true_or_false(string? json, int candidates, int samples)
+    [InlineData(null, 5, 2000, 60)]
+    [InlineData("false", 0, 2000, 60)]
+    [InlineData("""{ "candidates": 3 }""", 3, 2000, 60)]
+    [InlineData("""{ "samples": 500 }""", 5, 500, 60)]
+    [InlineData("""{ "train_batches": 0 }""", 5, 2000, 0)]
+    public void The_budget_s_search_is_an_object_true_or_false(string? json, int candidates, int samples, int trainBatches = 60)
     {
         var b = PfaBudget.Parse(json is null ? """{ "strategy": "footprint", "target": 0.5 }""" : $$"""{ "strategy": "footprint", "target": 0.5, "search": {{json}} }""");
         Assert.Equal(candidates, b.Budget.EffectiveSearch.Candidates);
         Assert.Equal(samples, b.Budget.EffectiveSearch.Samples);
+        Assert.Equal(trainBatches, b.Budget.EffectiveSearch.TrainBatches);
         Assert.Equal(candidates >= 2, CandidateSearch.Applies(b));
         Assert.False(CandidateSearch.Applies(PfaBudget.Parse("""{ "strategy": "uniform", "target": 0.5 }""")));
     }
@@ -123,6 +125,7 @@ public sealed class CandidateSearchTests : IDisposable
     [Theory]
     [InlineData("""{ "strategy": "footprint", "target": 0.5, "search": { "candidates": 1 } }""", "PFA0007")]
     [InlineData("""{ "strategy": "footprint", "target": 0.5, "search": { "candidate": 3 } }""", "PFA0002")]
+    [InlineData("""{ "strategy": "footprint", "target": 0.5, "search": { "train_batches": -1 } }""", "PFA0007")]
     public void A_bad_search_is_a_located_error(string json, string code) =>
         Assert.Equal(code, Assert.Throws<Pfa.Core.Errors.PfaException>(() => PfaBudget.Parse(json)).Code);
 }

@@ -175,6 +175,7 @@ public sealed record PfaBudget
         if (b.Tolerance is { } tol && !(tol >= 0 && double.IsFinite(tol))) throw Bad("$.tolerance", $"'tolerance' is an accuracy drop in percentage points and must be ≥ 0; found {tol}.");
         if (b.Search is { } sb && sb.Candidates != 0 && (sb.Candidates is < 2 or > 21 || sb.Samples is < 1 or > 1_000_000))
             throw Bad("$.search", $"'search' needs 2 to 21 'candidates' and 1 to 1000000 'samples' (or \"search\": false); found {sb.Candidates} and {sb.Samples}.");
+        if (b.Search is { TrainBatches: < 0 or > 100_000 } tb) throw Bad("$.search.train_batches", $"'search.train_batches' must be from 0 (recalibration only) to 100000; found {tb.TrainBatches}.");
         if (b.Latency is { } lb)
         {
             if (lb.Batch is < 1 or > 65536) throw Bad("$.latency.batch", $"'latency.batch' must be from 1 to 65536; found {lb.Batch}.");
