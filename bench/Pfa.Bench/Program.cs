@@ -1,6 +1,9 @@
 // Pfa.Bench: speed/memory ratios (`perf`) and the Fashion-MNIST quality table (`quality`).
 // Ratios are measured within one run, so a noisy shared machine affects both sides alike.
 using Pfa.Bench;
+using Pfa.Core.Native;
+
+GemmReproducibility.Configure();   // before any tensor: thread-count-independent GEMMs, as in the tool
 
 var mode = args.FirstOrDefault() ?? "perf";
 var rest = args.Skip(1).ToArray();

@@ -1,4 +1,8 @@
+using Pfa.Core.Native;
 using Pfa.Tool.Cli;
+
+// Before any tensor: libtorch's GEMMs give the same bits at any thread count.
+GemmReproducibility.Configure();
 
 // A progress line with an ETA only on an interactive terminal; redirected output stays line by line.
 return PfaCli.Run(args, new StandardOutput(Console.Out), Console.Error, TerminalProgress.IsTerminal() ? new TerminalProgress(Console.Error) : null);

@@ -1,6 +1,9 @@
 using System.Diagnostics;
 
+using Pfa.Core.Native;
 using Pfa.Testing;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Pfa.Tests;
 
@@ -42,5 +45,30 @@ public sealed class DeterminismTests(TinyFashionModel model) : IClassFixture<Tin
         }
         Assert.Equal(File.ReadAllBytes(_dir["a1/stats.safetensors"]), File.ReadAllBytes(_dir["a2/stats.safetensors"]));
         Assert.Equal(File.ReadAllBytes(_dir["r1.json"]), File.ReadAllBytes(_dir["r2.json"]));
+    }
+
+    [Fact]
+    public void Long_matrix_products_give_the_same_bits_at_one_and_two_threads()
+    {
+        // oneMKL splits a long inner dimension across threads on AVX-512 CPUs unless strict CNR is on.
+        Assert.Equal(GemmReproducibility.Mode, GemmReproducibility.Current);
+        int before = torch.get_num_threads();
+        try
+        {
+            using var scope = NewDisposeScope();
+            var generator = new torch.Generator(7);
+            var z = randn(20000, 16, generator: generator);
+            var x = randn(64, 784, generator: generator);
+            var w = randn(32, 784, generator: generator);
+            var products = new List<(Tensor Moment, Tensor Linear)>();
+            foreach (var threads in new[] { 1, 2 })
+            {
+                torch.set_num_threads(threads);
+                products.Add((zeros(16, 16).addmm_(z.t(), z), nn.functional.linear(x, w)));
+            }
+            Assert.True(products[0].Moment.equal(products[1].Moment).all().item<bool>(), "addmm differs between 1 and 2 threads");
+            Assert.True(products[0].Linear.equal(products[1].Linear).all().item<bool>(), "linear differs between 1 and 2 threads");
+        }
+        finally { torch.set_num_threads(before); }
     }
 }
