@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
 # Puts the committed bench models (bench/trained/, the ones the tables in bench/results/ came from) where the
-# benches look for them (bench/work/), so a bench reruns without training its networks again. Existing files in
+# benches look for them (bench/work/), so a bench reruns without training its networks again. Files already in
 # bench/work/ are kept.
 set -euo pipefail
 cd "$(dirname "$0")"
-mkdir -p work/analysis work/residual
-cp -n trained/vgg6/model.json trained/vgg6/model.dat work/
-cp -n trained/vgg6/analysis/* work/analysis/
+put() { mkdir -p "$(dirname "$2")"; [ -e "$2" ] || cp "$1" "$2"; }
+for f in model.json model.dat analysis/stats.safetensors analysis/spectra.json; do put "trained/vgg6/$f" "work/$f"; done
 for net in resnet20-projection resnet20-padding mobilenet; do
-  mkdir -p "work/residual/$net"
-  cp -n "trained/$net/model.json" "trained/$net/model.dat" "work/residual/$net/"
+  for f in model.json model.dat; do put "trained/$net/$f" "work/residual/$net/$f"; done
 done
-echo "bench/work/ now holds the committed models"
+echo "bench/work/ holds the committed models"
