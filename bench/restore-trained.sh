@@ -9,4 +9,6 @@ for f in model.json model.dat analysis/stats.safetensors analysis/spectra.json; 
 for net in resnet20-projection resnet20-padding mobilenet; do
   for f in model.json model.dat; do put "trained/$net/$f" "work/residual/$net/$f"; done
 done
+# The domain bench's rows so far (an interrupted run resumes from them).
+put trained/domain-rows.jsonl work/domain/rows.jsonl
 echo "bench/work/ holds the committed models"
