@@ -30,7 +30,10 @@ public static class CpuBench
         md.AppendLine("# CPU self-check, convolution paths and round_to (one run)").AppendLine();
         md.AppendLine(string.Create(Inv, $"Command: `dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll cpu`; {Environment.ProcessorCount} cores, libtorch threads {torch.get_num_threads()}, {DateTime.UtcNow:yyyy-MM-dd}.")).AppendLine();
 
-        // 1. The self-check's cost: the probe (3 float32 convolutions and their float64 reference), per path.
+        var chosen = ConvolutionCheck.Path; // what the check picks on this CPU, restored after the per-path runs
+        md.AppendLine(string.Create(Inv, $"The self-check chose **{chosen}** on this CPU ({BenchMachine.CpuName()}).")).AppendLine();
+
+        // 1. The self-check's cost: the probe (6 float32 convolutions and their float64 reference), per path.
         md.AppendLine("## Self-check cost").AppendLine().AppendLine("| path | probe time (median of 10) | relative error |").AppendLine("|---|---:|---:|");
         foreach (var path in new[] { ConvolutionPath.OneDnn, ConvolutionPath.NoOneDnn })
         {
@@ -58,7 +61,7 @@ public static class CpuBench
                 md.AppendLine(string.Create(Inv, $"| {path} | {times[1]:0.00} | {times[1] / baseline:0.00}× |"));
                 Console.WriteLine(string.Create(Inv, $"eval {path}: {times[1]:0.00} s"));
             }
-        ConvolutionCheck.Use(ConvolutionPath.OneDnn);
+        ConvolutionCheck.Use(chosen);
 
         // 3. round_to: 16 against none at the same footprint target: latency ratio vs MACs ratio.
         md.AppendLine().AppendLine("## round_to and measured latency (Fashion-VGG6, footprint 0.3, spectra from 2,000 images)").AppendLine();

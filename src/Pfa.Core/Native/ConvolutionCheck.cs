@@ -7,8 +7,11 @@ namespace Pfa.Core.Native;
 /// <summary>
 /// Never compute wrong numbers silently. On one AMD EPYC (Zen 5, AVX-512) machine libtorch 2.10's oneDNN
 /// convolution gave wrong results at channel counts that are not multiples of 16 with batch &gt; 1, and a
-/// compressed model (odd widths) was evaluated ~14 pp too low. Once per process, before the first network is
-/// built, this check runs float32 convolutions of such shapes (odd channels, batch 8, this process's threads)
+/// compressed model (odd widths) was evaluated ~14 pp too low. On a Zen 5 EPYC (family 26) the fault is at
+/// <em>input</em> channel counts above 16 that are not multiples of 16 (17, 18, 24, 33, 40: relative errors
+/// 0.07–0.4 or NaN at batch ≥ 2; 1–16, 32, 48 and 1×1 kernels are right), so a probe with fewer than 16 input
+/// channels passes there while a pruned VGG's 18→22 convolution gives NaN. Once per process, before the first
+/// network is built, this check runs float32 convolutions of both kinds of shapes (batch 2–8, this process's threads)
 /// and compares them with a float64 direct convolution written here (no libtorch kernel involved). Where they
 /// disagree it switches to the path without oneDNN and says so once; where no path agrees it stops with
 /// PFA0013. <see cref="EnvironmentVariable"/> forces a path (so every path is tested on every machine).
@@ -58,14 +61,16 @@ public static class ConvolutionCheck
             "no-onednn" => ConvolutionPath.NoOneDnn,
             _ => throw new PfaException(ErrorCodes.InvalidArgument, $"{EnvironmentVariable}='{forced}' is not a convolution path; use auto, onednn or no-onednn."),
         };
+        double oneDnnError = double.NaN;
         foreach (var path in wanted is { } w ? [w] : new[] { ConvolutionPath.OneDnn, ConvolutionPath.NoOneDnn })
         {
             LibTorchContext.Use(path);
             double error = MaxRelativeError();
+            if (path == ConvolutionPath.OneDnn) oneDnnError = error;
             if (error <= Tolerance)
             {
                 if (path != ConvolutionPath.OneDnn && wanted is null)
-                    Log?.Invoke($"note: libtorch's oneDNN convolution gave wrong results on this CPU (relative error {error:g3} against a float64 reference); using its slower non-oneDNN path. Set {EnvironmentVariable}=onednn to override.");
+                    Log?.Invoke($"note: libtorch's oneDNN convolution gave wrong results on this CPU (relative error {oneDnnError:g3} against a float64 reference); using its slower non-oneDNN path ({EnvironmentVariable}=no-onednn chooses it without this note).");
                 return path;
             }
             if (wanted is not null)
@@ -77,11 +82,16 @@ public static class ConvolutionCheck
     /// <summary>Largest |libtorch − reference| / max |reference| a correct float32 convolution stays under.</summary>
     public const double Tolerance = 1e-4;
 
-    /// <summary>The probe on the current path: odd channel counts, batch 8, padding and stride 1 and 2.</summary>
+    /// <summary>The probe shapes (batch, input channels, output channels, size, stride): odd channel counts below 16,
+    /// and input channel counts above 16 that are not multiples of 16 (the Zen 5 fault), padding 1, stride 1 and 2.</summary>
+    internal static readonly (int N, int In, int Out, int Size, int Stride)[] ProbeShapes =
+        [(8, 13, 7, 9, 1), (8, 7, 21, 8, 2), (5, 3, 20, 7, 1), (4, 18, 22, 7, 1), (3, 24, 9, 6, 2), (2, 33, 5, 5, 1)];
+
+    /// <summary>The probe on the current path: the largest relative error over <see cref="ProbeShapes"/>.</summary>
     public static double MaxRelativeError()
     {
         double worst = 0;
-        foreach (var (n, cin, cout, size, stride) in new[] { (8, 13, 7, 9, 1), (8, 7, 21, 8, 2), (5, 3, 20, 7, 1) })
+        foreach (var (n, cin, cout, size, stride) in ProbeShapes)
             worst = Math.Max(worst, ProbeError(n, cin, cout, size, stride, seed: cin * 31 + cout));
         return worst;
     }

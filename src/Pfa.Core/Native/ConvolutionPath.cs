@@ -7,15 +7,16 @@ public enum ConvolutionPath
 {
     /// <summary>libtorch's default: oneDNN (mkldnn) kernels, blocked 16-channel layouts on AVX-512.</summary>
     OneDnn,
-    /// <summary>oneDNN and NNPACK off: libtorch's own (slower) kernels. The fallback where oneDNN is wrong.</summary>
+    /// <summary>oneDNN off: libtorch's own (slower) kernels. The fallback where oneDNN is wrong.</summary>
     NoOneDnn,
 }
 
 /// <summary>
 /// Switches libtorch's global convolution backends through its exported C++ API (<c>at::globalContext()</c>,
 /// <c>Context::setUserEnabledMkldnn</c>, <c>setUserEnabledNNPACK</c>; Itanium ABI, <c>this</c> first). NNPACK is
-/// turned off with oneDNN because on CPUs it does not support it prints an "Unsupported hardware" warning per
-/// convolution.
+/// always off: on CPUs it does not support (Zen 5) libtorch prints a raw "Could not initialize NNPACK! Unsupported
+/// hardware" line to standard error for each convolution that considers it, on either path; oneDNN or libtorch's
+/// own kernels compute those convolutions instead.
 /// </summary>
 static class LibTorchContext
 {
@@ -33,6 +34,6 @@ static class LibTorchContext
         var context = GlobalContext();
         bool oneDnn = path == ConvolutionPath.OneDnn;
         SetUserEnabledMkldnn(context, oneDnn);
-        SetUserEnabledNnpack(context, oneDnn);
+        SetUserEnabledNnpack(context, false);
     }
 }

@@ -176,9 +176,12 @@ public static class Compressor
                 r.Progress?.Invoke("fine-tuning"), teacher: network);
         }
         double finetuneSeconds = watch.Elapsed.TotalSeconds;
-        // A model with a non-finite weight is unusable, whatever its accuracy says: it never passes.
-        if (compressed.parameters().FirstOrDefault(p => !p.isfinite().all().item<bool>()) is not null)
-            throw new PfaException(ErrorCodes.Diverged, "the compressed model has non-finite weights after fine-tuning; lower 'finetune.learning_rate'.", r.Budget.Source?.File);
+        // A model with a non-finite weight or batch-norm statistic is unusable, whatever its accuracy says: it never
+        // passes, and nothing is written.
+        if (NonFinite.FirstIn(compressed) is { } bad)
+            throw new PfaException(ErrorCodes.Diverged, options.Epochs > 0
+                ? $"the compressed model's '{bad}' holds non-finite values after fine-tuning; lower 'finetune.learning_rate'."
+                : $"the compressed model's '{bad}' holds non-finite values after surgery and batch-norm recalibration, before any fine-tuning; check the input weights and data.", r.Budget.Source?.File);
 
         var modelPath = run.Stage(ModelFileName);
         var weightsPath = run.Stage("model" + r.WeightsExtension);
