@@ -26,6 +26,7 @@ public static class Trainer
         Action<long, long>? batchProgress = null, nn.Module<Tensor, Tensor>? teacher = null)
     {
         if (o.Distill is not null && teacher is null) throw new ArgumentException("distillation needs the teacher model", nameof(teacher));
+        Native.ConvolutionCheck.Ensure(); // a user's own module (not a PfaNetwork) trains on the checked path too
         teacher?.eval();
         torch.manual_seed(o.Seed);
         var random = new Random(o.Seed);
