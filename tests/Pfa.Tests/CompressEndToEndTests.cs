@@ -261,13 +261,15 @@ public sealed class CompressEndToEndTests(TinyFashionModel model) : IClassFixtur
     }
 
     /// <summary>Fine-tuning does something, and 'seed' is what decides it: accuracy after surgery rises with one
-    /// epoch; the same seed gives the same weights byte for byte, another seed other weights.</summary>
+    /// epoch; the same seed gives the same weights byte for byte, another seed other weights. Energy 0.9 keeps a
+    /// trainable network (10% of the parameters); 0.5 kept 1, 2 and 2 filters, and whether one epoch on 1,000 samples
+    /// moved that off chance depended on the CPU's convolution path (18% on oneDNN, 10% without).</summary>
     [Fact]
     public void Fine_tuning_raises_accuracy_after_surgery_and_the_seed_decides_the_weights()
     {
         string Run(string name, int epochs, int seed)
         {
-            var budget = Budget(name + ".json", $$"""{ "strategy": "energy", "energy": 0.5, "seed": {{seed}}, "finetune": { "epochs": {{epochs}}, "batch_size": 64 } }""");
+            var budget = Budget(name + ".json", $$"""{ "strategy": "energy", "energy": 0.9, "seed": {{seed}}, "finetune": { "epochs": {{epochs}}, "batch_size": 64 } }""");
             var (code, _, err) = Compress(_out[name], budget);
             Assert.True(code == 0, err);
             return _out[name];
