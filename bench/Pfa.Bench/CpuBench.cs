@@ -33,15 +33,16 @@ public static class CpuBench
         var chosen = ConvolutionCheck.Path; // what the check picks on this CPU, restored after the per-path runs
         md.AppendLine(string.Create(Inv, $"The self-check chose **{chosen}** on this CPU ({BenchMachine.CpuName()}).")).AppendLine();
 
-        // 1. The self-check's cost: the probe (6 float32 convolutions and their float64 reference), per path.
-        md.AppendLine("## Self-check cost").AppendLine().AppendLine("| path | probe time (median of 10) | relative error |").AppendLine("|---|---:|---:|");
+        // 1. The self-check's cost: the probe (6 float32 convolutions, forward and backward, and their float64
+        // reference), per path.
+        md.AppendLine("## Self-check cost").AppendLine().AppendLine("| path | probe time (median of 10) | relative error, output | relative error, gradients |").AppendLine("|---|---:|---:|---:|");
         foreach (var path in new[] { ConvolutionPath.OneDnn, ConvolutionPath.NoOneDnn })
         {
             ConvolutionCheck.Use(path);
-            ConvolutionCheck.MaxRelativeError();
-            var times = new List<double>(); double error = 0;
-            for (int i = 0; i < 10; i++) { var w = Stopwatch.StartNew(); error = ConvolutionCheck.MaxRelativeError(); times.Add(w.Elapsed.TotalMilliseconds); }
-            md.AppendLine(string.Create(Inv, $"| {path} | {times.Order().ElementAt(5):0.00} ms | {error:0.0e+0} |"));
+            ConvolutionCheck.Errors();
+            var times = new List<double>(); var errors = new ConvolutionCheck.ProbeErrors();
+            for (int i = 0; i < 10; i++) { var w = Stopwatch.StartNew(); errors = ConvolutionCheck.Errors(); times.Add(w.Elapsed.TotalMilliseconds); }
+            md.AppendLine(string.Create(Inv, $"| {path} | {times.Order().ElementAt(5):0.00} ms | {errors.Forward:0.0e+0} | {errors.Backward:0.0e+0} |"));
         }
 
         // 2. Evaluating a compressed model with odd widths (a PFA-KL recipe of the report) on each path.

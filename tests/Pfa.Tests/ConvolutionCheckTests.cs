@@ -38,6 +38,76 @@ public sealed class ConvolutionCheckTests : IDisposable
         }
     }
 
+    [Fact]
+    public void The_probe_gradients_are_the_definition_of_the_gradient()
+    {
+        // L = Σ y·g is linear in x and in w, so a unit step in one entry changes L by exactly its gradient:
+        // finite differences of the float64 reference forward, no libtorch involved.
+        var random = new Random(9);
+        float[] Rand(int k) => Enumerable.Range(0, k).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        foreach (var stride in new[] { 1, 2 })
+        {
+            const int n = 2, cin = 3, cout = 4, size = 5;
+            int outSize = (size - 1) / stride + 1;
+            var (x, w, b, g) = (Rand(n * cin * size * size), Rand(cout * cin * 9), Rand(cout), Rand(n * cout * outSize * outSize));
+            double Loss(float[] xs, float[] ws) =>
+                ConvolutionCheck.Reference(xs, ws, b, n, cin, cout, size, stride).Select((y, i) => y * g[i]).Sum();
+            var (dx, dw) = ConvolutionCheck.ReferenceGradients(x, w, g, n, cin, cout, size, stride);
+            double at = Loss(x, w);
+            for (int i = 0; i < x.Length; i++)
+            {
+                var step = (float[])x.Clone();
+                step[i] += 1; // float rounding: divide by the step actually taken
+                Assert.Equal((Loss(step, w) - at) / ((double)step[i] - x[i]), dx[i], 9);
+            }
+            for (int i = 0; i < w.Length; i++)
+            {
+                var step = (float[])w.Clone();
+                step[i] += 1;
+                Assert.Equal((Loss(x, step) - at) / ((double)step[i] - w[i]), dw[i], 9);
+            }
+        }
+    }
+
+    /// <summary>Shapes outside the probe where oneDNN's gradient was wrong on the Zen 5 EPYC while its output was
+    /// right (batch 64 with one input channel, 8→8), the Zen 5 input widths, and wider batches than the probe.</summary>
+    public static TheoryData<ConvolutionPath, int, int, int, int, int> GradientShapes()
+    {
+        var data = new TheoryData<ConvolutionPath, int, int, int, int, int>();
+        foreach (var path in new[] { ConvolutionPath.OneDnn, ConvolutionPath.NoOneDnn })
+            foreach (var (n, cin, cout, size, stride) in new[] { (64, 1, 8, 12, 1), (32, 8, 8, 10, 1), (16, 18, 22, 10, 1), (16, 13, 7, 11, 2), (8, 40, 17, 8, 1) })
+                data.Add(path, n, cin, cout, size, stride);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(GradientShapes))]
+    public void Gradients_equal_a_float64_reference_on_every_path_the_probe_accepts(ConvolutionPath path, int n, int cin, int cout, int size, int stride)
+    {
+        bool accepted = PathIsRightHere(path);
+        if (path == ConvolutionPath.NoOneDnn) Assert.True(accepted, "the fallback path must be right, or nothing can be trained");
+        if (!accepted) return;
+        var random = new Random(n + cin + cout);
+        float[] Rand(int k) => Enumerable.Range(0, k).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        int outSize = (size - 1) / stride + 1;
+        var (x, w, g) = (Rand(n * cin * size * size), Rand(cout * cin * 9), Rand(n * cout * outSize * outSize));
+        float[] dx, dw;
+        using (NewDisposeScope())
+        {
+            var xt = tensor(x, [n, cin, size, size]).requires_grad_();
+            var wt = tensor(w, [cout, cin, 3, 3]).requires_grad_();
+            (nn.functional.conv2d(xt, wt, strides: [stride, stride], padding: [1, 1]) * tensor(g, [n, cout, outSize, outSize])).sum().backward();
+            (dx, dw) = (xt.grad!.contiguous().data<float>().ToArray(), wt.grad!.contiguous().data<float>().ToArray());
+        }
+        var (expectedDx, expectedDw) = ConvolutionCheck.ReferenceGradients(x, w, g, n, cin, cout, size, stride);
+        foreach (var (name, got, expected) in new[] { ("input", dx, expectedDx), ("weight", dw, expectedDw) })
+        {
+            double scale = expected.Max(Math.Abs);
+            double worst = Enumerable.Range(0, got.Length).Max(i => Math.Abs(got[i] - expected[i]));
+            Assert.True(worst <= 1e-4 * scale, $"path {path}, {name} gradient: max |libtorch − float64| = {worst:g3} (scale {scale:g3})");
+        }
+    }
+
     static readonly ModelDescription OddWidths = ModelDescription.Parse("""
     { "schema": "pfa.model/1", "input": [1, 12, 12], "layers": [
       { "name": "c1", "type": "conv2d", "out": 13, "kernel": 3, "padding": 1 }, { "name": "b1", "type": "batchnorm2d" }, { "type": "relu" },

@@ -13,7 +13,8 @@ namespace Pfa.Core.Native;
 /// channels passes there while a pruned VGG's 18→22 convolution gives NaN. Once per process, before the first
 /// network is built, this check runs float32 convolutions of both kinds of shapes (batch 2–8, this process's threads)
 /// and compares them with a float64 direct convolution written here (no libtorch kernel involved). Where they
-/// disagree it switches to the path without oneDNN and says so once; where no path agrees it stops with
+/// disagree it switches to the path without oneDNN and says so once; it checks the gradients (input and weight)
+/// the same way, because there oneDNN was wrong even at shapes whose forward was right; where no path agrees it stops with
 /// PFA0013. <see cref="EnvironmentVariable"/> forces a path (so every path is tested on every machine).
 /// Cost: a few milliseconds (bench/: selfcheck).
 /// </summary>
@@ -61,20 +62,20 @@ public static class ConvolutionCheck
             "no-onednn" => ConvolutionPath.NoOneDnn,
             _ => throw new PfaException(ErrorCodes.InvalidArgument, $"{EnvironmentVariable}='{forced}' is not a convolution path; use auto, onednn or no-onednn."),
         };
-        double oneDnnError = double.NaN;
+        ProbeErrors? oneDnnErrors = null;
         foreach (var path in wanted is { } w ? [w] : new[] { ConvolutionPath.OneDnn, ConvolutionPath.NoOneDnn })
         {
             LibTorchContext.Use(path);
-            double error = MaxRelativeError();
-            if (path == ConvolutionPath.OneDnn) oneDnnError = error;
-            if (error <= Tolerance)
+            var errors = Errors();
+            if (path == ConvolutionPath.OneDnn) oneDnnErrors = errors;
+            if (errors.Worst <= Tolerance)
             {
                 if (path != ConvolutionPath.OneDnn && wanted is null)
-                    Log?.Invoke($"note: libtorch's oneDNN convolution gave wrong results on this CPU (relative error {oneDnnError:g3} against a float64 reference); using its slower non-oneDNN path ({EnvironmentVariable}=no-onednn chooses it without this note).");
+                    Log?.Invoke($"note: libtorch's oneDNN convolution gave wrong results on this CPU ({oneDnnErrors} against a float64 reference); using its slower non-oneDNN path ({EnvironmentVariable}=no-onednn chooses it without this note).");
                 return path;
             }
             if (wanted is not null)
-                throw new PfaException(ErrorCodes.SelfCheckFailed, $"libtorch's convolution on the forced path {forced} disagrees with a float64 reference on this CPU (relative error {error:g3}); unset {EnvironmentVariable} to let the self-check choose.");
+                throw new PfaException(ErrorCodes.SelfCheckFailed, $"libtorch's convolution on the forced path {forced} disagrees with a float64 reference on this CPU ({errors}); unset {EnvironmentVariable} to let the self-check choose.");
         }
         throw new PfaException(ErrorCodes.SelfCheckFailed, "libtorch's convolution disagrees with a float64 reference on this CPU on every path (oneDNN and without it); results would be wrong, so nothing is computed. Report the CPU model and libtorch version.");
     }
@@ -87,44 +88,101 @@ public static class ConvolutionCheck
     internal static readonly (int N, int In, int Out, int Size, int Stride)[] ProbeShapes =
         [(8, 13, 7, 9, 1), (8, 7, 21, 8, 2), (5, 3, 20, 7, 1), (4, 18, 22, 7, 1), (3, 24, 9, 6, 2), (2, 33, 5, 5, 1)];
 
-    /// <summary>The probe on the current path: the largest relative error over <see cref="ProbeShapes"/>.</summary>
-    public static double MaxRelativeError()
+    /// <summary>The probe on the current path: the largest relative error over <see cref="ProbeShapes"/>, of the
+    /// forward pass and of the gradients training needs (input and weight).</summary>
+    public static double MaxRelativeError() => Errors().Worst;
+
+    /// <summary>The probe's largest relative errors, forward and backward, over <see cref="ProbeShapes"/>.</summary>
+    public static ProbeErrors Errors()
     {
-        double worst = 0;
+        var worst = new ProbeErrors(0, 0);
         foreach (var (n, cin, cout, size, stride) in ProbeShapes)
-            worst = Math.Max(worst, ProbeError(n, cin, cout, size, stride, seed: cin * 31 + cout));
+        {
+            var e = ProbeError(n, cin, cout, size, stride, seed: cin * 31 + cout);
+            worst = new ProbeErrors(Math.Max(worst.Forward, e.Forward), Math.Max(worst.Backward, e.Backward));
+        }
         return worst;
     }
 
-    static double ProbeError(int n, int cin, int cout, int size, int stride, int seed)
+    /// <summary>Relative errors of one probe: the output, and the worse of the input and weight gradients.</summary>
+    public readonly record struct ProbeErrors(double Forward, double Backward)
+    {
+        public double Worst => Math.Max(Forward, Backward);
+        public override string ToString() => Backward <= Tolerance ? $"relative error {Forward:g3}"
+            : Forward <= Tolerance ? $"gradient relative error {Backward:g3}, output right"
+            : $"relative error {Forward:g3}, gradient {Backward:g3}";
+    }
+
+    // Forward and backward on the same shape. The backward fault is separate from the forward one: on the Zen 5
+    // EPYC oneDNN's input gradient was wrong (0.2-0.36, or NaN) for 8->8 and 13->7 convolutions whose forward was
+    // right, so a CPU with a right forward could still train wrongly.
+    static ProbeErrors ProbeError(int n, int cin, int cout, int size, int stride, int seed)
     {
         var random = new Random(seed);
-        var x = new float[n * cin * size * size];
-        var w = new float[cout * cin * 9];
-        var b = new float[cout];
-        for (int i = 0; i < x.Length; i++) x[i] = (float)(random.NextDouble() * 2 - 1);
-        for (int i = 0; i < w.Length; i++) w[i] = (float)(random.NextDouble() * 2 - 1);
-        for (int i = 0; i < b.Length; i++) b[i] = (float)(random.NextDouble() * 2 - 1);
-        float[] got;
+        int outSize = OutSize(size, stride);
+        float[] Rand(int k) => Enumerable.Range(0, k).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        var (x, w, b, g) = (Rand(n * cin * size * size), Rand(cout * cin * 9), Rand(cout), Rand(n * cout * outSize * outSize));
+        float[] y, dx, dw;
         using (NewDisposeScope())
-        using (no_grad())
+        using (enable_grad()) // the check may first run inside a caller's no_grad scope
         {
-            var xt = tensor(x, [n, cin, size, size]);
-            var wt = tensor(w, [cout, cin, 3, 3]);
+            var xt = tensor(x, [n, cin, size, size]).requires_grad_();
+            var wt = tensor(w, [cout, cin, 3, 3]).requires_grad_();
             var bt = tensor(b, [cout]);
-            got = nn.functional.conv2d(xt, wt, bt, strides: [stride, stride], padding: [1, 1]).contiguous().data<float>().ToArray();
+            var yt = nn.functional.conv2d(xt, wt, bt, strides: [stride, stride], padding: [1, 1]);
+            y = yt.detach().contiguous().data<float>().ToArray();
+            // d(Σ y·g)/dx and /dw: the gradients of a loss whose upstream gradient is g.
+            (yt * tensor(g, [n, cout, outSize, outSize])).sum().backward();
+            dx = xt.grad!.contiguous().data<float>().ToArray();
+            dw = wt.grad!.contiguous().data<float>().ToArray();
         }
-        var expected = Reference(x, w, b, n, cin, cout, size, stride);
-        double scale = expected.Max(Math.Abs), error = 0;
+        var (expectedDx, expectedDw) = ReferenceGradients(x, w, g, n, cin, cout, size, stride);
+        return new ProbeErrors(Relative(y, Reference(x, w, b, n, cin, cout, size, stride)),
+            Math.Max(Relative(dx, expectedDx), Relative(dw, expectedDw)));
+    }
+
+    static double Relative(float[] got, double[] expected)
+    {
         if (got.Length != expected.Length) return double.PositiveInfinity;
+        double scale = expected.Max(Math.Abs), error = 0;
         for (int i = 0; i < got.Length; i++) error = Math.Max(error, Math.Abs(got[i] - expected[i]));
         return double.IsFinite(error) ? error / Math.Max(scale, 1e-12) : double.PositiveInfinity;
+    }
+
+    static int OutSize(int size, int stride) => (size + 2 - 3) / stride + 1;
+
+    /// <summary>Gradients of Σ y·g for a 3×3 convolution with padding 1, from the definition in float64:
+    /// dx[s,c,r,q] = Σ g[s,o,i,j]·w[o,c,ki,kj] and dw[o,c,ki,kj] = Σ g[s,o,i,j]·x[s,c,r,q] over r = i·stride+ki−1,
+    /// q = j·stride+kj−1 inside the image.</summary>
+    internal static (double[] Dx, double[] Dw) ReferenceGradients(float[] x, float[] w, float[] g, int n, int cin, int cout, int size, int stride)
+    {
+        int outSize = OutSize(size, stride);
+        var dx = new double[x.Length];
+        var dw = new double[w.Length];
+        for (int s = 0; s < n; s++)
+            for (int o = 0; o < cout; o++)
+                for (int i = 0; i < outSize; i++)
+                    for (int j = 0; j < outSize; j++)
+                    {
+                        double up = g[((s * cout + o) * outSize + i) * outSize + j];
+                        for (int c = 0; c < cin; c++)
+                            for (int ki = 0; ki < 3; ki++)
+                                for (int kj = 0; kj < 3; kj++)
+                                {
+                                    int r = i * stride + ki - 1, q = j * stride + kj - 1;
+                                    if (r < 0 || q < 0 || r >= size || q >= size) continue;
+                                    int xi = ((s * cin + c) * size + r) * size + q, wi = ((o * cin + c) * 3 + ki) * 3 + kj;
+                                    dx[xi] += up * w[wi];
+                                    dw[wi] += up * x[xi];
+                                }
+                    }
+        return (dx, dw);
     }
 
     /// <summary>Direct float64 convolution, 3×3 kernel, padding 1: the definition, nothing else.</summary>
     internal static double[] Reference(float[] x, float[] w, float[] b, int n, int cin, int cout, int size, int stride)
     {
-        int outSize = (size + 2 - 3) / stride + 1;
+        int outSize = OutSize(size, stride);
         var y = new double[n * cout * outSize * outSize];
         for (int s = 0; s < n; s++)
             for (int o = 0; o < cout; o++)
