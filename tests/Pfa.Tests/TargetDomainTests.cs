@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Pfa.Core.Data;
+using Pfa.Core.Errors;
 using Pfa.Core.Model;
 using Pfa.Core.Pipeline;
 using Pfa.Core.Recipes;
@@ -44,6 +45,22 @@ public sealed class TargetDomainTests(TinyFashionModel model) : IClassFixture<Ti
         Assert.Equal([8, 9], again.Graph.Description.Classes);
         using var two = again.forward(x);
         Assert.Equal(f[10 * 3 + 8], two.data<float>()[3 * 2 + 0], 1e-5);
+    }
+
+    [Fact]
+    public void A_domain_holding_class_0_is_data_of_a_model_cut_to_it()
+    {
+        // The domain bench's clothing classes were refused ("class 0 is not among the model's outputs (0, 1, 2, …)"):
+        // the check took FirstOrDefault's 0 for a missing class.
+        using var original = PfaModel.Load(ModelDescription.Load(model.Model), model.Weights);
+        using var cut = ClassifierCut.Apply(original, [0, 1, 2, 3, 4, 6]);
+        var description = cut.Graph.Description;
+        var spec = TargetDomain.For(new DataSpec { Path = "d", Classes = [0, 1, 2, 3, 4, 6] }, description);
+        Assert.Equal([0, 1, 2, 3, 4, 6], spec.Relabel);
+        Assert.Equal([6, 0], TargetDomain.For(new DataSpec { Path = "d", Classes = [6, 0] }, description).Classes);
+        Assert.Equal([0, 1, 2, 3, 4, 6], TargetDomain.For(new DataSpec { Path = "d" }, description).Classes);
+        var e = Assert.Throws<PfaException>(() => TargetDomain.For(new DataSpec { Path = "d", Classes = [0, 5, 7] }, description));
+        Assert.Contains("class 5 is not among the model's outputs (0, 1, 2, 3, 4, 6)", e.Message);
     }
 
     [Fact]

@@ -32,7 +32,8 @@ public static class TargetDomain
     public static DataSpec For(DataSpec spec, ModelDescription model)
     {
         if (model.Classes is not { } outputs) return spec;
-        if (spec.Classes?.FirstOrDefault(c => !outputs.Contains(c)) is { } missing && spec.Classes.Contains(missing))
+        // Not FirstOrDefault: its default, 0, is a class too (a clothing domain 0, 1, 2, 3, 4, 6 was refused).
+        foreach (int missing in (spec.Classes ?? []).Where(c => !outputs.Contains(c)).Take(1))
             throw new PfaException(ErrorCodes.InvalidArgument, $"class {missing} is not among the model's outputs ({string.Join(", ", outputs)}); it was cut to those classes.");
         return spec with { Classes = spec.Classes ?? outputs, Relabel = outputs };
     }
