@@ -128,4 +128,16 @@ public sealed class CandidateSearchTests : IDisposable
     [InlineData("""{ "strategy": "footprint", "target": 0.5, "search": { "train_batches": -1 } }""", "PFA0007")]
     public void A_bad_search_is_a_located_error(string json, string code) =>
         Assert.Equal(code, Assert.Throws<Pfa.Core.Errors.PfaException>(() => PfaBudget.Parse(json)).Code);
+
+    [Fact]
+    public void A_candidate_that_cannot_meet_the_target_is_left_out_and_other_errors_still_stop_the_search()
+    {
+        var lines = new List<string>();
+        var shape = new CandidateSearch.Shape(0.5);
+        Assert.Null(CandidateSearch.Candidate(() => throw new Pfa.Core.Errors.PfaException(Pfa.Core.Errors.ErrorCodes.InvalidBudget,
+            "the latency target of 0.455 ms at batch 1 cannot be met"), shape, lines.Add));
+        Assert.Equal("  candidate α = 0.5: left out, the latency target of 0.455 ms at batch 1 cannot be met", Assert.Single(lines));
+        Assert.Throws<Pfa.Core.Errors.PfaException>(() => CandidateSearch.Candidate(() => throw new Pfa.Core.Errors.PfaException(Pfa.Core.Errors.ErrorCodes.InvalidArgument, "x"), shape, lines.Add));
+        Assert.Throws<InvalidOperationException>(() => CandidateSearch.Candidate(() => throw new InvalidOperationException(), shape, lines.Add));
+    }
 }
