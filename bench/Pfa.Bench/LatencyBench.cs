@@ -70,15 +70,8 @@ public static class LatencyBench
             }
             var description = ModelDescription.Load(Path.Combine(net.Dir, "model.json"));
             using var network = PfaModel.Load(description, weights);
-            if (!File.Exists(Path.Combine(analysisDir, AnalysisResult.StatsFileName)))
-            {
-                // As the residual bench analyses: the first 20,000 training images, in the network's residual mode.
-                using var analysisData = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "train", Limit = 20000 }, description.Normalize);
-                var watch = Stopwatch.StartNew();
-                using (var fresh = AnalysisResult.Run(network, analysisData, new BudgetFile(new PfaBudget { Residual = net.Residual }, net.Dir, null), 256))
-                    fresh.Save(analysisDir);
-                Say(string.Create(Inv, $"{net.Name}: analysis of {analysisData.Count:N0} images in {watch.Elapsed.TotalSeconds:0} s"));
-            }
+            // As the residual bench analyses: the first 20,000 training images, in the network's residual mode.
+            ResidualBench.EnsureAnalysis(network, analysisDir, new BudgetFile(new PfaBudget { Residual = net.Residual }, net.Dir, null), description.Normalize, 20000, s => Say($"{net.Name}: {s}"));
             using var test = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "test" }, description.Normalize);
             using var finetuneData = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "train", Limit = finetuneSamples }, description.Normalize);
             using var analysis = AnalysisResult.Load(analysisDir);

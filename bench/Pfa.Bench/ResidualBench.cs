@@ -118,14 +118,7 @@ public static class ResidualBench
 
             var analysisDir = Path.Combine(dir, "analysis");
             var budgetOfMode = new BudgetFile(new PfaBudget { Residual = net.Residual }, dir, null);
-            if (!File.Exists(Path.Combine(analysisDir, AnalysisResult.SpectraFileName)))
-            {
-                using var analysisData = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "train", Limit = analysisSamples }, normalize);
-                var watch = Stopwatch.StartNew();
-                using var fresh = AnalysisResult.Run(network, analysisData, budgetOfMode, 256);
-                fresh.Save(analysisDir);
-                Say(string.Create(Inv, $"{net.Name}: analysis of {analysisData.Count:N0} images in {watch.Elapsed.TotalSeconds:0} s"));
-            }
+            EnsureAnalysis(network, analysisDir, budgetOfMode, normalize, analysisSamples, s => Say($"{net.Name}: {s}"));
             using var analysis = AnalysisResult.Load(analysisDir);
             var statsBytes = File.ReadAllBytes(Path.Combine(analysisDir, AnalysisResult.StatsFileName));
             var weightOf = PfaModel.WeightsOf(network);
@@ -218,6 +211,18 @@ public static class ResidualBench
     /// <summary>Seconds of one fine-tune epoch of the model's default 30% recipe (mean over seeds; recalibration included).</summary>
     static double EpochSeconds(List<Row> rows, string model, int finetuneEpochs) =>
         rows.Where(r => r.Model == model && r.Option.StartsWith("default") && !r.Option.Contains("distill")).Select(r => r.FinetuneSeconds).DefaultIfEmpty(double.NaN).Average() / finetuneEpochs;
+
+    /// <summary>Analyses <paramref name="network"/> on the first <paramref name="samples"/> training images in the
+    /// budget's residual mode into <paramref name="analysisDir"/>, unless an analysis is there already.</summary>
+    public static void EnsureAnalysis(PfaNetwork network, string analysisDir, BudgetFile budgetOfMode, Normalization? normalize, int samples, Action<string> say)
+    {
+        if (File.Exists(Path.Combine(analysisDir, AnalysisResult.SpectraFileName)) && File.Exists(Path.Combine(analysisDir, AnalysisResult.StatsFileName))) return;
+        using var analysisData = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "train", Limit = samples }, normalize);
+        var watch = Stopwatch.StartNew();
+        using var fresh = AnalysisResult.Run(network, analysisData, budgetOfMode, 256);
+        fresh.Save(analysisDir);
+        say(string.Create(Inv, $"analysis of {analysisData.Count:N0} images in {watch.Elapsed.TotalSeconds:0} s"));
+    }
 
     static void WriteReport(string outPath, List<Row> rows, List<SearchStudy.CandidateRow> candidates, TimeSpan elapsed, int epochs, int finetuneEpochs, int finetuneSamples, int analysisSamples, int seeds, StringBuilder log)
     {

@@ -16,7 +16,7 @@ namespace Pfa.Core.Native;
 /// disagree it switches to the path without oneDNN and says so once; it checks the gradients (input and weight)
 /// the same way, because there oneDNN was wrong even at shapes whose forward was right; where no path agrees it stops with
 /// PFA0013. <see cref="EnvironmentVariable"/> forces a path (so every path is tested on every machine).
-/// Cost: a few milliseconds (bench/: selfcheck).
+/// Cost: ~15 ms with the gradients (bench/results/cpu-zen5.md).
 /// </summary>
 public static class ConvolutionCheck
 {

@@ -32,9 +32,9 @@ public static class TargetDomain
     public static DataSpec For(DataSpec spec, ModelDescription model)
     {
         if (model.Classes is not { } outputs) return spec;
-        // Not FirstOrDefault: its default, 0, is a class too (a clothing domain 0, 1, 2, 3, 4, 6 was refused).
-        foreach (int missing in (spec.Classes ?? []).Where(c => !outputs.Contains(c)).Take(1))
-            throw new PfaException(ErrorCodes.InvalidArgument, $"class {missing} is not among the model's outputs ({string.Join(", ", outputs)}); it was cut to those classes.");
+        // An index, not FirstOrDefault: its default, 0, is a class too (a clothing domain 0, 1, 2, 3, 4, 6 was refused).
+        if (spec.Classes?.FindIndex(c => !outputs.Contains(c)) is int at && at >= 0)
+            throw new PfaException(ErrorCodes.InvalidArgument, $"class {spec.Classes![at]} is not among the model's outputs ({string.Join(", ", outputs)}); it was cut to those classes.");
         return spec with { Classes = spec.Classes ?? outputs, Relabel = outputs };
     }
 }
