@@ -4,6 +4,7 @@ using Pfa.Bench;
 using Pfa.Core.Native;
 
 GemmReproducibility.Configure();   // before any tensor: thread-count-independent GEMMs, as in the tool
+NativeHeap.Ensure();               // large buffers stay on the heap, as in the tool
 
 var mode = args.FirstOrDefault() ?? "perf";
 var rest = args.Skip(1).ToArray();

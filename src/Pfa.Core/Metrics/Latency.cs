@@ -15,7 +15,12 @@ public sealed record LatencyResult(double MedianMs, double MinMs, int Batch, int
 /// </summary>
 public static class Latency
 {
-    public static LatencyResult Measure(PfaNetwork network, int batch = 1, int runs = 20, int warmup = 3)
+    /// <summary>Warm-up passes before the timed ones. A large batch's first passes grow the C heap, and first
+    /// touches of fresh memory are page faults: a batch-64 28×28 convolution took 100–150 ms in each of its first
+    /// 4 passes and 10 ms afterwards (bench/results/heap.md), so fewer warm-ups put those in the median.</summary>
+    public const int Warmup = 5;
+
+    public static LatencyResult Measure(PfaNetwork network, int batch = 1, int runs = 20, int warmup = Warmup)
     {
         if (batch < 1 || runs < 1) throw new ArgumentOutOfRangeException(nameof(batch));
         bool wasTraining = network.training;

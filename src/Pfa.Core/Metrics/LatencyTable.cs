@@ -19,8 +19,8 @@ namespace Pfa.Core.Metrics;
 /// </summary>
 public sealed class LatencyTable
 {
-    /// <summary>Warm runs per entry (median) and warm-up runs before them.</summary>
-    public const int Runs = 7, Warmup = 2;
+    /// <summary>Warm runs per entry (median) and warm-up runs before them (<see cref="Latency.Warmup"/>: why 5).</summary>
+    public const int Runs = 7, Warmup = Latency.Warmup;
     /// <summary>PFA_CACHE: the folder for cached tables (default: $XDG_CACHE_HOME/pfa or ~/.cache/pfa).</summary>
     public const string CacheVariable = "PFA_CACHE";
 
@@ -144,14 +144,14 @@ public sealed class LatencyTable
         finally { torch.set_num_threads(before); }
     }
 
-    /// <summary>CPU model, threads, TorchSharp (libtorch) version, convolution path and runtime.</summary>
+    /// <summary>CPU model, threads, TorchSharp (libtorch) version, convolution path, heap setting and runtime.</summary>
     public static string MachineFingerprint(LatencyBudget serving)
     {
         string cpu = CpuModel();
         int threads = serving.Threads ?? (serving.Runtime == LatencyBudget.Onnx ? Environment.ProcessorCount : torch.get_num_threads());
         string torchSharp = typeof(torch).Assembly.GetName().Version?.ToString() ?? "?";
         return string.Create(CultureInfo.InvariantCulture,
-            $"cpu={cpu}; threads={threads}; torchsharp={torchSharp}; conv={Native.ConvolutionCheck.Path}; runtime={serving.Runtime}");
+            $"cpu={cpu}; threads={threads}; torchsharp={torchSharp}; conv={Native.ConvolutionCheck.Path}; heap={(Native.NativeHeap.Configured ? "kept" : "glibc default")}; runtime={serving.Runtime}");
     }
 
     static string CpuModel()

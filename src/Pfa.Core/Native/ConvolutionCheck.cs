@@ -54,6 +54,7 @@ public static class ConvolutionCheck
 
     static ConvolutionPath Decide()
     {
+        NativeHeap.Ensure(); // before the first convolution: the probe and every later one run at the speed they will keep
         var forced = Environment.GetEnvironmentVariable(EnvironmentVariable)?.Trim().ToLowerInvariant();
         ConvolutionPath? wanted = forced switch
         {

@@ -39,10 +39,10 @@ public sealed class OnnxRuntimeModel : IDisposable
     }
 
     /// <summary>Median milliseconds of <paramref name="runs"/> forward passes of a random batch after warm-up runs.</summary>
-    public double MedianMilliseconds(int batch, int runs = 20, int warmup = 3) => Measure(batch, runs, warmup).MedianMs;
+    public double MedianMilliseconds(int batch, int runs = 20, int warmup = Metrics.Latency.Warmup) => Measure(batch, runs, warmup).MedianMs;
 
     /// <summary>Forward time of a random batch: median and minimum of <paramref name="runs"/> warm runs.</summary>
-    public Metrics.LatencyResult Measure(int batch, int runs = 20, int warmup = 3)
+    public Metrics.LatencyResult Measure(int batch, int runs = 20, int warmup = Metrics.Latency.Warmup)
     {
         int elements = _sampleShape.Aggregate(1, (a, b) => a * b);
         var rng = new Random(0);

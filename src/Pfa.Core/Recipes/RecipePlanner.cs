@@ -252,7 +252,8 @@ public sealed class RecipePlanner
     /// A latency target (issue 22): the largest knob whose widths' predicted time — Σ of per-layer times measured
     /// on this machine at the serving batch, plus the rest of the original spread over its other layers' elements —
     /// fits; then the chosen widths are measured end to end (for a fraction target, with the original measured
-    /// again right after, so that a machine busier now than when the table was made does not move the answer) and,
+    /// again right after, so that a machine busier now than when the table was made does not move the answer;
+    /// <see cref="LatencyPairs"/> times, the median of the ratios) and,
     /// when the measurement misses the target or undershoots it by more than <see cref="LatencyTolerance"/>, the
     /// limit the prediction must fit is corrected by target/measured and the search repeated (at most
     /// <see cref="LatencyRounds"/> times). The largest knob measured within the target wins.
@@ -269,12 +270,19 @@ public sealed class RecipePlanner
         double limit = target.Milliseconds ?? fraction!.Value * predictor.OriginalMs;
         // measured/target of a knob (≤ 1: within), with the milliseconds it measured and the original's beside it.
         var measured = new Dictionary<double, (double Ratio, double Ms, double OriginalMs)>();
+        // Candidate and original in turn, LatencyPairs times, and the median of the ratios: one disturbed
+        // measurement (a busy moment, a slow first touch of memory) cannot choose the widths.
         (double Ratio, double Ms, double OriginalMs) MeasureAt(double t)
         {
             if (measured.TryGetValue(t, out var m)) return m;
-            double ms = predictor.Measure(Widths.Apply(_spaces, Counts(t)));
-            double original = fraction is null ? predictor.OriginalMs : predictor.Measure(_spaces.Graph.Description);
-            return measured[t] = (fraction is { } f ? ms / original / f : ms / target.Milliseconds!.Value, ms, original);
+            var widths = Widths.Apply(_spaces, Counts(t));
+            var pairs = Enumerable.Range(0, LatencyPairs).Select(_ =>
+            {
+                double ms = predictor.Measure(widths);
+                double original = fraction is null ? predictor.OriginalMs : predictor.Measure(_spaces.Graph.Description);
+                return (Ratio: fraction is { } f ? ms / original / f : ms / target.Milliseconds!.Value, Ms: ms, Original: original);
+            }).ToList();
+            return measured[t] = (Median(pairs.Select(p => p.Ratio)), Median(pairs.Select(p => p.Ms)), Median(pairs.Select(p => p.Original)));
         }
         double? best = null, fastest = null;
         for (int round = 0; round < LatencyRounds; round++)
@@ -307,6 +315,14 @@ public sealed class RecipePlanner
 
     /// <summary>A latency plan stops correcting once measured within this fraction below the target.</summary>
     public const double LatencyTolerance = 0.03;
-    /// <summary>Searches (each with one end-to-end measurement) a latency plan makes at most.</summary>
+    /// <summary>Searches (each with one end-to-end check) a latency plan makes at most.</summary>
     public const int LatencyRounds = 4;
+    /// <summary>Measurements of the candidate (each with the original beside it, for a fraction target) in one end-to-end check.</summary>
+    public const int LatencyPairs = 3;
+
+    static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+    }
 }

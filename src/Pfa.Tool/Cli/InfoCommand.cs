@@ -19,7 +19,7 @@ public static class InfoCommand
         var latencyBatch = new Option<int>("--latency-batch") { Description = "Batch of the latency measurement.", DefaultValueFactory = _ => 1 };
         var runtime = new Option<string>("--runtime") { Description = "Where --latency measures: libtorch (TorchSharp, what the tool trains with) or onnx (ONNX Runtime's CPU provider, on the model's ONNX export).", DefaultValueFactory = _ => "libtorch" };
         runtime.AcceptOnlyFromAmong("libtorch", "onnx");
-        var runs = new Option<int>("--runs") { Description = "Timed runs of the latency measurement (after 3 warm-up runs).", DefaultValueFactory = _ => 20 };
+        var runs = new Option<int>("--runs") { Description = "Timed runs of the latency measurement (after 5 warm-up runs).", DefaultValueFactory = _ => 20 };
         var cmd = new Command("info", "Print the layers of a model with output shapes, parameters and MACs (multiply-accumulates; FLOPs = 2·MACs).")
         {
             model, weights, json, latency, latencyBatch, runs, runtime,
