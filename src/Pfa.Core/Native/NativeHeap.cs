@@ -6,18 +6,23 @@ namespace Pfa.Core.Native;
 /// Keeps libtorch's large temporary buffers on the C heap. glibc's malloc serves a block above its mmap threshold
 /// (dynamic, at most 32 MiB) with a fresh mmap and gives it back with munmap on free, so every convolution's
 /// im2col buffer (64 × 31·9 × 28·28 floats = 56 MiB for one 31→31 layer of a VGG at batch 64) is new, zeroed
-/// pages that fault in on every forward pass. Measured on the Zen 5 machine (bench/results/heap.md): a VGG at
-/// batch 64 took 137–148 ms with 1.5 million page faults, and 45–48 ms with 48 thousand once large blocks stay on
-/// the heap; and because the threshold moves with the process's allocation history, the same 31→31 layer
+/// pages that fault in on every forward pass. Measured on the Zen 5 machine (bench/results/heap.md): the VGG at
+/// batch 64 took 166–172 ms per forward pass (4 million page faults in the run), and 50–61 ms (0.16 million)
+/// once large blocks stay on the heap; and because the threshold moves with the process's allocation history, the same 31→31 layer
 /// measured 17.7 ms in one process and 125 ms in another, which made latency tables and targets unreliable.
-/// PyTorch's CPU tuning guide gives the same advice (jemalloc/tcmalloc, or these settings). The peak memory does
-/// not grow (what is freed is reused); freed memory is only returned to the OS at the end of the process.
-/// Linux with glibc only; a user who sets <c>GLIBC_TUNABLES</c> or <c>MALLOC_MMAP_MAX_</c> keeps their own choice.
+/// PyTorch's performance tuning guide names the same cost (it suggests jemalloc or TCMalloc, which reuse memory). The peak memory
+/// grows (freed blocks are reused, not returned to the OS until the process ends; holes between blocks of other
+/// sizes stay): 726 against 611 MiB for the VGG run, 1144 against 837 MiB for a ResNet-20 — and a fine-tune pass
+/// is 3.3–3.7× faster. Linux with glibc only; <see cref="OptOutVariable"/>=glibc keeps glibc's default, and so
+/// does a user's own <c>GLIBC_TUNABLES</c> or <c>MALLOC_MMAP_MAX_</c>.
 /// </summary>
 public static class NativeHeap
 {
     // mallopt parameters (malloc.h).
     const int TrimThreshold = -1, MmapMax = -4;
+
+    /// <summary>PFA_HEAP: <c>glibc</c> leaves glibc's default (less peak memory, page faults on every large buffer).</summary>
+    public const string OptOutVariable = "PFA_HEAP";
 
     static readonly object Gate = new();
     static bool? _configured;
@@ -37,6 +42,7 @@ public static class NativeHeap
     static bool Configure()
     {
         if (!OperatingSystem.IsLinux()) return false;
+        if (string.Equals(Environment.GetEnvironmentVariable(OptOutVariable)?.Trim(), "glibc", StringComparison.OrdinalIgnoreCase)) return false;
         if (Environment.GetEnvironmentVariable("GLIBC_TUNABLES") is { Length: > 0 } ||
             Environment.GetEnvironmentVariable("MALLOC_MMAP_MAX_") is { Length: > 0 }) return false;
         try
