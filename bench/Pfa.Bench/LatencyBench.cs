@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Pfa.Core.Budget;
 using Pfa.Core.Data;
+using Pfa.Core.Errors;
 using Pfa.Core.Evaluation;
 using Pfa.Core.Metrics;
 using Pfa.Core.Model;
@@ -53,6 +54,8 @@ public static class LatencyBench
         Directory.CreateDirectory(work);
         Environment.SetEnvironmentVariable(LatencyTable.CacheVariable, Path.GetFullPath(Path.Combine(work, "..", "latency-cache")));
         var rowsPath = Path.Combine(work, "rows.jsonl");
+        var unreachablePath = Path.Combine(work, "unreachable.jsonl");
+        var unreachable = File.Exists(unreachablePath) ? File.ReadAllLines(unreachablePath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<Unreachable>(l)!).ToList() : [];
         var done = File.Exists(rowsPath) ? File.ReadAllLines(rowsPath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<Row>(l)!).ToList() : [];
         var log = new StringBuilder();
         void Say(string s) { Console.WriteLine(s); log.AppendLine(s); }
@@ -87,8 +90,20 @@ public static class LatencyBench
                     var budget = new BudgetFile(option == "latency"
                         ? new PfaBudget { Strategy = "latency", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch } }
                         : new PfaBudget { Strategy = "footprint", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch }, RoundTo = RoundTo.Measured }, net.Dir, null);
+                    if (unreachable.Any(u => u.Model == net.Name && u.Option == option && u.Batch == batch && u.Target == target)) continue;
                     var watch = Stopwatch.StartNew();
-                    var recipe = CandidateSearch.Choose(network, analysis, budget, statsBytes, weightOf, finetuneData, 128, _ => { });
+                    Recipe recipe;
+                    try { recipe = CandidateSearch.Choose(network, analysis, budget, statsBytes, weightOf, finetuneData, 128, _ => { }); }
+                    catch (PfaException e) when (e.Code == ErrorCodes.InvalidBudget)
+                    {
+                        // A target below what the smallest widths reach on this machine: the run's answer, recorded as such.
+                        var u = new Unreachable(net.Name, option, batch, target, e.Message);
+                        File.AppendAllText(unreachablePath, JsonSerializer.Serialize(u) + "\n");
+                        unreachable.Add(u);
+                        Say($"{net.Name} {option} batch {batch} target {target:0.##}: {e.Code} {e.Message}");
+                        Write(outPath, done, unreachable, repetitions, total.Elapsed, log);
+                        continue;
+                    }
                     double planSeconds = watch.Elapsed.TotalSeconds;
                     var plan = recipe.Strategy.Latency ?? new RecipeLatency();
                     // End to end, original and compressed in turn, repeated: the median of the ratios.
@@ -120,16 +135,18 @@ public static class LatencyBench
                         File.AppendAllText(rowsPath, JsonSerializer.Serialize(row) + "\n");
                         done.Add(row);
                         Say(string.Create(Inv, $"{net.Name} {option} batch {batch} target {target:0.##} seed {seed}: recalibrated {recalibrated:0.00}% → fine-tuned {accuracy:0.00}%"));
-                        Write(outPath, done, repetitions, total.Elapsed, log);   // the table as it stands: a long run can be stopped and still committed
+                        Write(outPath, done, unreachable, repetitions, total.Elapsed, log);   // the table as it stands: a long run can be stopped and still committed
                     }
                 }
         }
-        Write(outPath, done, repetitions, total.Elapsed, log);
+        Write(outPath, done, unreachable, repetitions, total.Elapsed, log);
         Console.WriteLine($"wrote {outPath}");
         return 0;
     }
 
-    static void Write(string path, List<Row> rows, int repetitions, TimeSpan elapsed, StringBuilder log)
+    sealed record Unreachable(string Model, string Option, int Batch, double Target, string Message);
+
+    static void Write(string path, List<Row> rows, List<Unreachable> unreachable, int repetitions, TimeSpan elapsed, StringBuilder log)
     {
         var md = new StringBuilder("# Latency targets (issue 22)\n\n");
         md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll latency` ({BenchMachine.Describe()}, {elapsed.TotalMinutes:0} min for this invocation, nothing else running). `{{ \"strategy\": \"latency\", \"target\": t, \"latency\": {{ \"batch\": b }} }}` with the default candidate search, on the quality bench's VGG and the residual bench's networks (their trained models and analyses). Planned: the search's own end-to-end measurement against the target (the original measured at plan time). Measured: afterwards, the compressed model and the original in turn, {repetitions} repetitions (40 runs each at batch 1, 10 at batch 64), the median of the ratios; met within 5% = measured ≤ 1.05·t. \"footprint, round_to auto\": the default footprint 0.3 with `round_to: \"auto\"` measured at that batch (the issue asks latency/MACs ≤ 1.25). Accuracy: batch-norm recalibration, then the fine-tune of the bench the network comes from (VGG: 2 epochs, residual: 1 epoch on 20k images), mean ± sd over the seeds. Table: per-layer entries (measured by this plan, seconds) — the first plan of a network and batch builds the table, later ones read the cache."));
@@ -143,6 +160,11 @@ public static class LatencyBench
             double mean = acc.Average(), sd = acc.Count > 1 ? Math.Sqrt(acc.Sum(a => (a - mean) * (a - mean)) / (acc.Count - 1)) : 0;
             string met = f.Option != "latency" ? "—" : f.MeasuredPercent <= 100 * f.Target * 1.05 ? "yes" : "**no**";
             md.AppendLine(string.Create(Inv, $"| {f.Model} | {f.Option} | {f.Batch} | {f.Target:0.##} | {f.ParametersPercent:0.0} | {f.MacsPercent:0.0} | {f.PlannedMs:0.###} ({f.PlannedTargetMs:0.###}) | {f.MeasuredPercent:0.0} | {met} | {f.MeasuredPercent / f.MacsPercent:0.00} | {g.Average(r => r.Recalibrated):0.00} | {mean:0.00} ± {sd:0.00} | {f.Full:0.00} | {f.TableEntries} ({f.TableMeasured}, {f.TableSeconds:0.0}) | {f.PlanSeconds:0} |"));
+        }
+        if (unreachable.Count > 0)
+        {
+            md.AppendLine().AppendLine("Targets the plan reports as out of reach on this machine (PFA0007, the smallest widths measured above the target):").AppendLine();
+            foreach (var u in unreachable) md.AppendLine(string.Create(Inv, $"- {u.Model}, batch {u.Batch}, target {u.Target:0.##}: {u.Message}"));
         }
         md.AppendLine().AppendLine("## Log").AppendLine().AppendLine("```").Append(log).AppendLine("```");
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);

@@ -49,8 +49,12 @@ public sealed class LatencyTargetTests : IDisposable
         {
             double factor = disturbance?.Invoke(EndToEnd) ?? 1;
             EndToEnd++;
-            return busier * factor * Time(ModelGraph.Build(description));
+            double time = Time(ModelGraph.Build(description));
+            Measured.Add(time);
+            return busier * factor * time;
         }
+        /// <summary>The undisturbed time of every model measured (candidates and the original).</summary>
+        public List<double> Measured { get; } = [];
         public int TableEntries => 0;
         public int TableMeasured => 0;
         public double TableSeconds => 0;
@@ -91,7 +95,11 @@ public sealed class LatencyTargetTests : IDisposable
         double measured = MeasuredOf(plan);
         Assert.True(Math.Abs(busier * measured - l.MeasuredMs) < 1e-3);
         Assert.True(measured <= goal + 1e-9, $"measured {measured} over the target {goal}");
-        Assert.True(measured >= goal * (1 - RecipePlanner.LatencyTolerance) - 1e-9, $"measured {measured} undershoots {goal} by more than {RecipePlanner.LatencyTolerance:P0}");
+        // Under the aim by more than the tolerance only where the plan tried larger widths and they were over the aim
+        // (the knots are too coarse there for the band).
+        double aim = goal * (1 - RecipePlanner.LatencyMargin), floor = aim - goal * RecipePlanner.LatencyTolerance;
+        Assert.True(measured <= aim + 1e-9 || machine.Measured.All(m => m <= measured || m > goal), $"measured {measured} over the aim {aim} while nothing larger within the target was tried");
+        Assert.True(measured >= floor - 1e-9 || machine.Measured.Any(m => m > aim && m < machine.OriginalMs), $"measured {measured} undershoots the aim {aim} by more than the tolerance and nothing larger was tried");
         Assert.InRange(machine.EndToEnd, 2 * RecipePlanner.LatencyPairs, 2 * RecipePlanner.LatencyPairs * RecipePlanner.LatencyRounds);   // each candidate with the original beside it
         Assert.True(machine.Saved);
         Assert.True(Math.Abs(measured * error - l.PredictedMs) < 1e-3);

@@ -13,7 +13,8 @@ namespace Pfa.Core.Native;
 /// PyTorch's performance tuning guide names the same cost (it suggests jemalloc or TCMalloc, which reuse memory). The peak memory
 /// grows (freed blocks are reused, not returned to the OS until the process ends; holes between blocks of other
 /// sizes stay): 726 against 611 MiB for the VGG run, 1144 against 837 MiB for a ResNet-20 — and a fine-tune pass
-/// is 3.3–3.7× faster. Linux with glibc only; <see cref="OptOutVariable"/>=glibc keeps glibc's default, and so
+/// is 3.3–3.7× faster. It holds for the main thread's arena, where the tool and the benchmarks compute (other
+/// threads' arenas still map blocks above 64 MiB). Linux with glibc only; <see cref="OptOutVariable"/>=glibc keeps glibc's default, and so
 /// does a user's own <c>GLIBC_TUNABLES</c> or <c>MALLOC_MMAP_MAX_</c>.
 /// </summary>
 public static class NativeHeap
