@@ -13,14 +13,13 @@ namespace Pfa.Bench;
 /// <summary>
 /// What <see cref="NativeHeap"/> changes: the trained VGG (and the residual bench's ResNet-20 when it is there)
 /// timed at batch 64 and batch 1, and one fine-tune pass over 5,120 images, in child processes with the tool's heap
-/// settings and with glibc's default (a GLIBC_TUNABLES the tool leaves alone), interleaved, repeated; the median of
+/// settings and with glibc's default (<see cref="NativeHeap.OptOutVariable"/>=glibc), interleaved, repeated; the median of
 /// each, the ratio of the medians, and each child's page faults and peak memory. mallopt's dynamic threshold cannot
 /// be restored within one process, so each side runs in processes of its own.
 /// </summary>
 public static class HeapBench
 {
     static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
-    const string DefaultHeap = "glibc.malloc.check=0";   // any GLIBC_TUNABLES: the tool then keeps glibc's default
 
     sealed record Sample(string Model, double Batch64Ms, double Batch1Ms, double TrainSeconds, long MinorFaults, long PeakKb, bool Kept);
 
@@ -43,12 +42,12 @@ public static class HeapBench
         var md = new StringBuilder();
         md.AppendLine("# The C heap and libtorch's large buffers");
         md.AppendLine();
-        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll heap` ({BenchMachine.Describe()}, {watch.Elapsed.TotalMinutes:0} min, nothing else running). Each cell: the median over {repetitions} child processes per side, run in turn (kept, default, kept, …). \"kept\": the tool's `NativeHeap` settings (mallopt: large blocks never mmapped, the heap's top never trimmed); \"glibc default\": the same process with `GLIBC_TUNABLES` set, which the tool leaves alone. Latency: trained weights, a fixed random input, {Latency.Warmup} warm-up passes, the median of 10 runs at batch 64 and of 40 at batch 1. Fine-tune: one pass over 5,120 training images in batches of 128 (SGD, as compress fine-tunes). Page faults and peak memory (VmHWM) of the whole child."));
+        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll heap` ({BenchMachine.Describe()}, {watch.Elapsed.TotalMinutes:0} min, nothing else running). Each cell: the median over {repetitions} child processes per side, run in turn (kept, default, kept, …). \"kept\": the tool's `NativeHeap` settings (mallopt: large blocks never mmapped, the heap's top never trimmed); \"glibc default\": the same process with `PFA_HEAP=glibc`. Latency: trained weights, a fixed random input, {Latency.Warmup} warm-up passes, the median of 10 runs at batch 64 and of 40 at batch 1. Fine-tune: one pass over 5,120 training images in batches of 128 (SGD, as compress fine-tunes). Page faults and peak memory (VmHWM) of the whole child."));
         md.AppendLine();
         md.AppendLine("| model | heap | batch 64 ms | batch 1 ms | fine-tune s | minor page faults | peak MiB |");
         md.AppendLine("|---|---|---:|---:|---:|---:|---:|");
         foreach (var g in samples.GroupBy(s => (s.Model, s.Kept)))
-            md.AppendLine(string.Create(Inv, $"| {g.Key.Model} | {(g.Key.Kept ? "kept" : "glibc default")} | {Median(g.Select(s => s.Batch64Ms)):0.0} | {Median(g.Select(s => s.Batch1Ms)):0.000} | {Median(g.Select(s => s.TrainSeconds)):0.0} | {Median(g.Select(s => (double)s.MinorFaults)):N0} | {Median(g.Select(s => (double)s.PeakKb)) / 1024:0} |"));
+            md.AppendLine(string.Create(Inv, $"| {g.Key.Model} | {(g.Key.Kept ? "kept" : "glibc default")} | {Latency.Median(g.Select(s => s.Batch64Ms)):0.0} | {Latency.Median(g.Select(s => s.Batch1Ms)):0.000} | {Latency.Median(g.Select(s => s.TrainSeconds)):0.0} | {Latency.Median(g.Select(s => (double)s.MinorFaults)):N0} | {Latency.Median(g.Select(s => (double)s.PeakKb)) / 1024:0} |"));
         md.AppendLine();
         md.AppendLine("Default over kept (how much slower glibc's default is):");
         md.AppendLine();
@@ -56,7 +55,7 @@ public static class HeapBench
         md.AppendLine("|---|---:|---:|---:|");
         foreach (var g in samples.GroupBy(s => s.Model))
         {
-            double Ratio(Func<Sample, double> f) => Median(g.Where(s => !s.Kept).Select(f)) / Median(g.Where(s => s.Kept).Select(f));
+            double Ratio(Func<Sample, double> f) => Latency.Median(g.Where(s => !s.Kept).Select(f)) / Latency.Median(g.Where(s => s.Kept).Select(f));
             md.AppendLine(string.Create(Inv, $"| {g.Key} | {Ratio(s => s.Batch64Ms):0.00}× | {Ratio(s => s.Batch1Ms):0.00}× | {Ratio(s => s.TrainSeconds):0.00}× |"));
         }
         md.AppendLine();
@@ -77,7 +76,7 @@ public static class HeapBench
         var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true };
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(HeapBench).Assembly.Location);
         foreach (var a in new[] { "heap-child", name, dir }) psi.ArgumentList.Add(a);
-        if (!kept) psi.Environment["GLIBC_TUNABLES"] = DefaultHeap;
+        if (!kept) psi.Environment[NativeHeap.OptOutVariable] = "glibc";
         using var p = Process.Start(psi)!;
         var output = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
@@ -102,12 +101,6 @@ public static class HeapBench
         long peak = long.Parse(File.ReadAllLines("/proc/self/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)).Split(':', StringSplitOptions.TrimEntries)[1].Split(' ')[0], Inv);
         Console.WriteLine(JsonSerializer.Serialize(new Sample(name, b64, b1, Math.Round(train, 2), faults, peak, NativeHeap.Configured)));
         return 0;
-    }
-
-    static double Median(IEnumerable<double> values)
-    {
-        var v = values.Order().ToArray();
-        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
     }
 
     static string? Arg(string[] args, string name) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;

@@ -87,10 +87,10 @@ public static class LatencyBench
             foreach (var (option, batch, target) in configs)
                 {
                     if (Enumerable.Range(1, seeds).All(s => done.Any(r => r.Model == net.Name && r.Option == option && r.Batch == batch && r.Target == target && r.Seed == s))) continue;
+                    if (unreachable.Any(u => u.Model == net.Name && u.Option == option && u.Batch == batch && u.Target == target)) continue;
                     var budget = new BudgetFile(option == "latency"
                         ? new PfaBudget { Strategy = "latency", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch } }
                         : new PfaBudget { Strategy = "footprint", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch }, RoundTo = RoundTo.Measured }, net.Dir, null);
-                    if (unreachable.Any(u => u.Model == net.Name && u.Option == option && u.Batch == batch && u.Target == target)) continue;
                     var watch = Stopwatch.StartNew();
                     Recipe recipe;
                     try { recipe = CandidateSearch.Choose(network, analysis, budget, statsBytes, weightOf, finetuneData, 128, _ => { }); }

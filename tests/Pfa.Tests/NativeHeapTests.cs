@@ -10,8 +10,8 @@ namespace Pfa.Tests;
 /// (above glibc's largest mmap threshold) does not fault that buffer's pages in again on every forward pass.
 /// Counted on the real tool as a child process (its main thread allocates, as in every run), by the page faults
 /// its extra timed runs add; with PFA_HEAP=glibc (or the user's own GLIBC_TUNABLES) the tool keeps glibc's
-/// default and each run faults the whole buffer in — the cost that made such convolutions 3× slower and their times depend on the
-/// process's past.
+/// default and each run faults the whole buffer in — the cost that made such convolutions 3× slower and their
+/// times depend on the process's past.
 /// </summary>
 public sealed class NativeHeapTests : IDisposable
 {

@@ -17,7 +17,7 @@ public static class Latency
 {
     /// <summary>Warm-up passes before the timed ones. A large batch's first passes grow the C heap, and first
     /// touches of fresh memory are page faults: a batch-64 28×28 convolution took 100–150 ms in each of its first
-    /// 4 passes and 10 ms afterwards (bench/results/heap.md), so fewer warm-ups put those in the median.</summary>
+    /// 4 passes and 10 ms afterwards (one 32→32 layer timed pass by pass), so fewer warm-ups put those in the median.</summary>
     public const int Warmup = 5;
 
     public static LatencyResult Measure(PfaNetwork network, int batch = 1, int runs = 20, int warmup = Warmup)
@@ -40,8 +40,13 @@ public static class Latency
             }
         }
         if (wasTraining) network.train();
-        Array.Sort(times);
-        double median = runs % 2 == 1 ? times[runs / 2] : (times[runs / 2 - 1] + times[runs / 2]) / 2;
-        return new LatencyResult(Math.Round(median, 4), Math.Round(times[0], 4), batch, runs, torch.get_num_threads());
+        return new LatencyResult(Math.Round(Median(times), 4), Math.Round(times.Min(), 4), batch, runs, torch.get_num_threads());
+    }
+
+    /// <summary>The median (the mean of the middle two for an even count): what every timing here reports.</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var v = values.Order().ToArray();
+        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
     }
 }

@@ -8,14 +8,15 @@ namespace Pfa.Core.Native;
 /// im2col buffer (64 × 31·9 × 28·28 floats = 56 MiB for one 31→31 layer of a VGG at batch 64) is new, zeroed
 /// pages that fault in on every forward pass. Measured on the Zen 5 machine (bench/results/heap.md): the VGG at
 /// batch 64 took 166–172 ms per forward pass (4 million page faults in the run), and 50–61 ms (0.16 million)
-/// once large blocks stay on the heap; and because the threshold moves with the process's allocation history, the same 31→31 layer
-/// measured 17.7 ms in one process and 125 ms in another, which made latency tables and targets unreliable.
-/// PyTorch's performance tuning guide names the same cost (it suggests jemalloc or TCMalloc, which reuse memory). The peak memory
-/// grows (freed blocks are reused, not returned to the OS until the process ends; holes between blocks of other
-/// sizes stay): 726 against 611 MiB for the VGG run, 1144 against 837 MiB for a ResNet-20 — and a fine-tune pass
-/// is 3.3–3.7× faster. It holds for the main thread's arena, where the tool and the benchmarks compute (other
-/// threads' arenas still map blocks above 64 MiB). Linux with glibc only; <see cref="OptOutVariable"/>=glibc keeps glibc's default, and so
-/// does a user's own <c>GLIBC_TUNABLES</c> or <c>MALLOC_MMAP_MAX_</c>.
+/// once large blocks stay on the heap; and because the threshold moves with the process's allocation history,
+/// the same 31→31 layer measured 17.7 ms in one process and 125 ms in another, which made latency tables and
+/// targets unreliable. PyTorch's performance tuning guide names the same cost (it suggests jemalloc or TCMalloc,
+/// which reuse memory). The peak memory grows (freed blocks are reused, not returned to the OS until the process
+/// ends; holes between blocks of other sizes stay): 726 against 611 MiB for the VGG run, 1144 against 837 MiB
+/// for a ResNet-20 — and a fine-tune pass is 3.3–3.7× faster. It holds for the main thread's arena, where the
+/// tool and the benchmarks compute (other threads' arenas still map blocks above 64 MiB). Linux with glibc
+/// only; <see cref="OptOutVariable"/>=glibc keeps glibc's default, and so does a user's own
+/// <c>GLIBC_TUNABLES</c> or <c>MALLOC_MMAP_MAX_</c>.
 /// </summary>
 public static class NativeHeap
 {

@@ -283,7 +283,7 @@ public sealed class RecipePlanner
                 double original = fraction is null ? predictor.OriginalMs : predictor.Measure(_spaces.Graph.Description);
                 return (Ratio: fraction is { } f ? ms / original / f : ms / target.Milliseconds!.Value, Ms: ms, Original: original);
             }).ToList();
-            return measured[t] = (Median(pairs.Select(p => p.Ratio)), Median(pairs.Select(p => p.Ms)), Median(pairs.Select(p => p.Original)));
+            return measured[t] = (Metrics.Latency.Median(pairs.Select(p => p.Ratio)), Metrics.Latency.Median(pairs.Select(p => p.Ms)), Metrics.Latency.Median(pairs.Select(p => p.Original)));
         }
         // Aim LatencyMargin under the target: a later measurement of the same widths differs by a few percent
         // (the latency bench's ResNet-20 at 0.3: planned at 1.0 of the target, measured again at 1.053).
@@ -328,10 +328,4 @@ public sealed class RecipePlanner
     public const int LatencyRounds = 4;
     /// <summary>Measurements of the candidate (each with the original beside it, for a fraction target) in one end-to-end check.</summary>
     public const int LatencyPairs = 3;
-
-    static double Median(IEnumerable<double> values)
-    {
-        var v = values.Order().ToArray();
-        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
-    }
 }
