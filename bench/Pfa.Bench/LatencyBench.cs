@@ -8,6 +8,7 @@ using Pfa.Core.Errors;
 using Pfa.Core.Evaluation;
 using Pfa.Core.Metrics;
 using Pfa.Core.Model;
+using Pfa.Core.Onnx;
 using Pfa.Core.Pipeline;
 using Pfa.Core.Recipes;
 using Pfa.Core.Surgery;
@@ -21,7 +22,8 @@ namespace Pfa.Bench;
 /// and at batch 64, each planned on this machine (per-layer tables cached in bench/work/latency-cache, with the
 /// default candidate search), then measured end to end — original and compressed in turn, repeated, the median of
 /// the ratios — and fine-tuned with the budget of the bench the network comes from. Rows in
-/// bench/work/latency/rows.jsonl (resumable). Run it with nothing else on the machine.
+/// bench/work/latency/rows.jsonl (resumable). Run it with nothing else on the machine. <c>--runtime onnx</c> plans
+/// and measures in ONNX Runtime (the runtime .NET teams deploy with) instead of libtorch, into latency-onnx.md.
 /// </summary>
 public static class LatencyBench
 {
@@ -36,8 +38,12 @@ public static class LatencyBench
     public static int Run(string[] args)
     {
         string Arg(string name, string fallback) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback; }
-        var outPath = Arg("--out", "bench/results/latency.md");
-        var work = Arg("--work", "bench/work/latency");
+        var runtime = Arg("--runtime", LatencyBudget.LibTorch);
+        if (runtime is not (LatencyBudget.LibTorch or LatencyBudget.Onnx)) throw new ArgumentException($"--runtime {runtime}: libtorch or onnx");
+        bool onnx = runtime == LatencyBudget.Onnx;
+        var outPath = Arg("--out", onnx ? "bench/results/latency-onnx.md" : "bench/results/latency.md");
+        var work = Arg("--work", onnx ? "bench/work/latency-onnx" : "bench/work/latency");
+        var optionsRun = Arg("--options", "latency,footprint").Split(',');
         int seeds = int.Parse(Arg("--seeds", "2"), Inv);
         int repetitions = int.Parse(Arg("--repetitions", "5"), Inv);
         int finetuneSamples = int.Parse(Arg("--finetune-samples", "20000"), Inv);
@@ -83,14 +89,15 @@ public static class LatencyBench
             double full = Evaluator.Evaluate(network, test).Top1 * 100;
 
             // The latency targets, and footprint 0.3 with round_to "auto" at the same serving batch (its latency/MACs).
-            var configs = batches.SelectMany(batch => targets.Select(t => (Option: "latency", Batch: batch, Target: t)).Append(("footprint, round_to auto", batch, 0.3)));
+            var configs = batches.SelectMany(batch => targets.Select(t => (Option: "latency", Batch: batch, Target: t)).Append((Option: "footprint, round_to auto", Batch: batch, Target: 0.3)))
+                .Where(c => optionsRun.Contains(c.Option.Split(',')[0]));
             foreach (var (option, batch, target) in configs)
                 {
                     if (Enumerable.Range(1, seeds).All(s => done.Any(r => r.Model == net.Name && r.Option == option && r.Batch == batch && r.Target == target && r.Seed == s))) continue;
                     if (unreachable.Any(u => u.Model == net.Name && u.Option == option && u.Batch == batch && u.Target == target)) continue;
                     var budget = new BudgetFile(option == "latency"
-                        ? new PfaBudget { Strategy = "latency", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch } }
-                        : new PfaBudget { Strategy = "footprint", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch }, RoundTo = RoundTo.Measured }, net.Dir, null);
+                        ? new PfaBudget { Strategy = "latency", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch, Runtime = runtime } }
+                        : new PfaBudget { Strategy = "footprint", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch, Runtime = runtime }, RoundTo = RoundTo.Measured }, net.Dir, null);
                     var watch = Stopwatch.StartNew();
                     Recipe recipe;
                     try { recipe = CandidateSearch.Choose(network, analysis, budget, statsBytes, weightOf, finetuneData, 128, _ => { }); }
@@ -101,7 +108,7 @@ public static class LatencyBench
                         File.AppendAllText(unreachablePath, JsonSerializer.Serialize(u) + "\n");
                         unreachable.Add(u);
                         Say($"{net.Name} {option} batch {batch} target {target:0.##}: {e.Code} {e.Message}");
-                        Write(outPath, done, unreachable, repetitions, total.Elapsed, log);
+                        Write(outPath, runtime, done, unreachable, repetitions, total.Elapsed, log);
                         continue;
                     }
                     double planSeconds = watch.Elapsed.TotalSeconds;
@@ -112,8 +119,11 @@ public static class LatencyBench
                         var (_, compressed) = ChannelSurgery.Apply(network, recipe);
                         using var _c = compressed;
                         int runs = batch == 1 ? 40 : 10;
+                        using var compressedSession = onnx ? OnnxRuntimeModel.Of(compressed) : null;
+                        using var originalSession = onnx ? OnnxRuntimeModel.Of(network) : null;
+                        double Time(PfaNetwork n, OnnxRuntimeModel? session) => session?.Measure(batch, runs).MedianMs ?? Latency.Measure(n, batch, runs).MedianMs;
                         var ratios = Enumerable.Range(0, repetitions)
-                            .Select(_ => Latency.Measure(compressed, batch, runs).MedianMs / Latency.Measure(network, batch, runs).MedianMs).Order().ToList();
+                            .Select(_ => Time(compressed, compressedSession) / Time(network, originalSession)).Order().ToList();
                         ratio = ratios[ratios.Count / 2];
                     }
                     Say(string.Create(Inv, $"{net.Name} {option} batch {batch} target {target:0.##}: planned {plan.MeasuredMs:0.###} ms of {plan.OriginalMs:0.###} (target {plan.TargetMs:0.###}, predicted {plan.PredictedMs:0.###}); measured again {100 * ratio:0.0}% of the original; {recipe.Totals.ParametersPercent}% params, {recipe.Totals.MacsPercent}% MACs; table {plan.TableEntries} entries ({plan.TableMeasured} measured, {plan.TableSeconds:0.0} s), plan {planSeconds:0} s"));
@@ -135,21 +145,24 @@ public static class LatencyBench
                         File.AppendAllText(rowsPath, JsonSerializer.Serialize(row) + "\n");
                         done.Add(row);
                         Say(string.Create(Inv, $"{net.Name} {option} batch {batch} target {target:0.##} seed {seed}: recalibrated {recalibrated:0.00}% → fine-tuned {accuracy:0.00}%"));
-                        Write(outPath, done, unreachable, repetitions, total.Elapsed, log);   // the table as it stands: a long run can be stopped and still committed
+                        Write(outPath, runtime, done, unreachable, repetitions, total.Elapsed, log);   // the table as it stands: a long run can be stopped and still committed
                     }
                 }
         }
-        Write(outPath, done, unreachable, repetitions, total.Elapsed, log);
+        Write(outPath, runtime, done, unreachable, repetitions, total.Elapsed, log);
         Console.WriteLine($"wrote {outPath}");
         return 0;
     }
 
     sealed record Unreachable(string Model, string Option, int Batch, double Target, string Message);
 
-    static void Write(string path, List<Row> rows, List<Unreachable> unreachable, int repetitions, TimeSpan elapsed, StringBuilder log)
+    static void Write(string path, string runtime, List<Row> rows, List<Unreachable> unreachable, int repetitions, TimeSpan elapsed, StringBuilder log)
     {
-        var md = new StringBuilder("# Latency targets (issue 22)\n\n");
-        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll latency` ({BenchMachine.Describe()}, {elapsed.TotalMinutes:0} min for this invocation, nothing else running). `{{ \"strategy\": \"latency\", \"target\": t, \"latency\": {{ \"batch\": b }} }}` with the default candidate search, on the quality bench's VGG and the residual bench's networks (their trained models and analyses). Planned: the search's own end-to-end measurement against the target (the original measured at plan time). Measured: afterwards, the compressed model and the original in turn, {repetitions} repetitions (40 runs each at batch 1, 10 at batch 64), the median of the ratios; met within 5% = measured ≤ 1.05·t. \"footprint, round_to auto\": the default footprint 0.3 with `round_to: \"auto\"` measured at that batch (the issue asks latency/MACs ≤ 1.25). Accuracy: batch-norm recalibration, then the fine-tune of the bench the network comes from (VGG: 2 epochs, residual: 1 epoch on 20k images), mean ± sd over the seeds. Table: per-layer entries (measured by this plan, seconds) — the first plan of a network and batch builds the table, later ones read the cache."));
+        bool onnx = runtime == LatencyBudget.Onnx;
+        var md = new StringBuilder(onnx ? "# Latency targets (issue 22), in ONNX Runtime\n\n" : "# Latency targets (issue 22)\n\n");
+        var runtimeBudget = onnx ? ", \"runtime\": \"onnx\"" : "";
+        var where = onnx ? string.Create(Inv, $"; planned and measured in ONNX Runtime {typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version}'s CPU provider on each model's export ({Environment.ProcessorCount} intra-op threads)") : "";
+        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll latency{(onnx ? " --runtime onnx" : "")}` ({BenchMachine.Describe()}, {elapsed.TotalMinutes:0} min for this invocation, nothing else running{where}). `{{ \"strategy\": \"latency\", \"target\": t, \"latency\": {{ \"batch\": b{runtimeBudget} }} }}` with the default candidate search, on the quality bench's VGG and the residual bench's networks (their trained models and analyses). Planned: the search's own end-to-end measurement against the target (the original measured at plan time). Measured: afterwards, the compressed model and the original in turn, {repetitions} repetitions (40 runs each at batch 1, 10 at batch 64), the median of the ratios; met within 5% = measured ≤ 1.05·t. \"footprint, round_to auto\": the default footprint 0.3 with `round_to: \"auto\"` measured at that batch (the issue asks latency/MACs ≤ 1.25). Accuracy: batch-norm recalibration, then the fine-tune of the bench the network comes from (VGG: 2 epochs, residual: 1 epoch on 20k images), mean ± sd over the seeds. Table: per-layer entries (measured by this plan, seconds) — the first plan of a network and batch builds the table, later ones read the cache."));
         md.AppendLine();
         md.AppendLine("| model | option | batch | target | % params | % MACs | planned ms (target) | measured % of original | met within 5% | latency/MACs | recalibrated | fine-tuned | full | table entries (new, s) | plan s |");
         md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|");
