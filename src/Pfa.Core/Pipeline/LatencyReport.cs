@@ -18,6 +18,10 @@ public static class LatencyReport
 {
     /// <summary>A latency ratio above this multiple of the MACs ratio is a warning (PFA2005).</summary>
     public const double MacsSlack = 1.5;
+    /// <summary>Pairs measured again when the first pair would warn (the median one is reported).</summary>
+    public const int ConfirmPairs = 3;
+
+    static bool Suspicious(Latencies row) => row.AfterMs > row.BeforeMs || row.MacsRatio > MacsSlack;
 
     public sealed record Result(Latencies Latency, Latencies? Serving, Latencies? Onnx, Latencies? OnnxServing, IReadOnlyList<string> Warnings);
 
@@ -31,6 +35,15 @@ public static class LatencyReport
             MacsRatio = macsPercent > 0 ? Math.Round(100 * after.MedianMs / before.MedianMs / macsPercent, 2) : null,
             Batch = before.Batch, Runs = before.Runs, Threads = before.Threads,
         };
+        // A pair that would warn is measured again before it does: a tiny model's batch-1 time moves by several
+        // percent between two measurements (0.128 vs 0.133 ms gave PFA2004 on a model with 70% of the MACs in the
+        // end-to-end test). Three more pairs in turn, and the pair with the median ratio is the row.
+        Latencies Confirmed(Func<Latencies> pair)
+        {
+            var first = pair();
+            if (!Suspicious(first)) return first;
+            return Enumerable.Range(0, ConfirmPairs).Select(_ => pair()).OrderBy(r => r.AfterMs / r.BeforeMs).ElementAt(ConfirmPairs / 2);
+        }
         // libtorch: batch 1 (20 runs) and the serving batch (10 runs: a large batch takes longer), under the budget's threads.
         int threadsBefore = torch.get_num_threads();
         if (budget.Threads is { } t) torch.set_num_threads(t);
@@ -39,8 +52,8 @@ public static class LatencyReport
         try
         {
             var measure = measureBatch1 ?? (n => Latency.Measure(n, batch: 1));
-            libtorch1 = Row(measure(original), measure(compressed));
-            if (serving > 1) libtorchServing = Row(Latency.Measure(original, serving, runs: 10), Latency.Measure(compressed, serving, runs: 10));
+            libtorch1 = Confirmed(() => Row(measure(original), measure(compressed)));
+            if (serving > 1) libtorchServing = Confirmed(() => Row(Latency.Measure(original, serving, runs: 10), Latency.Measure(compressed, serving, runs: 10)));
         }
         finally { torch.set_num_threads(threadsBefore); }
 
@@ -49,8 +62,8 @@ public static class LatencyReport
         {
             using var before = OnnxRuntimeModel.Of(original, budget.Threads ?? 0);
             using var after = new OnnxRuntimeModel(File.ReadAllBytes(onnxPath), compressed.Graph.InputShape, budget.Threads ?? 0);
-            onnx1 = Row(before.Measure(1), after.Measure(1));
-            if (serving > 1) onnxServing = Row(before.Measure(serving, runs: 10), after.Measure(serving, runs: 10));
+            onnx1 = Confirmed(() => Row(before.Measure(1), after.Measure(1)));
+            if (serving > 1) onnxServing = Confirmed(() => Row(before.Measure(serving, runs: 10), after.Measure(serving, runs: 10)));
         }
 
         var warnings = new List<string>();
