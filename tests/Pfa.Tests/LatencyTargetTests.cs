@@ -231,7 +231,7 @@ public sealed class LatencyTargetTests : IDisposable
     }
 }
 
-/// <summary>round_to "auto" (issue 22): per layer, the multiple at which its measured latency steps.</summary>
+/// <summary>round_to "auto" (issue 22): per layer, the multiple its measured latency rewards.</summary>
 public sealed class AutoRoundToTests
 {
     static readonly ModelDescription Wide = ModelDescription.Parse("""
@@ -250,7 +250,7 @@ public sealed class AutoRoundToTests
     [InlineData(new[] { 7, 16 }, 1)]
     [InlineData(new[] { 64, 128 }, 32)]
     [InlineData(new[] { 4, 12 }, 4)]
-    public void The_multiple_is_the_largest_power_of_two_dividing_every_step(int[] steps, int multiple) =>
+    public void The_multiple_is_the_largest_power_of_two_dividing_every_efficient_width(int[] steps, int multiple) =>
         Assert.Equal(multiple, LatencySteps.Multiple(steps));
 
     /// <summary>Kernels that work in blocks of <paramref name="block"/> output channels and <paramref name="inBlock"/> input channels.</summary>
@@ -277,8 +277,60 @@ public sealed class AutoRoundToTests
         var graph = ModelGraph.Build(Wide);
         var c2 = graph.Spaces.Prunable.Single(s => s.Name == "c2");
         var blocked = Blocked(16, 1);
-        // A spurious jump at width 75 (one past 74) besides the real steps at 65 and 81.
-        Assert.Equal(2, LatencySteps.Of(graph.Spaces, c2, n => blocked(n) * (n.Name == "c2" && n.Spec.Out == 75 ? 1.5 : 1)));
+        // A spike at width 75 changes nothing: 80 is still the cheapest way to 75 channels and more.
+        Assert.Equal(16, LatencySteps.Of(graph.Spaces, c2, n => blocked(n) * (n.Name == "c2" && n.Spec.Out == 75 ? 1.5 : 1)));
+        // A dip at 75 makes 75 efficient besides the step tops 64 and 80: the multiple drops to 1.
+        Assert.Equal(1, LatencySteps.Of(graph.Spaces, c2, n => blocked(n) * (n.Name == "c2" && n.Spec.Out == 75 ? 0.7 : 1)));
+    }
+
+    [Fact]
+    public void A_comb_of_fast_input_widths_is_found()
+    {
+        // ONNX Runtime's CPU convolution on the bench's EPYC: an input width that is a multiple of 4 ran ~40% faster
+        // than its neighbours (bench/results/latency-onnx.md); the layer that writes the space is smooth.
+        var graph = ModelGraph.Build(Wide);
+        var c2 = graph.Spaces.Prunable.Single(s => s.Name == "c2");
+        double Comb(LayerNode n) => n.Spec.Out!.Value * n.InShape[0] * 1e-3 * (n.Name == "c3" && n.InShape[0] % 4 == 0 ? 0.6 : 1);
+        Assert.Equal(4, LatencySteps.Of(graph.Spaces, c2, Comb));
+    }
+
+    [Theory]
+    [InlineData(new[] { 10.0, 10, 10, 10 }, new int[0])]                 // flat: nothing to gain
+    [InlineData(new[] { 5.0, 5, 8, 8 }, new[] { 2 })]                    // a staircase: the step's top
+    [InlineData(new[] { 6.0, 9, 9, 7, 9, 9.5, 9.5, 8 }, new[] { 1, 4 })] // a comb: the teeth
+    [InlineData(new[] { 10.0, 10.2, 10.5, 10.7 }, new int[0])]           // rises under 4% per width
+    public void Efficient_widths_are_those_every_wider_one_exceeds_by_more_than_the_rise(double[] ms, int[] efficient) =>
+        Assert.Equal(efficient, LatencySteps.Efficient(ms.Select((t, i) => (i + 1, t)).ToList()));
+
+    static Dictionary<string, LayerSpectrum> WideSpectra(ChannelSpaces spaces)
+    {
+        var rng = new Random(5);
+        return spaces.Prunable.ToDictionary(s => s.Name, s =>
+        {
+            var raw = Enumerable.Range(0, s.Channels).Select(_ => Math.Pow(rng.NextDouble(), 3) + 1e-3).OrderDescending().ToArray();
+            return new LayerSpectrum { Layer = s.Name, Filters = s.Channels, Samples = 100, Eigenvalues = raw.Select(v => v / raw.Sum()).ToArray(), Variances = Enumerable.Repeat(1.0, s.Channels).ToArray() };
+        });
+    }
+
+    /// <summary>A runtime whose end-to-end time is <paramref name="time"/> of the model's conv widths.</summary>
+    sealed class Runtime(Func<int[], double> time) : ILatencyModel
+    {
+        public List<int[]> Measured { get; } = [];
+        public double OriginalMs => 1;
+        public double Predict(ModelGraph narrowed) => throw new InvalidOperationException("a size target predicts nothing");
+        public double Measure(ModelDescription description)
+        {
+            var widths = ModelGraph.Build(description).Nodes.Where(n => n.Type == LayerType.Conv2d).Select(n => n.Spec.Out!.Value).ToArray();
+            Measured.Add(widths);
+            EndToEnd++;
+            return time(widths);
+        }
+        public int TableEntries => 0;
+        public int TableMeasured => 0;
+        public double TableSeconds => 0;
+        public int EndToEnd { get; private set; }
+        public string Machine => "fake";
+        public void Save() { }
     }
 
     [Fact]
@@ -286,17 +338,14 @@ public sealed class AutoRoundToTests
     {
         var graph = ModelGraph.Build(Wide);
         var spaces = graph.Spaces;
-        var rng = new Random(5);
-        var spectra = spaces.Prunable.ToDictionary(s => s.Name, s =>
-        {
-            var raw = Enumerable.Range(0, s.Channels).Select(_ => Math.Pow(rng.NextDouble(), 3) + 1e-3).OrderDescending().ToArray();
-            return new Pfa.Core.Spectra.LayerSpectrum { Layer = s.Name, Filters = s.Channels, Samples = 100, Eigenvalues = raw.Select(v => v / raw.Sum()).ToArray(), Variances = Enumerable.Repeat(1.0, s.Channels).ToArray() };
-        });
+        var spectra = WideSpectra(spaces);
         var budget = PfaBudget.Parse("""{ "strategy": "footprint", "target": 0.4, "round_to": "auto" }""");
         Assert.True(budget.Budget.RoundTo!.Auto);
         var multiples = new Dictionary<string, int> { ["c1"] = 8, ["c2"] = 16, ["c3"] = 1 };
         var asked = new List<string>();
-        var plan = new RecipePlanner(spaces, budget, spectra, measuredMultiple: s => { asked.Add(s.Name); return multiples[s.Name]; }).Plan();
+        // A runtime where no rounding is faster than another: the per-layer multiples, the finest, stay.
+        var flat = new Runtime(_ => 1.0);
+        var plan = new RecipePlanner(spaces, budget, spectra, latency: flat, measuredMultiple: s => { asked.Add(s.Name); return multiples[s.Name]; }).Plan();
         Assert.Equal(asked.Distinct().Count(), asked.Count);   // measured once per layer
         foreach (var l in plan.Layers)
         {
@@ -304,10 +353,59 @@ public sealed class AutoRoundToTests
             Assert.True(l.After % multiples[l.Layer] == 0 || l.After == l.Before, $"{l.Layer}: {l.After} is not a multiple of {multiples[l.Layer]}");
         }
         Assert.True(plan.ParametersAfter <= 0.4 * plan.ParametersBefore);
+        Assert.Null(plan.RoundToChoice![0].Multiple);
+        Assert.True(plan.RoundToChoice[0].Chosen);
+        Assert.Equal(plan.Layers.Select(l => l.After), plan.RoundToChoice[0].Widths);
         // The same widths as a fixed round_to when every layer has that multiple.
         var fixedPlan = new RecipePlanner(spaces, PfaBudget.Parse("""{ "strategy": "footprint", "target": 0.4, "round_to": 8 }"""), spectra).Plan();
-        var autoEight = new RecipePlanner(spaces, budget, spectra, measuredMultiple: _ => 8).Plan();
+        var autoEight = new RecipePlanner(spaces, budget, spectra, latency: flat, measuredMultiple: _ => 8).Plan();
         Assert.Equal(fixedPlan.Layers.Select(l => l.After), autoEight.Layers.Select(l => l.After));
+    }
+
+    [Fact]
+    public void Auto_keeps_the_rounding_the_runtime_rewards_end_to_end()
+    {
+        // ONNX Runtime's blocked layout: the whole chain runs fast only when every width is a multiple of 16, which
+        // no per-layer table shows; each rounding is planned to the target and measured, interleaved.
+        var graph = ModelGraph.Build(Wide);
+        var spaces = graph.Spaces;
+        var budget = PfaBudget.Parse("""{ "strategy": "footprint", "target": 0.4, "round_to": "auto" }""");
+        var blocked = new Runtime(w => w.Sum() * (w.All(c => c % 16 == 0 || c == 20) ? 0.5 : 1));
+        var plan = new RecipePlanner(spaces, budget, WideSpectra(spaces), latency: blocked, measuredMultiple: _ => 1).Plan();
+        var chosen = plan.RoundToChoice!.Single(o => o.Chosen);
+        Assert.Equal(16, chosen.Multiple);
+        Assert.All(plan.Layers, l => Assert.Equal(16, l.RoundTo));
+        Assert.All(plan.Layers, l => Assert.True(l.After % 16 == 0 || l.After == l.Before, $"{l.Layer}: {l.After}"));
+        Assert.Equal(plan.Layers.Select(l => l.After), chosen.Widths);
+        Assert.True(plan.ParametersAfter <= 0.4 * plan.ParametersBefore);
+        // Every distinct plan measured LatencyPairs times; the options listed finest first.
+        Assert.Equal(plan.RoundToChoice!.Count * RecipePlanner.LatencyPairs, blocked.Measured.Count);
+        Assert.Equal(plan.RoundToChoice.Select(o => o.Multiple ?? 0).Order(), plan.RoundToChoice.Select(o => o.Multiple ?? 0));
+        Assert.Equal(plan.RoundToChoice.Count, plan.RoundToChoice.Select(o => string.Join(",", o.Widths)).Distinct().Count());
+
+        // Faster by less than the tie margin: the finer rounding is kept.
+        var slightly = new Runtime(w => w.All(c => c % 16 == 0 || c == 20) ? 0.97 : 1);
+        var kept = new RecipePlanner(spaces, budget, WideSpectra(spaces), latency: slightly, measuredMultiple: _ => 1).Plan();
+        Assert.True(kept.RoundToChoice![0].Chosen);
+        Assert.Null(kept.RoundToChoice[0].Multiple);
+    }
+
+    [Fact]
+    public void The_report_lists_the_roundings_measured_and_the_one_chosen()
+    {
+        var recipe = new Recipe
+        {
+            Strategy = new RecipeStrategy
+            {
+                Name = "footprint", Target = 0.3, RoundToAuto = true,
+                RoundToChoice = [new() { Widths = [7, 19], Milliseconds = 2.5 }, new() { Multiple = 16, Widths = [16, 16], Milliseconds = 1.25, Chosen = true }],
+            },
+            Layers = [new RecipeLayer { Name = "c1", FiltersBefore = 32, FiltersAfter = 16 }, new RecipeLayer { Name = "c2", FiltersBefore = 64, FiltersAfter = 16 }],
+        };
+        var html = Pfa.Core.Pipeline.HtmlReport.Render(recipe, null);
+        Assert.Contains("round_to \"auto\": roundings measured end to end", html);
+        Assert.Contains("<tr><td>per layer</td><td>7</td><td>19</td><td>2.5</td><td></td></tr>", html);
+        Assert.Contains("<tr><td>16</td><td>16</td><td>16</td><td>1.25</td><td><b>chosen</b></td></tr>", html);
     }
 
     [Theory]

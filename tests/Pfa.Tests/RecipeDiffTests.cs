@@ -37,7 +37,7 @@ public class RecipeDiffTests
     [
         "Strategy.Energy", "Strategy.Target", "Strategy.Parameters", "Strategy.Flops", "Strategy.Measure", "Strategy.Threshold", "Strategy.Depth",
         "Strategy.Responses", "Strategy.Tau", "Strategy.KeepRatio", "Strategy.KlScale", "Strategy.Select", "Strategy.MinFilters", "Strategy.RoundTo", "Strategy.Search",
-        "Strategy.Milliseconds", "Strategy.Latency", "Strategy.RoundToAuto", "Layer.RoundTo",
+        "Strategy.Milliseconds", "Strategy.Latency", "Strategy.RoundToAuto", "Strategy.RoundToChoice", "Layer.RoundTo",
         "Layer.Kind", "Layer.Rule", "Layer.EnergyKept", "Layer.Kl", "Layer.Samples", "Layer.Inactive", "Layer.Spectrum", "Layer.Warnings", "Layer.Notes",
     ];
 
@@ -53,6 +53,7 @@ public class RecipeDiffTests
         var x when x == typeof(List<string>) => new List<string> { "changed" },
         var x when x == typeof(RecipeLatency) => new RecipeLatency { Batch = 64, TargetMs = 1, MeasuredMs = 0.9 },
         var x when x == typeof(List<RecipeCandidate>) => new List<RecipeCandidate> { new() { Exponent = 0.5, Correct = 3, Samples = 4 } },
+        var x when x == typeof(IReadOnlyList<RecipeRoundToOption>) => new List<RecipeRoundToOption> { new() { Multiple = 16, Widths = [16], Milliseconds = 1, Chosen = true } },
         var x => throw new InvalidOperationException($"no other value for {x}"),
     };
 

@@ -36,6 +36,7 @@ public static class HtmlReport
             h.Append($"<tr><td>latency target, measured after compression</td><td>{lt.OriginalMs.ToString("0.###", Inv)} ms</td><td>{lt.MeasuredMs.ToString("0.###", Inv)} ms</td><td>{E(LatencyTargetCheck.Line(lt))}</td></tr>\n");
         h.Append("</table>\n<h2>Filters per layer</h2>\n").Append(Widths(recipe));
         if (recipe.Strategy.Search is { Count: > 0 } search) h.Append(Candidates(recipe, search));
+        if (recipe.Strategy.RoundToChoice is { Count: > 1 } rounding) h.Append(Rounding(recipe, rounding));
         if (alternatives is { Count: > 0 }) h.Append(Compare(recipe, alternatives));
         if (sweep is { Count: > 0 }) h.Append(TradeOff(recipe, sweep));
         h.Append("\n<h2>Cumulative response energy</h2>\n<div class=\"grid\">\n");
@@ -97,6 +98,20 @@ public static class HtmlReport
             s.Append(string.Create(Inv, $"<tr><td>{c.Exponent:0.##}{(c.Select is { } sel ? $", {sel}" : "")}</td>"));
             foreach (var w in c.Widths) s.Append(string.Create(Inv, $"<td>{w}</td>"));
             s.Append(string.Create(Inv, $"<td>{c.ParametersPercent}%</td><td>{c.MacsPercent}%</td><td>{100.0 * c.Correct / Math.Max(1, c.Samples):0.00}% of {c.Samples:N0}</td><td>{(c.Chosen ? "<b>chosen</b>" : "")}</td></tr>\n"));
+        }
+        return s.Append("</table>\n").ToString();
+    }
+
+    static string Rounding(Recipe recipe, IReadOnlyList<RecipeRoundToOption> options)
+    {
+        var s = new StringBuilder("<h2>round_to \"auto\": roundings measured end to end</h2>\n<p>Each meets the target; timed in turn at the budget's serving batch and runtime (<code>latency</code>). “per layer”: each layer's multiple from its measured latency steps.</p>\n<table><tr><th>multiple</th>");
+        foreach (var l in recipe.Layers) s.Append("<th>").Append(WebUtility.HtmlEncode(l.Name)).Append("</th>");
+        s.Append("<th>median ms</th><th></th></tr>\n");
+        foreach (var o in options)
+        {
+            s.Append(string.Create(Inv, $"<tr><td>{(o.Multiple is { } m ? m.ToString(Inv) : "per layer")}</td>"));
+            foreach (var w in o.Widths) s.Append(string.Create(Inv, $"<td>{w}</td>"));
+            s.Append(string.Create(Inv, $"<td>{o.Milliseconds:0.###}</td><td>{(o.Chosen ? "<b>chosen</b>" : "")}</td></tr>\n"));
         }
         return s.Append("</table>\n").ToString();
     }

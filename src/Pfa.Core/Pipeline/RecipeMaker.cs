@@ -90,6 +90,7 @@ public static class RecipeMaker
             {
                 Name = b.Strategy, Energy = b.Energy, Target = b.Target, Parameters = b.Parameters, Flops = b.Flops, Milliseconds = b.Milliseconds, Measure = b.Measure,
                 Latency = plan.Latency,
+                RoundToChoice = plan.RoundToChoice,
                 Threshold = strategy.DesignsModel ? b.Threshold ?? Recipes.Design.GargDesign.DefaultThreshold : null,
                 Depth = strategy.DesignsModel ? b.Depth ?? true : null,
                 Responses = strategy.DesignsModel ? b.Responses ?? "pre_activation" : null,

@@ -30,6 +30,8 @@ public sealed record RecipeStrategy
     public int? RoundTo { get; init; }
     /// <summary>round_to "auto": each layer's multiple is in its <see cref="RecipeLayer.RoundTo"/>.</summary>
     public bool? RoundToAuto { get; init; }
+    /// <summary>round_to "auto" with a size target: the roundings measured end to end and the one chosen.</summary>
+    public IReadOnlyList<RecipeRoundToOption>? RoundToChoice { get; init; }
     public string Init { get; init; } = "selected";
     public int Seed { get; init; }
     /// <summary>Models with residual sums: "projection" or "padding" (PFA appendix C); null for models without.</summary>
@@ -66,6 +68,18 @@ public sealed record RecipeLatency
     public int EndToEndMeasurements { get; init; }
     /// <summary>The machine the table is valid for (CPU, threads, libtorch, convolution path, runtime).</summary>
     public string Machine { get; init; } = "";
+}
+
+/// <summary>round_to "auto" with a size target: one rounding, planned to meet the target and measured end to end.</summary>
+public sealed record RecipeRoundToOption
+{
+    /// <summary>One multiple for every layer; null: each layer's own measured multiple.</summary>
+    public int? Multiple { get; init; }
+    /// <summary>Median end-to-end milliseconds at the serving batch (0 when it was the only plan, not measured).</summary>
+    public double Milliseconds { get; init; }
+    public bool Chosen { get; init; }
+    /// <summary>Kept filters per analysed layer, in the recipe's layer order.</summary>
+    public int[] Widths { get; init; } = [];
 }
 
 /// <summary>One candidate of the allocation search: its shape exponent (and criterion), its widths, and its held-out score.</summary>
@@ -120,7 +134,8 @@ public sealed record RecipeLayer
     /// <summary>A channel group tied by residual sums (projection mode): the layers that write into it and shrink
     /// together; the group is named after its first sum, whose outputs were analysed.</summary>
     public List<string>? Shared { get; init; }
-    /// <summary>round_to "auto": the multiple at which this layer's measured latency steps (its count is rounded up to it).</summary>
+    /// <summary>round_to "auto": the multiple this layer's count was rounded up to (its measured one, or the one every
+    /// layer got when that rounding measured faster end to end: <see cref="RecipeStrategy.RoundToChoice"/>).</summary>
     public int? RoundTo { get; init; }
     /// <summary>garg with depth: why the layer (and its batch norm and activation) is removed from the design.</summary>
     public string? Dropped { get; init; }

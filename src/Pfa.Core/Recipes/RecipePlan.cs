@@ -17,4 +17,6 @@ public sealed record RecipePlan(
 {
     /// <summary>A latency target: what was measured and predicted on the way.</summary>
     public RecipeLatency? Latency { get; init; }
+    /// <summary>round_to "auto" with a size target: the roundings measured end to end and the one chosen.</summary>
+    public IReadOnlyList<RecipeRoundToOption>? RoundToChoice { get; init; }
 }

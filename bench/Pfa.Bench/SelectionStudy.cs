@@ -1,0 +1,120 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Pfa.Core.Budget;
+using Pfa.Core.Data;
+using Pfa.Core.Model;
+using Pfa.Core.Pipeline;
+using Pfa.Core.Training;
+
+namespace Pfa.Bench;
+
+/// <summary>
+/// Issue 21's open question on the residual bench's networks: at the same widths, ℓ1 selection fine-tuned better than
+/// the default Pearson selection in 5 of 6 cells of the search study (bench/results/residual.md, seed 1), and the
+/// one failing cell (ResNet-20 projection at 50%) chose a PFA shape with Pearson selection. So: PFA shapes between
+/// PFA-KL and uniform (per-layer keep ∝ γ^α) with ℓ1 selection, each scored by the search's proxy (the same held-out
+/// slice and seed as the search) and fine-tuned with the residual bench's budget for several seeds. Needs the
+/// residual bench's trained models (bash bench/restore-trained.sh). Rows in bench/work/residual/selection.jsonl
+/// (resumable), table in bench/results/selection-study.md next to the residual bench's rows of the same cells.
+/// </summary>
+public static class SelectionStudy
+{
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public sealed record Row(string Model, string Target, double Exponent, string Select, string Widths, double ParametersPercent,
+        int Correct, int Samples, int Seed, double Finetuned, double FinetuneSeconds);
+
+    public static int Run(string[] args)
+    {
+        string Arg(string name, string fallback) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback; }
+        var work = Arg("--work", "bench/work/residual");
+        var outPath = Arg("--out", "bench/results/selection-study.md");
+        var only = Arg("--models", "resnet20-projection,resnet20-padding,mobilenet").Split(',');
+        var targets = Arg("--targets", "0.5,0.3").Split(',').Select(t => double.Parse(t, Inv)).ToArray();
+        var exponents = Arg("--exponents", "0.5,0.25").Split(',').Select(t => double.Parse(t, Inv)).ToArray();
+        int seeds = int.Parse(Arg("--seeds", "2"), Inv);
+        var rowsPath = Path.Combine(work, "selection.jsonl");
+        var done = File.Exists(rowsPath) ? File.ReadAllLines(rowsPath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<Row>(l)!).ToList() : [];
+        var normalize = new Normalization { Mean = [0.286], Std = [0.353] };
+        var finetune = new FinetuneBudget { Epochs = 1, LearningRate = 0.01, Schedule = ScheduleKind.Cosine, BatchSize = 128, WeightDecay = 5e-4 };
+        (string Name, string Residual)[] nets = [("resnet20-projection", "projection"), ("resnet20-padding", "padding"), ("mobilenet", "projection")];
+
+        foreach (var (name, residual) in nets.Where(n => only.Contains(n.Name) && !args.Contains("--report-only")))
+        {
+            var dir = Path.Combine(work, name);
+            using var network = PfaModel.Load(ModelDescription.Load(Path.Combine(dir, "model.json")), Path.Combine(dir, "model.dat"));
+            var analysisDir = Path.Combine(dir, "analysis");
+            ResidualBench.EnsureAnalysis(network, analysisDir, new BudgetFile(new PfaBudget { Residual = residual }, dir, null), normalize, 20000, Console.WriteLine);
+            using var analysis = AnalysisResult.Load(analysisDir);
+            var statsBytes = File.ReadAllBytes(Path.Combine(analysisDir, AnalysisResult.StatsFileName));
+            var weightOf = PfaModel.WeightsOf(network);
+            using var test = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "test" }, normalize);
+            using var train = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "train", Limit = 20000 }, normalize);
+            foreach (var target in targets)
+                foreach (var exponent in exponents)
+                {
+                    var label = $"{target * 100:0}%";
+                    // The residual bench's default budget at this target: the search's held-out slice and seed.
+                    var budget = new BudgetFile(new PfaBudget { Strategy = "footprint", Target = target, Residual = residual }, dir, null);
+                    var recipe = CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(exponent, "l1"));
+                    var widths = string.Join(" ", recipe.Layers.Select(l => l.FiltersAfter));
+                    int correct, samples = CandidateSearch.HeldOut(budget, train);
+                    var scored = done.FirstOrDefault(r => r.Model == name && r.Target == label && r.Exponent == exponent);
+                    if (scored is not null) correct = scored.Correct;
+                    else
+                    {
+                        var (held, rest) = CandidateSearch.Split(budget, train);
+                        using (held) using (rest) correct = CandidateSearch.Score(network, recipe, budget, held, rest, 128);
+                    }
+                    for (int seed = 1; seed <= seeds; seed++)
+                    {
+                        if (done.Any(r => r.Model == name && r.Target == label && r.Exponent == exponent && r.Seed == seed)) continue;
+                        var (accuracy, seconds) = BenchFinetune.Run(network, recipe, seed, train, test, finetune, distill: false);
+                        var row = new Row(name, label, exponent, "l1", widths, recipe.Totals.ParametersPercent, correct, samples, seed, Math.Round(accuracy, 2), Math.Round(seconds, 1));
+                        File.AppendAllText(rowsPath, JsonSerializer.Serialize(row) + "\n");
+                        done.Add(row);
+                        Console.WriteLine(string.Create(Inv, $"{name} {label} α = {exponent}, l1 seed {seed}: held-out {100.0 * correct / samples:0.00}%, fine-tuned {accuracy:0.00}% ({seconds:0} s), widths {widths}"));
+                    }
+                }
+        }
+        Write(outPath, done, work);
+        Console.WriteLine($"wrote {outPath}");
+        return 0;
+    }
+
+    static void Write(string path, List<Row> rows, string work)
+    {
+        // The residual bench's rows of the same cells (default, no search, uniform + l1), for comparison at the same seeds.
+        var residualPath = Path.Combine(work, "rows.jsonl");
+        var residual = File.Exists(residualPath) ? File.ReadAllLines(residualPath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<ResidualBench.Row>(l)!).ToList() : [];
+        var md = new StringBuilder("# ℓ1 selection at PFA shapes (issue 21)\n\n");
+        md.AppendLine("`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll selection` — per-layer keep ratios ∝ γ^α (α = 1: the PFA-KL shape, α = 0: uniform) with ℓ1 selection instead of the default Pearson selection, at the residual bench's targets; held-out: the candidate search's proxy score (same slice, same seed); fine-tuned: the residual bench's budget (1 epoch on 20k images, recalibrated first), mean ± sd over seeds 1..n. The residual bench's own rows of the same cells are shown for the same seeds.");
+        md.AppendLine();
+        md.AppendLine("| model | target | candidate | held-out % | fine-tuned (seeds) | widths |");
+        md.AppendLine("|---|---|---|---:|---:|---|");
+        static string Stat(IReadOnlyList<double> v)
+        {
+            double m = v.Average(), sd = v.Count > 1 ? Math.Sqrt(v.Sum(a => (a - m) * (a - m)) / (v.Count - 1)) : 0;
+            return string.Create(Inv, $"{m:0.00} ± {sd:0.00} ({v.Count})");
+        }
+        foreach (var cell in rows.GroupBy(r => (r.Model, r.Target)))
+        {
+            int n = cell.Max(r => r.Seed);
+            foreach (var option in new[] { "default", "no search", "uniform+l1" })
+            {
+                var same = residual.Where(r => r.Model == cell.Key.Model && r.Option == $"{option} {cell.Key.Target}" && r.Seed <= n).Select(r => r.After).ToList();
+                if (same.Count > 0) md.AppendLine($"| {cell.Key.Model} | {cell.Key.Target} | residual bench: {option} | | {Stat(same)} | |");
+            }
+            foreach (var shape in cell.GroupBy(r => r.Exponent))
+            {
+                var f = shape.First();
+                md.AppendLine(string.Create(Inv, $"| {f.Model} | {f.Target} | α = {f.Exponent}, l1 | {100.0 * f.Correct / f.Samples:0.00} | {Stat(shape.Select(r => r.Finetuned).ToList())} | {f.Widths} |"));
+            }
+        }
+        md.AppendLine().AppendLine("## Rows").AppendLine().AppendLine("```");
+        foreach (var r in rows) md.AppendLine(JsonSerializer.Serialize(r));
+        md.AppendLine("```");
+        File.WriteAllText(path, md.ToString());
+    }
+}
