@@ -28,7 +28,7 @@ public class LatencyReportTests
         var r = Report(1.0, 1.2, 40);
         var w = Assert.Single(r.Warnings);
         Assert.StartsWith("PFA2004: the compressed model is slower than the original at batch 1 in libtorch (1.2 ms vs 1 ms, 120%)", w);
-        Assert.Contains("\"round_to\": 8 or 16", w);
+        Assert.Contains("\"round_to\": \"auto\"", w);
         Assert.Equal(120, r.Latency.Percent);
         Assert.Equal(3, r.Latency.MacsRatio);
     }

@@ -77,10 +77,10 @@ public static class LatencyReport
             string where = string.Create(CultureInfo.InvariantCulture, $"at batch {row.Batch} in {(onnx ? "ONNX Runtime" : "libtorch")}");
             if (SlowerThanOriginal(row))
                 warnings.Add(WarningCodes.Format(WarningCodes.SlowerThanOriginal, string.Create(CultureInfo.InvariantCulture,
-                    $"the compressed model is slower than the original {where} ({row.AfterMs:0.###} ms vs {row.BeforeMs:0.###} ms, {row.Percent:0}%) although it has {macsPercent:0.#}% of the MACs. Widths the CPU kernels run well help: set \"round_to\": 8 or 16 (README, \"Footprint and FLOPs\"); measure where you serve with \"latency\": {{ \"batch\": N, \"runtime\": \"onnx\" }}.")));
+                    $"the compressed model is slower than the original {where} ({row.AfterMs:0.###} ms vs {row.BeforeMs:0.###} ms, {row.Percent:0}%) although it has {macsPercent:0.#}% of the MACs. Widths the CPU kernels run well help: set \"round_to\": \"auto\" (it times roundings end to end where you serve) or 8 or 16 (README, \"Footprint and FLOPs\"); measure where you serve with \"latency\": {{ \"batch\": N, \"runtime\": \"onnx\" }}.")));
             else if (SlowerThanMacs(row))
                 warnings.Add(WarningCodes.Format(WarningCodes.SlowerThanMacs, string.Create(CultureInfo.InvariantCulture,
-                    $"the compressed model runs at {row.Percent:0}% of the original's time {where} but has {macsPercent:0.#}% of its MACs ({row.MacsRatio:0.##}× what its MACs promise). Set \"round_to\": 8 or 16 for widths the CPU kernels run well.")));
+                    $"the compressed model runs at {row.Percent:0}% of the original's time {where} but has {macsPercent:0.#}% of its MACs ({row.MacsRatio:0.##}× what its MACs promise). Set \"round_to\": \"auto\" (or 8 or 16) for widths the CPU kernels run well, with \"latency\": {{ \"batch\": N, \"runtime\": \"onnx\" }} where you serve with ONNX Runtime.")));
         }
         return new Result(libtorch1, libtorchServing, onnx1, onnxServing, warnings);
     }
