@@ -258,8 +258,8 @@ public sealed class RecipePlanner
     /// layer. ONNX Runtime's CPU provider runs a whole chain of convolutions in its blocked layout (NCHWc, 16 channels
     /// on AVX-512) only when every width is a multiple of the block; timed alone, each layer pays the layout change
     /// and shows no such step. On the bench's AMD EPYC, footprint 0.3 with every width a multiple of 16 ran at 42–60%
-    /// of the original's time in ONNX Runtime against 67–126% with the per-layer multiples (bench/results/latency-onnx.md),
-    /// while libtorch ran the per-layer ones as fast or faster. So the plans are made with each space's measured
+    /// of the original's time in ONNX Runtime against 72–126% unrounded (VGG, ResNet-20, MobileNet), while libtorch
+    /// ran the unrounded widths as fast or faster (bench/results/latency-onnx.md, latency-footprint.md). So the plans are made with each space's measured
     /// multiple and with one multiple for every space (<see cref="UniformMultiples"/>), each meeting the target
     /// exactly; each plan's widths are measured end to end at the serving batch on the serving runtime,
     /// <see cref="LatencyPairs"/> times in turn, and the fastest median wins — the finer rounding (listed first) when
