@@ -16,7 +16,8 @@ namespace Pfa.Bench;
 /// PFA-KL and uniform (per-layer keep ∝ γ^α) with ℓ1 selection, each scored by the search's proxy (the same held-out
 /// slice and seed as the search) and fine-tuned with the residual bench's budget for several seeds. Needs the
 /// residual bench's trained models (bash bench/restore-trained.sh). Rows in bench/work/residual/selection.jsonl
-/// (resumable), table in bench/results/selection-study.md next to the residual bench's rows of the same cells.
+/// (resumable), table in bench/results/selection-study.md next to the residual bench's rows of the same cells
+/// (bench/work/residual/rows.jsonl; after bench/restore-trained.sh, copy them from residual.md's log block).
 /// </summary>
 public static class SelectionStudy
 {
