@@ -30,9 +30,9 @@ public static class ResidualBench
     public sealed record Row(string Model, string Option, int Seed, double Full, double Before, double After, double ParametersPercent, double MacsPercent,
         double LatencyPercent1, double LatencyPercent64, string Trunk, double FinetuneSeconds, double? Recalibrated = null, double? SearchSeconds = null, int? FinetuneSamples = null);
 
-    sealed record Net(string Name, string Residual, Func<TorchSharp.Modules.Sequential> Build, string About);
+    internal sealed record Net(string Name, string Residual, Func<TorchSharp.Modules.Sequential> Build, string About);
 
-    static readonly Net[] Nets =
+    internal static readonly Net[] Nets =
     [
         new("resnet20-projection", "projection", () => ResidualNets.ResNet(new ResNetOptions { Depth = 20, InChannels = 1 }),
             "ResNet-20 (16/32/64, 1×1-projection shortcuts where the shape changes), residual: projection"),
@@ -65,6 +65,12 @@ public static class ResidualBench
         new("default+distill 30%", Kind.Distill, 0.3), new("default 30%, distill's time", Kind.EqualTime, 0.3),
     ];
 
+    /// <summary>Fashion-MNIST's pixel statistics, as the networks were trained.</summary>
+    internal static readonly Normalization Normalize = new() { Mean = [0.286], Std = [0.353] };
+
+    /// <summary>The fine-tune every option gets (the study of the search uses the same).</summary>
+    internal static FinetuneBudget Finetune(int epochs) => new() { Epochs = epochs, LearningRate = 0.01, Schedule = ScheduleKind.Cosine, BatchSize = 128, WeightDecay = 5e-4 };
+
     public static int Run(string[] args)
     {
         string Arg(string name, string fallback) { int i = Array.IndexOf(args, name); return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback; }
@@ -85,8 +91,8 @@ public static class ResidualBench
         var log = new StringBuilder();
         void Say(string s) { Console.WriteLine(s); log.AppendLine(s); }
         var total = Stopwatch.StartNew();
-        var normalize = new Normalization { Mean = [0.286], Std = [0.353] };
-        var finetune = new FinetuneBudget { Epochs = finetuneEpochs, LearningRate = 0.01, Schedule = ScheduleKind.Cosine, BatchSize = 128, WeightDecay = 5e-4 };
+        var normalize = Normalize;
+        var finetune = Finetune(finetuneEpochs);
 
         foreach (var net in Nets.Where(n => only.Contains(n.Name)))
         {

@@ -37,11 +37,10 @@ public static class SelectionStudy
         int seeds = int.Parse(Arg("--seeds", "2"), Inv);
         var rowsPath = Path.Combine(work, "selection.jsonl");
         var done = File.Exists(rowsPath) ? File.ReadAllLines(rowsPath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<Row>(l)!).ToList() : [];
-        var normalize = new Normalization { Mean = [0.286], Std = [0.353] };
-        var finetune = new FinetuneBudget { Epochs = 1, LearningRate = 0.01, Schedule = ScheduleKind.Cosine, BatchSize = 128, WeightDecay = 5e-4 };
-        (string Name, string Residual)[] nets = [("resnet20-projection", "projection"), ("resnet20-padding", "padding"), ("mobilenet", "projection")];
+        var normalize = ResidualBench.Normalize;
+        var finetune = ResidualBench.Finetune(epochs: 1);
 
-        foreach (var (name, residual) in nets.Where(n => only.Contains(n.Name) && !args.Contains("--report-only")))
+        foreach (var (name, residual) in ResidualBench.Nets.Where(n => only.Contains(n.Name) && !args.Contains("--report-only")).Select(n => (n.Name, n.Residual)))
         {
             var dir = Path.Combine(work, name);
             using var network = PfaModel.Load(ModelDescription.Load(Path.Combine(dir, "model.json")), Path.Combine(dir, "model.dat"));

@@ -267,7 +267,7 @@ public sealed class RecipePlanner
     /// </summary>
     double ChooseRounding(ModelCost before, Allocation.SizeTarget target, out List<RecipeRoundToOption> options)
     {
-        var plans = new List<(int? Multiple, double Knob, Dictionary<int, int> Counts)>();
+        var plans = new List<(int? Multiple, double Knob, Dictionary<int, int> Counts, int[] Widths)>();
         foreach (int? m in UniformMultiples.Select(m => (int?)m).Prepend(null))
         {
             _uniformMultiple = m;
@@ -275,7 +275,8 @@ public sealed class RecipePlanner
             try { t = Search(before, target); }
             catch (Errors.PfaException) when (m is not null && plans.Count > 0) { continue; }   // this multiple cannot meet the target
             var counts = Counts(t);
-            if (!plans.Any(p => p.Counts.OrderBy(kv => kv.Key).SequenceEqual(counts.OrderBy(kv => kv.Key)))) plans.Add((m, t, counts));
+            var widths = _analysed.OrderBy(s => s.Producer).Select(s => counts[s.Id]).ToArray();   // the recipe's layer order
+            if (!plans.Any(p => p.Widths.SequenceEqual(widths))) plans.Add((m, t, counts, widths));
         }
         var times = plans.Select(_ => new List<double>()).ToList();
         if (plans.Count > 1)
@@ -290,11 +291,7 @@ public sealed class RecipePlanner
         double fastest = medians.Min();
         int chosen = medians.FindIndex(ms => ms <= fastest * (1 + RoundingTie));
         _uniformMultiple = plans[chosen].Multiple;
-        options = plans.Select((p, i) => new RecipeRoundToOption
-        {
-            Multiple = p.Multiple, Milliseconds = Math.Round(medians[i], 4), Chosen = i == chosen,
-            Widths = _analysed.OrderBy(s => s.Producer).Select(s => p.Counts[s.Id]).ToArray(),
-        }).ToList();
+        options = plans.Select((p, i) => new RecipeRoundToOption { Multiple = p.Multiple, Milliseconds = Math.Round(medians[i], 4), Chosen = i == chosen, Widths = p.Widths }).ToList();
         return plans[chosen].Knob;
     }
 
