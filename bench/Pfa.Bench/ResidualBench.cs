@@ -238,10 +238,12 @@ public static class ResidualBench
             double mean = a.Average();
             return (mean, a.Length > 1 ? Math.Sqrt(a.Sum(x => (x - mean) * (x - mean)) / (a.Length - 1)) : 0);
         }
+        // Seeds per option can differ (a model re-run with more seeds): then each row says how many it has.
+        bool mixedSeeds = rows.GroupBy(r => (r.Model, r.Option)).Select(g => g.Count()).Distinct().Count() > 1;
         var md = new StringBuilder();
         md.AppendLine("# Residual and depthwise networks: pruning through additions");
         md.AppendLine();
-        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll residual` ({BenchMachine.Describe()}, {elapsed.TotalMinutes:0} min for this invocation). Each network trained {epochs} epochs on the 60k Fashion-MNIST training images (SGD Nesterov lr 0.05 cosine, weight decay 5e-4, batch 128, seed 1); one analysis of the first {analysisSamples:N0} training images in the model's residual mode; every option's recipe from it; every compressed model's batch-norm statistics re-estimated on 50 training batches of 128 (the pipeline's default since issue 21), then fine-tuned with the same budget: {finetuneEpochs} epoch(s) on the first {finetuneSamples:N0} training images, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, batch 128; {seeds} fine-tune seeds; accuracy on the 10k test images, mean ± standard deviation over the seeds. Latency: median CPU forward time as % of the full model's, batch 1 / batch 64 (a shared 2-core machine: read as rough)."));
+        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll residual` ({BenchMachine.Describe()}, {elapsed.TotalMinutes:0} min for this invocation). Each network trained {epochs} epochs on the 60k Fashion-MNIST training images (SGD Nesterov lr 0.05 cosine, weight decay 5e-4, batch 128, seed 1); one analysis of the first {analysisSamples:N0} training images in the model's residual mode; every option's recipe from it; every compressed model's batch-norm statistics re-estimated on 50 training batches of 128 (the pipeline's default since issue 21), then fine-tuned with the same budget: {finetuneEpochs} epoch(s) on the first {finetuneSamples:N0} training images, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, batch 128; {(mixedSeeds ? "fine-tune seeds 1…n, n in brackets after the spread" : $"{seeds} fine-tune seeds")}; accuracy on the 10k test images, mean ± standard deviation over the seeds. Latency: median CPU forward time as % of the full model's, batch 1 / batch 64 (a shared 2-core machine: read as rough)."));
         md.AppendLine();
         foreach (var net in Nets) if (rows.Any(r => r.Model == net.Name)) md.AppendLine($"- **{net.Name}**: {net.About}.");
         md.AppendLine();
@@ -258,7 +260,7 @@ public static class ResidualBench
                 var first = r[0];
                 double epoch = EpochSeconds(rows, net.Name, finetuneEpochs);
                 var search = first.SearchSeconds is { } ss ? string.Create(Inv, $"{ss:0} s ({ss / epoch:0.0})") : "—";
-                md.AppendLine(string.Create(Inv, $"| {net.Name} | {first.Full:0.00} | {option.Label} | **{m:0.00}** ± {s:0.00} | {first.Before:0.00} | {(first.Recalibrated is { } rc ? rc.ToString("0.00", Inv) : "—")} | {first.ParametersPercent:0.00} | {first.MacsPercent:0.00} | {first.LatencyPercent1:0}% / {first.LatencyPercent64:0}% | {search} | {first.Trunk} |"));
+                md.AppendLine(string.Create(Inv, $"| {net.Name} | {first.Full:0.00} | {option.Label} | **{m:0.00}** ± {s:0.00}{(mixedSeeds ? $" ({r.Count})" : "")} | {first.Before:0.00} | {(first.Recalibrated is { } rc ? rc.ToString("0.00", Inv) : "—")} | {first.ParametersPercent:0.00} | {first.MacsPercent:0.00} | {first.LatencyPercent1:0}% / {first.LatencyPercent64:0}% | {search} | {first.Trunk} |"));
             }
         md.AppendLine();
         var distilled = rows.Where(r => r.Option.Contains("distill")).Select(r => r.Model).Distinct().ToList();

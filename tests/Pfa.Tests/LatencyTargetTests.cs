@@ -390,6 +390,93 @@ public sealed class AutoRoundToTests
         Assert.Null(kept.RoundToChoice[0].Multiple);
     }
 
+    /// <summary>A runtime like ONNX Runtime's blocked layout: a model runs at half the time per MAC when every conv
+    /// width is a multiple of 16 (or whole); its per-layer table (<see cref="Predict"/>) cannot see that.</summary>
+    sealed class BlockedRuntime : ILatencyModel
+    {
+        static readonly int[] Original = ModelGraph.Build(Wide).Nodes.Where(n => n.Type == LayerType.Conv2d).Select(n => n.Spec.Out!.Value).ToArray();
+        public static double Time(ModelGraph g)
+        {
+            var widths = g.Nodes.Where(n => n.Type == LayerType.Conv2d).Select(n => n.Spec.Out!.Value).ToArray();
+            bool blocked = widths.Select((w, i) => w % 16 == 0 || w == Original[i]).All(b => b);
+            return 0.1 + ModelCost.Of(g).Macs * 1e-5 * (blocked ? 0.5 : 1);
+        }
+        public double OriginalMs => Time(ModelGraph.Build(Wide));
+        public double Predict(ModelGraph narrowed) => 0.1 + ModelCost.Of(narrowed).Macs * 1e-5 * 0.75;
+        public double Measure(ModelDescription description) { EndToEnd++; return Time(ModelGraph.Build(description)); }
+        public int TableEntries => 0;
+        public int TableMeasured => 0;
+        public double TableSeconds => 0;
+        public int EndToEnd { get; private set; }
+        public string Machine => "fake";
+        public void Save() { }
+    }
+
+    static double ParametersPercent(ChannelSpaces spaces, IReadOnlyList<int> widths)
+    {
+        var counts = spaces.Prunable.OrderBy(s => s.Producer).Select((s, i) => (s.Id, widths[i])).ToDictionary(p => p.Id, p => p.Item2);
+        return 100.0 * ModelCost.Of(Widths.Apply(spaces, counts)).Parameters / ModelCost.Of(spaces.Graph).Parameters;
+    }
+
+    [Fact]
+    public void A_latency_target_with_auto_keeps_the_rounding_that_keeps_the_most_parameters_within_the_target()
+    {
+        // Each rounding is planned to the target with its own end-to-end checks; all meet it, so the one with the
+        // most parameters wins: on a blocked runtime, 16 for every layer buys twice the MACs of odd widths.
+        var spaces = ModelGraph.Build(Wide).Spaces;
+        var runtime = new BlockedRuntime();
+        var budget = PfaBudget.Parse("""{ "strategy": "latency", "target": 0.5, "round_to": "auto" }""");
+        var plan = new RecipePlanner(spaces, budget, WideSpectra(spaces), latency: runtime, measuredMultiple: _ => 1).Plan();
+        var options = plan.RoundToChoice!;
+        Assert.True(options.Count >= 2);
+        var chosen = options.Single(o => o.Chosen);
+        Assert.Equal(16, chosen.Multiple);
+        Assert.Equal(plan.Layers.Select(l => l.After), chosen.Widths);
+        Assert.All(plan.Layers, l => Assert.True(l.After % 16 == 0 || l.After == l.Before, $"{l.Layer}: {l.After}"));
+        Assert.Equal(options.Max(o => o.ParametersPercent), chosen.ParametersPercent);
+        foreach (var o in options)
+        {
+            // Every option met the target, and records what it keeps and what it measured.
+            Assert.Equal(ParametersPercent(spaces, o.Widths), o.ParametersPercent!.Value, 1);
+            double ms = BlockedRuntime.Time(ModelGraph.Build(Widths.Apply(spaces, spaces.Prunable.OrderBy(s => s.Producer).Select((s, i) => (s.Id, o.Widths[i])).ToDictionary(p => p.Id, p => p.Item2))));
+            Assert.True(ms <= 0.5 * runtime.OriginalMs + 1e-9, $"{o.Multiple}: {ms} over {0.5 * runtime.OriginalMs}");
+            Assert.Equal(ms, o.Milliseconds, 3);
+        }
+        var perLayer = options.Single(o => o.Multiple is null);
+        Assert.True(chosen.ParametersPercent > perLayer.ParametersPercent, $"16: {chosen.ParametersPercent}% vs per layer {perLayer.ParametersPercent}%");
+        Assert.Equal(chosen.Milliseconds, plan.Latency!.MeasuredMs, 3);
+
+        // Without "auto" the per-layer plan is the answer, as before.
+        var plain = new RecipePlanner(spaces, PfaBudget.Parse("""{ "strategy": "latency", "target": 0.5 }"""), WideSpectra(spaces), latency: new BlockedRuntime()).Plan();
+        Assert.Null(plain.RoundToChoice);
+        Assert.Equal(perLayer.Widths, plain.Layers.Select(l => l.After));
+    }
+
+    [Fact]
+    public void A_rounding_that_cannot_meet_the_latency_target_is_left_out_and_none_meeting_it_is_the_usual_error()
+    {
+        var spaces = ModelGraph.Build(Wide).Spaces;
+        // 5% of the original: 16 filters per layer already take longer; finer roundings reach it.
+        var plan = new RecipePlanner(spaces, PfaBudget.Parse("""{ "strategy": "latency", "target": 0.05, "round_to": "auto" }"""), WideSpectra(spaces),
+            latency: new BlockedRuntime(), measuredMultiple: _ => 1).Plan();
+        Assert.DoesNotContain(plan.RoundToChoice!, o => o.Multiple == 16);
+        Assert.Contains(plan.RoundToChoice!, o => o.Multiple is null);
+        Assert.True(plan.Latency!.MeasuredMs <= plan.Latency.TargetMs);
+        Assert.DoesNotContain(plan.RoundToChoice!, o => o.Multiple == 1);   // the per-layer plan is the unrounded one here
+
+        // Each layer's own multiple is 16, which cannot meet it either: the unrounded plan is tried and can.
+        var rounded = new RecipePlanner(spaces, PfaBudget.Parse("""{ "strategy": "latency", "target": 0.05, "round_to": "auto" }"""), WideSpectra(spaces),
+            latency: new BlockedRuntime(), measuredMultiple: _ => 16).Plan();
+        Assert.DoesNotContain(rounded.RoundToChoice!, o => o.Multiple is null or 16);
+        Assert.Contains(rounded.RoundToChoice!, o => o.Multiple == 1);
+        Assert.True(rounded.Latency!.MeasuredMs <= rounded.Latency.TargetMs);
+
+        var e = Assert.Throws<PfaException>(() => new RecipePlanner(spaces, PfaBudget.Parse("""{ "strategy": "latency", "target": 0.001, "round_to": "auto" }"""), WideSpectra(spaces),
+            latency: new BlockedRuntime(), measuredMultiple: _ => 1).Plan());
+        Assert.Equal(ErrorCodes.InvalidBudget, e.Code);
+        Assert.Contains("cannot be met", e.Message);
+    }
+
     [Fact]
     public void The_report_lists_the_roundings_measured_and_the_one_chosen()
     {
@@ -406,6 +493,14 @@ public sealed class AutoRoundToTests
         Assert.Contains("round_to \"auto\": roundings measured end to end", html);
         Assert.Contains("<tr><td>per layer</td><td>7</td><td>19</td><td>2.5</td><td></td></tr>", html);
         Assert.Contains("<tr><td>16</td><td>16</td><td>16</td><td>1.25</td><td><b>chosen</b></td></tr>", html);
+        Assert.Contains("the fastest is chosen", html);
+
+        // A latency target's roundings all meet it: the parameters they keep are shown and decide.
+        var latency = recipe with { Strategy = recipe.Strategy with { Name = "latency", RoundToChoice = [
+            new() { Widths = [7, 19], Milliseconds = 1.9, ParametersPercent = 12.5 }, new() { Multiple = 16, Widths = [16, 32], Milliseconds = 1.95, ParametersPercent = 30.25, Chosen = true }] } };
+        var latencyHtml = Pfa.Core.Pipeline.HtmlReport.Render(latency, null);
+        Assert.Contains("the one that keeps the most parameters is chosen", latencyHtml);
+        Assert.Contains("<tr><td>16</td><td>16</td><td>32</td><td>1.95</td><td>30.25%</td><td><b>chosen</b></td></tr>", latencyHtml);
     }
 
     [Theory]

@@ -104,14 +104,20 @@ public static class HtmlReport
 
     static string Rounding(Recipe recipe, IReadOnlyList<RecipeRoundToOption> options)
     {
-        var s = new StringBuilder("<h2>round_to \"auto\": roundings measured end to end</h2>\n<p>Each meets the target; timed in turn at the budget's serving batch and runtime (<code>latency</code>). “per layer”: each layer's multiple from its measured latency steps.</p>\n<table><tr><th>multiple</th>");
+        // A latency target's roundings all meet it and are told apart by the parameters they keep; a size target's by their time.
+        bool latency = options.Any(o => o.ParametersPercent is not null);
+        var s = new StringBuilder("<h2>round_to \"auto\": roundings measured end to end</h2>\n<p>")
+            .Append(latency
+                ? "Each planned to the latency target with its own end-to-end checks at the budget's serving batch and runtime (<code>latency</code>); the one that keeps the most parameters is chosen."
+                : "Each meets the target; timed in turn at the budget's serving batch and runtime (<code>latency</code>); the fastest is chosen.")
+            .Append(" “per layer”: each layer's multiple from its measured latency steps.</p>\n<table><tr><th>multiple</th>");
         foreach (var l in recipe.Layers) s.Append("<th>").Append(WebUtility.HtmlEncode(l.Name)).Append("</th>");
-        s.Append("<th>median ms</th><th></th></tr>\n");
+        s.Append(latency ? "<th>measured ms</th><th>% params</th><th></th></tr>\n" : "<th>median ms</th><th></th></tr>\n");
         foreach (var o in options)
         {
             s.Append(string.Create(Inv, $"<tr><td>{(o.Multiple is { } m ? m.ToString(Inv) : "per layer")}</td>"));
             foreach (var w in o.Widths) s.Append(string.Create(Inv, $"<td>{w}</td>"));
-            s.Append(string.Create(Inv, $"<td>{o.Milliseconds:0.###}</td><td>{(o.Chosen ? "<b>chosen</b>" : "")}</td></tr>\n"));
+            s.Append(string.Create(Inv, $"<td>{o.Milliseconds:0.###}</td>{(latency ? $"<td>{o.ParametersPercent}%</td>" : "")}<td>{(o.Chosen ? "<b>chosen</b>" : "")}</td></tr>\n"));
         }
         return s.Append("</table>\n").ToString();
     }

@@ -30,7 +30,7 @@ public sealed record RecipeStrategy
     public int? RoundTo { get; init; }
     /// <summary>round_to "auto": each layer's multiple is in its <see cref="RecipeLayer.RoundTo"/>.</summary>
     public bool? RoundToAuto { get; init; }
-    /// <summary>round_to "auto" with a size target: the roundings measured end to end and the one chosen.</summary>
+    /// <summary>round_to "auto" with a size or latency target: the roundings measured end to end and the one chosen.</summary>
     public IReadOnlyList<RecipeRoundToOption>? RoundToChoice { get; init; }
     public string Init { get; init; } = "selected";
     public int Seed { get; init; }
@@ -70,7 +70,7 @@ public sealed record RecipeLatency
     public string Machine { get; init; } = "";
 }
 
-/// <summary>round_to "auto" with a size target: one rounding, planned to meet the target and measured end to end.</summary>
+/// <summary>round_to "auto": one rounding, planned to meet the target (a size, or a latency) and measured end to end.</summary>
 public sealed record RecipeRoundToOption
 {
     /// <summary>One multiple for every layer; null: each layer's own measured multiple.</summary>
@@ -80,6 +80,8 @@ public sealed record RecipeRoundToOption
     public bool Chosen { get; init; }
     /// <summary>Kept filters per analysed layer, in the recipe's layer order.</summary>
     public int[] Widths { get; init; } = [];
+    /// <summary>A latency target: the parameters this rounding's plan keeps, % of the original's (the most wins); null for a size target.</summary>
+    public double? ParametersPercent { get; init; }
 }
 
 /// <summary>One candidate of the allocation search: its shape exponent (and criterion), its widths, and its held-out score.</summary>

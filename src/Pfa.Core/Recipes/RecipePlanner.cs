@@ -197,8 +197,9 @@ public sealed class RecipePlanner
         RecipeLatency? latency = null;
         List<RecipeRoundToOption>? rounding = null;
         double? tau = _strategy.Target?.Invoke(b, before.Parameters, before.Macs) is { } target
-            ? target.Measure == Allocation.TargetMeasure.Latency ? SearchLatency(target, out latency)
-            : b.RoundTo is { Auto: true } ? ChooseRounding(before, target, out rounding) : Search(before, target)
+            ? target.Measure == Allocation.TargetMeasure.Latency
+                ? b.RoundTo is { Auto: true } ? ChooseLatencyRounding(target, out latency, out rounding) : SearchLatency(target, out latency)
+                : b.RoundTo is { Auto: true } ? ChooseRounding(before, target, out rounding) : Search(before, target)
             : _strategy.FixedKnob?.Invoke(b);
         var after = CostAt(tau ?? 1);
         var layers = _analysed.OrderBy(s => s.Producer).Select(s =>
@@ -292,6 +293,48 @@ public sealed class RecipePlanner
         int chosen = medians.FindIndex(ms => ms <= fastest * (1 + RoundingTie));
         _uniformMultiple = plans[chosen].Multiple;
         options = plans.Select((p, i) => new RecipeRoundToOption { Multiple = p.Multiple, Milliseconds = Math.Round(medians[i], 4), Chosen = i == chosen, Widths = p.Widths }).ToList();
+        return plans[chosen].Knob;
+    }
+
+    /// <summary>
+    /// round_to "auto" with a latency target: the same roundings as <see cref="ChooseRounding"/>, each planned to the
+    /// target by <see cref="SearchLatency"/> (its own end-to-end checks), and the one that keeps the most parameters
+    /// wins — they all meet the target, so the capacity is what differs. Without it a runtime whose speed is a comb
+    /// over the widths (ONNX Runtime's blocked layout) defeats the search: a larger knob gives odd widths that run
+    /// slower, the search stops at small widths, and the plan lands far under the target (the VGG at batch 64,
+    /// target 0.3 in ONNX Runtime: 18% of the original's time at 6% of the parameters, bench/results/latency-onnx.md).
+    /// A rounding whose plan cannot meet the target is left out; when none can, the first error stands.
+    /// </summary>
+    double ChooseLatencyRounding(Allocation.SizeTarget target, out RecipeLatency latency, out List<RecipeRoundToOption> options)
+    {
+        var plans = new List<(int? Multiple, double Knob, RecipeLatency Latency, long Parameters, int[] Widths)>();
+        Errors.PfaException? unmet = null;
+        // Rounding up can put a target out of reach (the smallest rounded widths already too slow: ResNet-20 padding at
+        // batch 1, target 0.5, in ONNX Runtime), so the unrounded plan is tried too when some layer's own multiple rounds.
+        _uniformMultiple = null;
+        bool perLayerRounds = _analysed.Any(s => Multiple(s) > 1);
+        foreach (int? m in UniformMultiples.Select(m => (int?)m).Prepend(perLayerRounds ? 1 : null).Prepend(null).Distinct())
+        {
+            _uniformMultiple = m;
+            double t;
+            RecipeLatency measured;
+            try { t = SearchLatency(target, out measured); }
+            catch (Errors.PfaException e) when (e.Code == Errors.ErrorCodes.InvalidBudget) { unmet ??= e; continue; }   // this rounding cannot meet the target
+            var counts = Counts(t);
+            var widths = _analysed.OrderBy(s => s.Producer).Select(s => counts[s.Id]).ToArray();   // the recipe's layer order
+            if (!plans.Any(p => p.Widths.SequenceEqual(widths))) plans.Add((m, t, measured, CostAt(t).Parameters, widths));
+        }
+        if (plans.Count == 0) throw unmet!;
+        long most = plans.Max(p => p.Parameters);
+        int chosen = plans.FindIndex(p => p.Parameters == most);   // equals: the finer rounding, listed first
+        _uniformMultiple = plans[chosen].Multiple;
+        latency = plans[chosen].Latency;
+        long original = ModelCost.Of(_spaces.Graph).Parameters;
+        options = plans.Select((p, i) => new RecipeRoundToOption
+        {
+            Multiple = p.Multiple, Milliseconds = p.Latency.MeasuredMs, Chosen = i == chosen, Widths = p.Widths,
+            ParametersPercent = Math.Round(100.0 * p.Parameters / Math.Max(1, original), 2),
+        }).ToList();
         return plans[chosen].Knob;
     }
 
