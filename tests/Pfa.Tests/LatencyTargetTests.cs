@@ -38,14 +38,14 @@ public sealed class LatencyTargetTests : IDisposable
 
     /// <summary>A machine whose time is proportional to the MACs plus a fixed cost, and whose per-layer prediction
     /// is off by a known factor (what the end-to-end correction must undo).</summary>
-    sealed class FakeMachine(double predictionError, double busier = 1, Func<int, double>? disturbance = null) : ILatencyModel
+    sealed class FakeMachine(double predictionError, double busier = 1, Func<int, double>? disturbance = null) : FakeRuntime
     {
-        public double OriginalMs => Time(ModelGraph.Build(Cnn));
+        public override double OriginalMs => Time(ModelGraph.Build(Cnn));
         public static double Time(ModelGraph g) => 0.1 + ModelCost.Of(g).Macs * 1e-5;
-        public double Predict(ModelGraph narrowed) => Time(narrowed) * predictionError;
+        public override double Predict(ModelGraph narrowed) => Time(narrowed) * predictionError;
         /// <summary>End to end on a machine <c>busier</c> times slower than when the original was first measured,
         /// the n-th measurement (from 0) scaled by <c>disturbance(n)</c>.</summary>
-        public double Measure(ModelDescription description)
+        public override double Measure(ModelDescription description)
         {
             double factor = disturbance?.Invoke(EndToEnd) ?? 1;
             EndToEnd++;
@@ -55,13 +55,6 @@ public sealed class LatencyTargetTests : IDisposable
         }
         /// <summary>The undisturbed time of every model measured (candidates and the original).</summary>
         public List<double> Measured { get; } = [];
-        public int TableEntries => 0;
-        public int TableMeasured => 0;
-        public double TableSeconds => 0;
-        public int EndToEnd { get; private set; }
-        public string Machine => "fake";
-        public bool Saved { get; private set; }
-        public void Save() => Saved = true;
     }
 
     static (RecipePlan Plan, FakeMachine Machine) Plan(double target, double predictionError, int seed = 1, double busier = 1, Func<int, double>? disturbance = null)
@@ -313,24 +306,18 @@ public sealed class AutoRoundToTests
     }
 
     /// <summary>A runtime whose end-to-end time is <paramref name="time"/> of the model's conv widths.</summary>
-    sealed class Runtime(Func<int[], double> time) : ILatencyModel
+    sealed class Runtime(Func<int[], double> time) : FakeRuntime
     {
         public List<int[]> Measured { get; } = [];
-        public double OriginalMs => 1;
-        public double Predict(ModelGraph narrowed) => throw new InvalidOperationException("a size target predicts nothing");
-        public double Measure(ModelDescription description)
+        public override double OriginalMs => 1;
+        public override double Predict(ModelGraph narrowed) => throw new InvalidOperationException("a size target predicts nothing");
+        public override double Measure(ModelDescription description)
         {
             var widths = ModelGraph.Build(description).Nodes.Where(n => n.Type == LayerType.Conv2d).Select(n => n.Spec.Out!.Value).ToArray();
             Measured.Add(widths);
             EndToEnd++;
             return time(widths);
         }
-        public int TableEntries => 0;
-        public int TableMeasured => 0;
-        public double TableSeconds => 0;
-        public int EndToEnd { get; private set; }
-        public string Machine => "fake";
-        public void Save() { }
     }
 
     [Fact]
@@ -392,7 +379,7 @@ public sealed class AutoRoundToTests
 
     /// <summary>A runtime like ONNX Runtime's blocked layout: a model runs at half the time per MAC when every conv
     /// width is a multiple of 16 (or whole); its per-layer table (<see cref="Predict"/>) cannot see that.</summary>
-    sealed class BlockedRuntime : ILatencyModel
+    sealed class BlockedRuntime : FakeRuntime
     {
         static readonly int[] Original = ModelGraph.Build(Wide).Nodes.Where(n => n.Type == LayerType.Conv2d).Select(n => n.Spec.Out!.Value).ToArray();
         public static double Time(ModelGraph g)
@@ -401,15 +388,9 @@ public sealed class AutoRoundToTests
             bool blocked = widths.Select((w, i) => w % 16 == 0 || w == Original[i]).All(b => b);
             return 0.1 + ModelCost.Of(g).Macs * 1e-5 * (blocked ? 0.5 : 1);
         }
-        public double OriginalMs => Time(ModelGraph.Build(Wide));
-        public double Predict(ModelGraph narrowed) => 0.1 + ModelCost.Of(narrowed).Macs * 1e-5 * 0.75;
-        public double Measure(ModelDescription description) { EndToEnd++; return Time(ModelGraph.Build(description)); }
-        public int TableEntries => 0;
-        public int TableMeasured => 0;
-        public double TableSeconds => 0;
-        public int EndToEnd { get; private set; }
-        public string Machine => "fake";
-        public void Save() { }
+        public override double OriginalMs => Time(ModelGraph.Build(Wide));
+        public override double Predict(ModelGraph narrowed) => 0.1 + ModelCost.Of(narrowed).Macs * 1e-5 * 0.75;
+        public override double Measure(ModelDescription description) { EndToEnd++; return Time(ModelGraph.Build(description)); }
     }
 
     static double ParametersPercent(ChannelSpaces spaces, IReadOnlyList<int> widths)
@@ -513,4 +494,19 @@ public sealed class AutoRoundToTests
         Assert.Contains(message, e.Message);
         Assert.NotNull(e.Line);
     }
+}
+
+/// <summary>What the fake runtimes of these tests share: no per-layer table, a count of end-to-end measurements.</summary>
+abstract class FakeRuntime : ILatencyModel
+{
+    public abstract double OriginalMs { get; }
+    public abstract double Predict(ModelGraph narrowed);
+    public abstract double Measure(ModelDescription description);
+    public int TableEntries => 0;
+    public int TableMeasured => 0;
+    public double TableSeconds => 0;
+    public int EndToEnd { get; protected set; }
+    public string Machine => "fake";
+    public bool Saved { get; private set; }
+    public void Save() => Saved = true;
 }
