@@ -127,8 +127,10 @@ public static class CandidateSearch
 
     /// <summary>A candidate's score: correct held-out predictions after surgery, batch-norm recalibration and
     /// <see cref="SearchBudget.TrainBatches"/> batches of training (the fine-tune's optimiser and rate, held
-    /// constant) on the first samples of the non-held-out slice.</summary>
-    public static int Score(PfaNetwork network, Recipe recipe, BudgetFile budget, Dataset held, Dataset rest, int batchSize)
+    /// constant) on the first samples of the non-held-out slice. <paramref name="schedule"/>: the proxy study
+    /// (bench/Pfa.Bench/ProxyStudy.cs) compares the constant rate with one annealed over those batches.</summary>
+    public static int Score(PfaNetwork network, Recipe recipe, BudgetFile budget, Dataset held, Dataset rest, int batchSize,
+        Training.ScheduleKind schedule = Training.ScheduleKind.Constant)
     {
         var b = budget.Budget;
         int recalibration = b.EffectiveRecalibrate.Batches > 0 ? b.EffectiveRecalibrate.Batches : RecalibrateBudget.DefaultBatches;
@@ -139,7 +141,7 @@ public static class CandidateSearch
             int batches = b.EffectiveSearch.TrainBatches;
             if (batches > 0)
             {
-                var options = b.TrainOptions() with { Epochs = 1, Schedule = Training.ScheduleKind.Constant, Distill = null };
+                var options = b.TrainOptions() with { Epochs = 1, Schedule = schedule, Distill = null };
                 using var slice = rest.Subset(Enumerable.Range(0, Math.Min(rest.Count, batches * options.BatchSize)));
                 Training.Trainer.Train(candidate, slice, options);
             }
