@@ -53,12 +53,8 @@ public static class ProxyStudy
         foreach (var (name, residual) in ResidualBench.Nets.Where(n => only.Contains(n.Name) && !args.Contains("--report-only")).Select(n => (n.Name, n.Residual)))
         {
             var dir = Path.Combine(work, name);
-            using var network = PfaModel.Load(ModelDescription.Load(Path.Combine(dir, "model.json")), Path.Combine(dir, "model.dat"));
-            var analysisDir = Path.Combine(dir, "analysis");
-            ResidualBench.EnsureAnalysis(network, analysisDir, new BudgetFile(new PfaBudget { Residual = residual }, dir, null), normalize, 20000, Console.WriteLine);
-            using var analysis = AnalysisResult.Load(analysisDir);
-            var statsBytes = File.ReadAllBytes(Path.Combine(analysisDir, AnalysisResult.StatsFileName));
-            var weightOf = PfaModel.WeightsOf(network);
+            using var trained = ResidualBench.LoadTrained(dir, residual);
+            var (network, analysis, statsBytes, weightOf) = (trained.Network, trained.Analysis, trained.StatsBytes, trained.WeightOf);
             using var train = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "train", Limit = 20000 }, normalize);
             foreach (var c in candidates.Where(c => c.Model == name))
             {

@@ -220,6 +220,24 @@ public static class ResidualBench
 
     /// <summary>Analyses <paramref name="network"/> on the first <paramref name="samples"/> training images in the
     /// budget's residual mode into <paramref name="analysisDir"/>, unless an analysis is there already.</summary>
+    /// <summary>A trained bench network (bench/restore-trained.sh) with its analysis, made when missing, for the studies that re-use them.</summary>
+    internal sealed class Trained(PfaNetwork network, AnalysisResult analysis, byte[] statsBytes) : IDisposable
+    {
+        public PfaNetwork Network { get; } = network;
+        public AnalysisResult Analysis { get; } = analysis;
+        public byte[] StatsBytes { get; } = statsBytes;
+        public Func<string, TorchSharp.torch.Tensor?> WeightOf { get; } = PfaModel.WeightsOf(network);
+        public void Dispose() { Analysis.Dispose(); Network.Dispose(); }
+    }
+
+    internal static Trained LoadTrained(string dir, string residual)
+    {
+        var network = PfaModel.Load(ModelDescription.Load(Path.Combine(dir, "model.json")), Path.Combine(dir, "model.dat"));
+        var analysisDir = Path.Combine(dir, "analysis");
+        EnsureAnalysis(network, analysisDir, new BudgetFile(new PfaBudget { Residual = residual }, dir, null), Normalize, 20000, Console.WriteLine);
+        return new Trained(network, AnalysisResult.Load(analysisDir), File.ReadAllBytes(Path.Combine(analysisDir, AnalysisResult.StatsFileName)));
+    }
+
     public static void EnsureAnalysis(PfaNetwork network, string analysisDir, BudgetFile budgetOfMode, Normalization? normalize, int samples, Action<string> say)
     {
         if (File.Exists(Path.Combine(analysisDir, AnalysisResult.SpectraFileName)) && File.Exists(Path.Combine(analysisDir, AnalysisResult.StatsFileName))) return;
