@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using Pfa.Core.Budget;
 using Pfa.Core.Data;
-using Pfa.Core.Model;
 using Pfa.Core.Pipeline;
 using Pfa.Core.Training;
 
@@ -87,15 +86,6 @@ public static class ProxyStudy
         return 0;
     }
 
-    /// <summary>The search's rule (<see cref="CandidateSearch.Choose"/>): the best score, the first of equals, kept only
-    /// when it leads α = 1 (the first candidate) by more than the margin.</summary>
-    public static int Choose(IReadOnlyList<int> correct, int samples)
-    {
-        int best = 0;
-        for (int i = 1; i < correct.Count; i++) if (correct[i] > correct[best]) best = i;
-        return correct[best] - correct[0] > CandidateSearch.Margin * samples ? best : 0;
-    }
-
     static void Write(string path, List<Row> rows, List<SearchStudy.CandidateRow> candidates, string work)
     {
         var residualPath = Path.Combine(work, "rows.jsonl");
@@ -129,9 +119,8 @@ public static class ProxyStudy
                 var scores = list.Select(c => Score(c, proxy)).ToList();
                 if (scores.Any(s => s is null)) continue;
                 var k = scores.Select(s => s!.Value).ToList();
-                // Distinct candidates only (α = 0 and the ℓ1 peer can share widths but not kept filters).
                 double rho = SearchStudy.Spearman(k.Select(x => (double)x).ToList(), list.Select(c => c.Finetuned).ToList());
-                var chosen = list[Choose(k, list[0].Samples)];
+                var chosen = list[CandidateSearch.Pick(k, list[0].Samples)];
                 summary.AppendLine(string.Create(Inv, $"| {cell.Key.Model} | {cell.Key.Target} | {proxy} | {rho:0.00} | {chosen.Shape} | {(Seeds(chosen) is { Length: > 0 } s ? s : $"{chosen.Finetuned:0.00} (seed 1)")} |"));
             }
         }

@@ -218,8 +218,6 @@ public static class ResidualBench
     static double EpochSeconds(List<Row> rows, string model, int finetuneEpochs) =>
         rows.Where(r => r.Model == model && r.Option.StartsWith("default") && !r.Option.Contains("distill")).Select(r => r.FinetuneSeconds).DefaultIfEmpty(double.NaN).Average() / finetuneEpochs;
 
-    /// <summary>Analyses <paramref name="network"/> on the first <paramref name="samples"/> training images in the
-    /// budget's residual mode into <paramref name="analysisDir"/>, unless an analysis is there already.</summary>
     /// <summary>A trained bench network (bench/restore-trained.sh) with its analysis, made when missing, for the studies that re-use them.</summary>
     internal sealed class Trained(PfaNetwork network, AnalysisResult analysis, byte[] statsBytes) : IDisposable
     {
@@ -238,6 +236,8 @@ public static class ResidualBench
         return new Trained(network, AnalysisResult.Load(analysisDir), File.ReadAllBytes(Path.Combine(analysisDir, AnalysisResult.StatsFileName)));
     }
 
+    /// <summary>Analyses <paramref name="network"/> on the first <paramref name="samples"/> training images in the
+    /// budget's residual mode into <paramref name="analysisDir"/>, unless an analysis is there already.</summary>
     public static void EnsureAnalysis(PfaNetwork network, string analysisDir, BudgetFile budgetOfMode, Normalization? normalize, int samples, Action<string> say)
     {
         if (File.Exists(Path.Combine(analysisDir, AnalysisResult.SpectraFileName)) && File.Exists(Path.Combine(analysisDir, AnalysisResult.StatsFileName))) return;

@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using Pfa.Core.Budget;
 using Pfa.Core.Data;
-using Pfa.Core.Model;
 using Pfa.Core.Pipeline;
 using Pfa.Core.Training;
 

@@ -66,8 +66,8 @@ public static class CandidateSearch
                 log(string.Create(CultureInfo.InvariantCulture,
                     $"  candidate {shape}: {recipe.Totals.ParametersPercent}% parameters, {100.0 * correct / holdout:0.00}% on {holdout:N0} held-out training samples"));
             }
-        var best = scored.MaxBy(s => s.Correct);   // first of equals: the larger α, closer to PFA-KL; the ℓ1 peer last
-        var chosen = best.Correct - scored[0].Correct > Margin * holdout ? best : scored[0];
+        var best = scored.MaxBy(s => s.Correct);
+        var chosen = scored[Pick(scored.Select(s => s.Correct).ToList(), holdout)];
         var candidates = scored.Select(s => new RecipeCandidate
         {
             Exponent = Math.Round(s.Shape.Exponent, 6), Select = s.Shape.Select, Widths = s.Recipe.Layers.Select(l => l.FiltersAfter).ToArray(),
@@ -76,6 +76,16 @@ public static class CandidateSearch
         }).ToList();
         log(string.Create(CultureInfo.InvariantCulture, $"search: {chosen.Shape} chosen{(ReferenceEquals(chosen.Recipe, analytic) && best.Correct > scored[0].Correct ? $" (the best, {best.Shape}, led by {100.0 * (best.Correct - scored[0].Correct) / holdout:0.00} pp, within the {Margin * 100} pp margin)" : "")}"));
         return chosen.Recipe with { Strategy = chosen.Recipe.Strategy with { Search = candidates } };
+    }
+
+    /// <summary>The search's rule over scores listed in the family's order (analytic first): the best, the first of
+    /// equals (the larger α, closer to PFA-KL; the ℓ1 peer last), kept only when it leads the analytic one by more
+    /// than <see cref="Margin"/> of the held-out samples.</summary>
+    public static int Pick(IReadOnlyList<int> correct, int samples)
+    {
+        int best = 0;
+        for (int i = 1; i < correct.Count; i++) if (correct[i] > correct[best]) best = i;
+        return correct[best] - correct[0] > Margin * samples ? best : 0;
     }
 
     /// <summary>A candidate's recipe, or null when its own plan cannot meet the target: the analytic recipe, made
