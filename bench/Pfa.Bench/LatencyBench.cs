@@ -31,7 +31,7 @@ public static class LatencyBench
 
     public sealed record Row(string Model, string Option, int Batch, double Target, int Seed, double ParametersPercent, double MacsPercent,
         double OriginalMs, double PlannedTargetMs, double PredictedMs, double PlannedMs, double MeasuredPercent, double Accuracy, double Recalibrated, double Full,
-        int TableEntries, int TableMeasured, double TableSeconds, int EndToEnd, double PlanSeconds, string Widths, string? Rounding = null);
+        int TableEntries, int TableMeasured, double TableSeconds, int EndToEnd, double PlanSeconds, string Widths, string? Rounding = null, int Rechecks = 0, int Rejected = 0);
 
     sealed record Net(string Name, string Dir, string? Residual, int FinetuneEpochs);
 
@@ -133,7 +133,7 @@ public static class LatencyBench
                     var rounding = recipe.Strategy.RoundToChoice is { } choice
                         ? string.Join(", ", choice.Select(o => string.Create(Inv, $"{(o.Multiple is { } m ? m.ToString(Inv) : "per layer")} {o.Milliseconds:0.###} ms{(o.Chosen ? " (chosen)" : "")}"))) : null;
                     if (rounding is not null) Say($"{net.Name} {option} batch {batch}: {rounding}");
-                    Say(string.Create(Inv, $"{net.Name} {option} batch {batch} target {target:0.##}: planned {plan.MeasuredMs:0.###} ms of {plan.OriginalMs:0.###} (target {plan.TargetMs:0.###}, predicted {plan.PredictedMs:0.###}); measured again {100 * ratio:0.0}% of the original; {recipe.Totals.ParametersPercent}% params, {recipe.Totals.MacsPercent}% MACs; table {plan.TableEntries} entries ({plan.TableMeasured} measured, {plan.TableSeconds:0.0} s), plan {planSeconds:0} s"));
+                    Say(string.Create(Inv, $"{net.Name} {option} batch {batch} target {target:0.##}: planned {plan.MeasuredMs:0.###} ms of {plan.OriginalMs:0.###} (target {plan.TargetMs:0.###}, predicted {plan.PredictedMs:0.###}); measured again {100 * ratio:0.0}% of the original; {recipe.Totals.ParametersPercent}% params, {recipe.Totals.MacsPercent}% MACs; second checks {plan.Rechecks} ({plan.Rejected} rejected); table {plan.TableEntries} entries ({plan.TableMeasured} measured, {plan.TableSeconds:0.0} s), plan {planSeconds:0} s"));
                     for (int seed = 1; seed <= seeds; seed++)
                     {
                         if (done.Any(r => r.Model == net.Name && r.Option == option && r.Batch == batch && r.Target == target && r.Seed == seed)) continue;
@@ -149,7 +149,8 @@ public static class LatencyBench
                             Math.Round(100 * ratio, 1), Math.Round(accuracy, 2), Math.Round(recalibrated, 2), Math.Round(full, 2),
                             plan.TableEntries, plan.TableMeasured, plan.TableSeconds, plan.EndToEndMeasurements, Math.Round(planSeconds, 1),
                             string.Join(" ", recipe.Layers.Select(l => l.FiltersAfter)),
-                            recipe.Strategy.RoundToChoice?.Single(o => o.Chosen) is { } chosen ? chosen.Multiple?.ToString(Inv) ?? "per layer" : null);
+                            recipe.Strategy.RoundToChoice?.Single(o => o.Chosen) is { } chosen ? chosen.Multiple?.ToString(Inv) ?? "per layer" : null,
+                            plan.Rechecks, plan.Rejected);
                         File.AppendAllText(rowsPath, JsonSerializer.Serialize(row) + "\n");
                         done.Add(row);
                         Say(string.Create(Inv, $"{net.Name} {option} batch {batch} target {target:0.##} seed {seed}: recalibrated {recalibrated:0.00}% → fine-tuned {accuracy:0.00}%"));
@@ -170,17 +171,17 @@ public static class LatencyBench
         var md = new StringBuilder(onnx ? "# Latency targets (issue 22), in ONNX Runtime\n\n" : "# Latency targets (issue 22)\n\n");
         var runtimeBudget = onnx ? ", \"runtime\": \"onnx\"" : "";
         var where = onnx ? string.Create(Inv, $"; planned and measured in ONNX Runtime {typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version}'s CPU provider on each model's export ({Environment.ProcessorCount} intra-op threads)") : "";
-        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll latency{(onnx ? " --runtime onnx" : "")}` ({BenchMachine.Describe()}, {elapsed.TotalMinutes:0} min for this invocation, nothing else running{where}). `{{ \"strategy\": \"latency\", \"target\": t, \"latency\": {{ \"batch\": b{runtimeBudget} }} }}` with the default candidate search, on the quality bench's VGG and the residual bench's networks (their trained models and analyses). Planned: the search's own end-to-end measurement against the target (the original measured at plan time). Measured: afterwards, the compressed model and the original in turn, {repetitions} repetitions (40 runs each at batch 1, 10 at batch 64), the median of the ratios; met within 5% = measured ≤ 1.05·t. \"latency, round_to auto (m)\": the same target with `\"round_to\": \"auto\"` — one plan per rounding (each layer's measured multiple; 4, 8, 16 for every layer), each planned to the target with its own end-to-end checks, the one keeping the most parameters chosen (m). \"footprint, round_to auto (m)\": the default footprint 0.3 with `round_to: \"auto\"` measured at that batch (the issue asks latency/MACs ≤ 1.25); m: the rounding it chose end to end (one multiple for every layer, or each layer's measured one). Widths: in the rows at the end. Accuracy: batch-norm recalibration, then the fine-tune of the bench the network comes from (VGG: 2 epochs, residual: 1 epoch on 20k images), mean ± sd over the seeds. Table: per-layer entries (measured by this plan, seconds) — the first plan of a network and batch builds the table, later ones read the cache."));
+        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll latency{(onnx ? " --runtime onnx" : "")}` ({BenchMachine.Describe()}, {elapsed.TotalMinutes:0} min for this invocation, nothing else running{where}). `{{ \"strategy\": \"latency\", \"target\": t, \"latency\": {{ \"batch\": b{runtimeBudget} }} }}` with the default candidate search, on the quality bench's VGG and the residual bench's networks (their trained models and analyses). Planned: the search's own end-to-end measurement against the target (the original measured at plan time). Measured: afterwards, the compressed model and the original in turn, {repetitions} repetitions (40 runs each at batch 1, 10 at batch 64), the median of the ratios; met within 5% = measured ≤ 1.05·t. Second checks: the plan's widths measured again before they were kept (3 more pairs, pooled), and how many widths that check put over the target (dropped; 0 in rows from before the check existed, 2026-12-03). \"latency, round_to auto (m)\": the same target with `\"round_to\": \"auto\"` — one plan per rounding (each layer's measured multiple; 4, 8, 16 for every layer), each planned to the target with its own end-to-end checks, the one keeping the most parameters chosen (m). \"footprint, round_to auto (m)\": the default footprint 0.3 with `round_to: \"auto\"` measured at that batch (the issue asks latency/MACs ≤ 1.25); m: the rounding it chose end to end (one multiple for every layer, or each layer's measured one). Widths: in the rows at the end. Accuracy: batch-norm recalibration, then the fine-tune of the bench the network comes from (VGG: 2 epochs, residual: 1 epoch on 20k images), mean ± sd over the seeds. Table: per-layer entries (measured by this plan, seconds) — the first plan of a network and batch builds the table, later ones read the cache."));
         md.AppendLine();
-        md.AppendLine("| model | option | batch | target | % params | % MACs | planned ms (target) | measured % of original | met within 5% | latency/MACs | recalibrated | fine-tuned | full | table entries (new, s) | plan s |");
-        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine("| model | option | batch | target | % params | % MACs | planned ms (target) | measured % of original | met within 5% | latency/MACs | recalibrated | fine-tuned | full | second checks (rejected) | table entries (new, s) | plan s |");
+        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var g in rows.GroupBy(r => (r.Model, r.Option, r.Batch, r.Target)))
         {
             var f = g.First();
             var acc = g.Select(r => r.Accuracy).ToList();
             double mean = acc.Average(), sd = acc.Count > 1 ? Math.Sqrt(acc.Sum(a => (a - mean) * (a - mean)) / (acc.Count - 1)) : 0;
             string met = !f.Option.StartsWith("latency", StringComparison.Ordinal) ? "—" : f.MeasuredPercent <= 100 * f.Target * 1.05 ? "yes" : "**no**";
-            md.AppendLine(string.Create(Inv, $"| {f.Model} | {f.Option}{(f.Rounding is { } rd ? $" ({rd})" : "")} | {f.Batch} | {f.Target:0.##} | {f.ParametersPercent:0.0} | {f.MacsPercent:0.0} | {f.PlannedMs:0.###} ({f.PlannedTargetMs:0.###}) | {f.MeasuredPercent:0.0} | {met} | {f.MeasuredPercent / f.MacsPercent:0.00} | {g.Average(r => r.Recalibrated):0.00} | {mean:0.00} ± {sd:0.00} | {f.Full:0.00} | {f.TableEntries} ({f.TableMeasured}, {f.TableSeconds:0.0}) | {f.PlanSeconds:0} |"));
+            md.AppendLine(string.Create(Inv, $"| {f.Model} | {f.Option}{(f.Rounding is { } rd ? $" ({rd})" : "")} | {f.Batch} | {f.Target:0.##} | {f.ParametersPercent:0.0} | {f.MacsPercent:0.0} | {f.PlannedMs:0.###} ({f.PlannedTargetMs:0.###}) | {f.MeasuredPercent:0.0} | {met} | {f.MeasuredPercent / f.MacsPercent:0.00} | {g.Average(r => r.Recalibrated):0.00} | {mean:0.00} ± {sd:0.00} | {f.Full:0.00} | {f.Rechecks} ({f.Rejected}) | {f.TableEntries} ({f.TableMeasured}, {f.TableSeconds:0.0}) | {f.PlanSeconds:0} |"));
         }
         if (unreachable.Count > 0)
         {

@@ -93,7 +93,8 @@ public sealed class LatencyTargetTests : IDisposable
         double aim = goal * (1 - RecipePlanner.LatencyMargin), floor = aim - goal * RecipePlanner.LatencyTolerance;
         Assert.True(measured <= aim + 1e-9 || machine.Measured.All(m => m <= measured || m > goal), $"measured {measured} over the aim {aim} while nothing larger within the target was tried");
         Assert.True(measured >= floor - 1e-9 || machine.Measured.Any(m => m > aim && m < machine.OriginalMs), $"measured {measured} undershoots the aim {aim} by more than the tolerance and nothing larger was tried");
-        Assert.InRange(machine.EndToEnd, 2 * RecipePlanner.LatencyPairs, 2 * RecipePlanner.LatencyPairs * RecipePlanner.LatencyRounds);   // each candidate with the original beside it
+        Assert.InRange(machine.EndToEnd, 2 * 2 * RecipePlanner.LatencyPairs, 2 * RecipePlanner.LatencyPairs * (RecipePlanner.LatencyRounds + 2 * RecipePlanner.LatencyRechecks));   // each candidate with the original beside it; the kept widths checked twice
+        Assert.True(l.Rechecks >= 1);
         Assert.True(machine.Saved);
         Assert.True(Math.Abs(measured * error - l.PredictedMs) < 1e-3);
     }
@@ -110,6 +111,23 @@ public sealed class LatencyTargetTests : IDisposable
         Assert.Equal(clean.Layers.Select(l => l.After), plan.Layers.Select(l => l.After));
         double measured = MeasuredOf(plan), goal = 0.5 * FakeMachine.Time(ModelGraph.Build(Cnn));
         Assert.True(measured <= goal + 1e-9, $"measured {measured} over the target {goal}");
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Widths_that_one_lucky_check_put_under_the_target_are_measured_again_before_they_are_kept(int seed)
+    {
+        // The table underestimates (the first pick is truly over the target), and the whole first check — all its
+        // candidate runs — reads 25% fast: a quiet spell on a shared machine (the latency bench's VGG at batch 1,
+        // target 0.3: planned at 29% of the original, measured again at 38%). Chosen as the largest widths read under
+        // the aim, such widths would ship over the target; a fresh check before keeping them sees it.
+        int pairs = RecipePlanner.LatencyPairs;
+        var (plan, _) = Plan(0.5, 0.8, seed, disturbance: n => n < 2 * pairs && n % 2 == 0 ? 0.75 : 1);
+        double measured = MeasuredOf(plan), goal = 0.5 * FakeMachine.Time(ModelGraph.Build(Cnn));
+        Assert.True(measured <= goal + 1e-9, $"measured {measured} over the target {goal}");
+        Assert.True(plan.Latency!.Rechecks >= 1 && plan.Latency.Rejected >= 1);
     }
 
     [Fact]

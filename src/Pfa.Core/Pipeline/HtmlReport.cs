@@ -31,7 +31,7 @@ public static class HtmlReport
         if (summary?.AccuracySurgery is { } surgery)
             h.Append(string.Create(Inv, $"<tr><td>top-1 right after surgery{(summary!.AccuracyRecalibrated is not null ? $" / after batch-norm recalibration ({summary.RecalibrationBatches} batches)" : "")}</td><td></td><td>{surgery:0.00}%{(summary.AccuracyRecalibrated is { } rc ? $" / {rc:0.00}%" : "")}</td><td>before fine-tuning</td></tr>\n"));
         if (recipe.Strategy.Latency is { } lp)
-            h.Append(string.Create(Inv, $"<tr><td>latency, batch {lp.Batch} ({E(lp.Runtime)}), planned</td><td>{lp.OriginalMs:0.###} ms</td><td>{lp.MeasuredMs:0.###} ms</td><td>target {lp.TargetMs:0.###} ms; predicted {lp.PredictedMs:0.###} ms; table {lp.TableEntries} layers ({lp.TableMeasured} measured now, {lp.TableSeconds:0.#} s)</td></tr>\n"));
+            h.Append(string.Create(Inv, $"<tr><td>latency, batch {lp.Batch} ({E(lp.Runtime)}), planned</td><td>{lp.OriginalMs:0.###} ms</td><td>{lp.MeasuredMs:0.###} ms</td><td>target {lp.TargetMs:0.###} ms; predicted {lp.PredictedMs:0.###} ms; {lp.Rechecks} second check(s), {lp.Rejected} rejected; table {lp.TableEntries} layers ({lp.TableMeasured} measured now, {lp.TableSeconds:0.#} s)</td></tr>\n"));
         if (summary?.LatencyTarget is { } lt)
             h.Append($"<tr><td>latency target, measured after compression</td><td>{lt.OriginalMs.ToString("0.###", Inv)} ms</td><td>{lt.MeasuredMs.ToString("0.###", Inv)} ms</td><td>{E(LatencyTargetCheck.Line(lt))}</td></tr>\n");
         h.Append("</table>\n<h2>Filters per layer</h2>\n").Append(Widths(recipe));

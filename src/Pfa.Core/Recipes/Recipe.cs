@@ -61,6 +61,10 @@ public sealed record RecipeLatency
     /// <summary>The chosen widths: predicted from the per-layer table, and measured end to end.</summary>
     public double PredictedMs { get; init; }
     public double MeasuredMs { get; init; }
+    /// <summary>Second checks of widths read under the target before keeping them (their pairs pooled into
+    /// <see cref="MeasuredMs"/>), and how many of those widths the second check put over the target (dropped).</summary>
+    public int Rechecks { get; init; }
+    public int Rejected { get; init; }
     /// <summary>Per-layer table: entries it holds, entries measured by this run and their seconds; end-to-end measurements.</summary>
     public int TableEntries { get; init; }
     public int TableMeasured { get; init; }

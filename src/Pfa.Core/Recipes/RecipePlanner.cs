@@ -351,8 +351,8 @@ public sealed class RecipePlanner
     /// <see cref="LatencyPairs"/> times, the median of the ratios) and,
     /// when the measurement misses the aim (<see cref="LatencyMargin"/> under the target) or undershoots it by more
     /// than <see cref="LatencyTolerance"/>, the limit the prediction must fit is corrected by aim/measured and the
-    /// search repeated (at most <see cref="LatencyRounds"/> times). The largest knob measured under the aim wins
-    /// (else the largest within the target).
+    /// search repeated (at most <see cref="LatencyRounds"/> times). The largest knob measured under the aim is then
+    /// checked again (<see cref="LatencyRechecks"/>) before it is kept (else the largest within the target).
     /// </summary>
     double SearchLatency(Allocation.SizeTarget target, out RecipeLatency latency)
     {
@@ -364,41 +364,59 @@ public sealed class RecipePlanner
         var predicted = new Dictionary<double, double>();
         double Predict(double t) => predicted.TryGetValue(t, out var ms) ? ms : predicted[t] = predictor.Predict(ModelGraph.Build(Widths.Apply(_spaces, Counts(t))));
         double limit = target.Milliseconds ?? fraction!.Value * predictor.OriginalMs;
-        // measured/target of a knob (≤ 1: within), with the milliseconds it measured and the original's beside it.
-        var measured = new Dictionary<double, (double Ratio, double Ms, double OriginalMs)>();
-        // Candidate and original in turn, LatencyPairs times, and the median of the ratios: one disturbed
+        // Per knob, every check's pairs: measured/target (≤ 1: within), the milliseconds, the original's beside them.
+        var pairs = new Dictionary<double, List<(double Ratio, double Ms, double OriginalMs)>>();
+        (double Ratio, double Ms, double OriginalMs) Of(double t) =>
+            (Metrics.Latency.Median(pairs[t].Select(p => p.Ratio)), Metrics.Latency.Median(pairs[t].Select(p => p.Ms)), Metrics.Latency.Median(pairs[t].Select(p => p.OriginalMs)));
+        // One check: candidate and original in turn, LatencyPairs times, and the median of the ratios: one disturbed
         // measurement (a busy moment, a slow first touch of memory) cannot choose the widths.
-        (double Ratio, double Ms, double OriginalMs) MeasureAt(double t)
+        void Check(double t)
         {
-            if (measured.TryGetValue(t, out var m)) return m;
             var widths = Widths.Apply(_spaces, Counts(t));
-            var pairs = Enumerable.Range(0, LatencyPairs).Select(_ =>
+            var list = pairs.TryGetValue(t, out var l) ? l : pairs[t] = [];
+            for (int i = 0; i < LatencyPairs; i++)
             {
                 double ms = predictor.Measure(widths);
                 double original = fraction is null ? predictor.OriginalMs : predictor.Measure(_spaces.Graph.Description);
-                return (Ratio: fraction is { } f ? ms / original / f : ms / target.Milliseconds!.Value, Ms: ms, Original: original);
-            }).ToList();
-            return measured[t] = (Metrics.Latency.Median(pairs.Select(p => p.Ratio)), Metrics.Latency.Median(pairs.Select(p => p.Ms)), Metrics.Latency.Median(pairs.Select(p => p.Original)));
+                list.Add((fraction is { } f ? ms / original / f : ms / target.Milliseconds!.Value, ms, original));
+            }
         }
+        double MeasureAt(double t) { if (!pairs.ContainsKey(t)) Check(t); return Of(t).Ratio; }
+        // The largest knob measured at or under a ratio.
+        double? LargestUnder(double ratio) => pairs.Keys.Where(t => Of(t).Ratio <= ratio).Select(t => (double?)t).Max();
         // Aim LatencyMargin under the target: a later measurement of the same widths differs by a few percent
         // (the latency bench's ResNet-20 at 0.3: planned at 1.0 of the target, measured again at 1.053).
         const double aim = 1 - LatencyMargin;
-        double? best = null, within = null, fastest = null;
-        for (int round = 0; round < LatencyRounds; round++)
+        var rechecked = new HashSet<double>();
+        double? kept = null;   // widths whose second check, pooled with the first, is within the target
+        int rounds = LatencyRounds;
+        while (true)
         {
-            int found = Largest(knots, t => Predict(t) <= limit);
-            double t = found < 0 ? knots[0] : knots[found];
-            var (ratio, _, _) = MeasureAt(t);
-            if (fastest is null || ratio < measured[fastest.Value].Ratio) fastest = t;
-            if (ratio <= aim && (best is null || t > best.Value)) best = t;
-            if (ratio <= 1 && (within is null || t > within.Value)) within = t;
-            if (found < 0 && ratio > aim) break;                                      // the smallest widths: nothing faster to try
-            if (ratio <= aim && ratio >= aim - LatencyTolerance) break;               // close enough below the aim
-            limit *= (aim - LatencyTolerance / 2) / ratio;                            // towards the middle of the band
+            for (; rounds > 0; rounds--)
+            {
+                int found = Largest(knots, t => Predict(t) <= limit);
+                double t = found < 0 ? knots[0] : knots[found];
+                double ratio = MeasureAt(t);
+                if (found < 0 && ratio > aim) { rounds = 0; break; }                   // the smallest widths: nothing faster to try
+                if (ratio <= aim && ratio >= aim - LatencyTolerance) { rounds = 0; break; }   // close enough below the aim
+                limit *= (aim - LatencyTolerance / 2) / ratio;                        // towards the middle of the band
+            }
+            if (LargestUnder(aim) is not { } pick || rechecked.Contains(pick) || rechecked.Count == LatencyRechecks) break;
+            Check(pick);
+            rechecked.Add(pick);
+            double pooled = Of(pick).Ratio;
+            if (pooled <= 1) { kept = pick; break; }
+            // Over the target after all: widths at least this large are out (their ratio now says so); the next
+            // largest measured under the aim is checked again, or — when there is none — one more search below it.
+            if (LargestUnder(aim) is null)
+            {
+                limit = Math.Min(limit, Predict(pick) * (aim - LatencyTolerance / 2) / pooled);
+                rounds = 1;
+            }
         }
         predictor.Save();
-        best ??= within;   // nothing under the aim: the largest measured within the target itself
-        var chosen = measured[best ?? fastest!.Value];
+        double? best = kept ?? LargestUnder(aim) ?? LargestUnder(1);   // nothing under the aim: the largest measured within the target itself
+        var chosen = Of(best ?? pairs.Keys.MinBy(t => Of(t).Ratio));
         double goal(double original) => target.Milliseconds ?? fraction!.Value * original;
         if (best is null)
             throw _budget.Error("$.strategy", string.Create(System.Globalization.CultureInfo.InvariantCulture,
@@ -407,7 +425,8 @@ public sealed class RecipePlanner
         {
             Batch = serving.Batch, Runtime = serving.Runtime, Threads = serving.Threads,
             OriginalMs = Math.Round(chosen.OriginalMs, 4), TargetMs = Math.Round(goal(chosen.OriginalMs), 4),
-            PredictedMs = Math.Round(Predict(best!.Value), 4), MeasuredMs = Math.Round(chosen.Ms, 4),
+            PredictedMs = Math.Round(Predict(best.Value), 4), MeasuredMs = Math.Round(chosen.Ms, 4),
+            Rechecks = rechecked.Count, Rejected = rechecked.Count(t => Of(t).Ratio > 1),
             TableEntries = predictor.TableEntries, TableMeasured = predictor.TableMeasured, TableSeconds = Math.Round(predictor.TableSeconds, 2),
             EndToEndMeasurements = predictor.EndToEnd, Machine = predictor.Machine,
         };
@@ -423,4 +442,13 @@ public sealed class RecipePlanner
     public const int LatencyRounds = 4;
     /// <summary>Measurements of the candidate (each with the original beside it, for a fraction target) in one end-to-end check.</summary>
     public const int LatencyPairs = 3;
+    /// <summary>
+    /// Second checks a latency plan makes at most. The widths kept are the largest read under the aim among up to
+    /// <see cref="LatencyRounds"/> noisy checks, so the one that read lowest is favoured (on the bench's shared
+    /// 2-core machine one batch-1 check of the same VGG read 0.50–0.80 ms; the latency bench's VGG at batch 1,
+    /// target 0.3, was planned at 29% of the original and measured again at 38%). Before they are kept they are
+    /// measured again, the pairs pooled with the first check's; over the target, they are dropped and the next
+    /// largest under the aim is checked (or one more search made below them).
+    /// </summary>
+    public const int LatencyRechecks = 3;
 }
