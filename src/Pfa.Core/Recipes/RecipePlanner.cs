@@ -401,7 +401,8 @@ public sealed class RecipePlanner
                 if (ratio <= aim && ratio >= aim - LatencyTolerance) { rounds = 0; break; }   // close enough below the aim
                 limit *= (aim - LatencyTolerance / 2) / ratio;                        // towards the middle of the band
             }
-            if (LargestUnder(aim) is not { } pick || rechecked.Contains(pick) || rechecked.Count == LatencyRechecks) break;
+            // What would be kept: the largest under the aim, else the largest within the target (the knots too coarse for the band).
+            if ((LargestUnder(aim) ?? LargestUnder(1)) is not { } pick || rechecked.Contains(pick) || rechecked.Count == LatencyRechecks) break;
             Check(pick);
             rechecked.Add(pick);
             double pooled = Of(pick).Ratio;
