@@ -56,17 +56,10 @@ public static class DepthStudy
             var (held, rest) = CandidateSearch.Split(budget, train);
             using var _h = held;
             using var _r = rest;
-            double HeldOut(PfaNetwork n) { BatchNormRecalibration.Run(n, rest, RecalibrateBudget.DefaultBatches, 128, 1); return Evaluator.Evaluate(n, held, 256).Top1 * 100; }
-
-            var blocks = BlockRemoval.Blocks(network.Graph);
-            var single = blocks.Select(b =>
-            {
-                var (_, without) = BlockRemoval.Apply(network, [b.Sum]);
-                using var _w = without;
-                double score = HeldOut(without);
-                Say(string.Create(Inv, $"{name}: without {b.Sum} alone, recalibrated: {score:0.00}% held out"));
-                return (Block: b, Score: score);
-            }).OrderByDescending(s => s.Score).ToList();   // least harmful first (stable: the graph's order among equals)
+            // Least harmful first: the held-out score without each block alone, recalibrated (BlockOrder).
+            var single = BlockOrder.Measure(network, held, rest, RecalibrateBudget.DefaultBatches, 128, 1)
+                .Select(s => (s.Block, Score: 100.0 * s.Correct / held.Count)).ToList();
+            foreach (var s in single) Say(string.Create(Inv, $"{name}: without {s.Block.Sum} alone, recalibrated: {s.Score:0.00}% held out"));
 
             long parameters = ModelCost.Of(network.Graph).Parameters, macs = ModelCost.Of(network.Graph).Macs;
             for (int k = 0; k <= single.Count; k++)

@@ -1,4 +1,6 @@
+using Pfa.Core.Data;
 using Pfa.Core.Errors;
+using Pfa.Core.Pipeline;
 using Pfa.Core.Model;
 using Pfa.Core.Model.Blocks;
 using Pfa.Core.Surgery;
@@ -110,5 +112,51 @@ public sealed class BlockRemovalTests
             Assert.Equal(ErrorCodes.InvalidRecipe, e.Code);
             Assert.Contains("not the sum of a removable residual block", e.Message);
         }
+    }
+
+    [Fact]
+    public void The_order_puts_first_a_block_whose_removal_changes_nothing()
+    {
+        // A block whose branch ends in a batch norm with zero scale and shift adds nothing: without it the model is the
+        // same function, also after recalibration (every other batch norm sees the same inputs). Labelled by that
+        // model's own predictions, its removal scores every sample; the order is by score, the graph's among equals.
+        using var dir = new TempDir();
+        var description = ResNet(Shortcut.Padding);
+        torch.manual_seed(2);
+        using var network = new PfaNetwork(description);
+        TrainedLooking.Apply(network);
+        var blocks = BlockRemoval.Blocks(network.Graph);
+        var harmless = blocks[2];
+        using (no_grad())
+            foreach (var part in new[] { "weight", "bias" }) network.state_dict()[$"{harmless.Branch[^1]}.{part}"].zero_();
+
+        const int n = 64;
+        var rng = new Random(4);
+        var pixels = Enumerable.Range(0, n * 144).Select(_ => (float)rng.NextDouble()).ToArray();
+        DataFiles.Npy(dir["x.npy"], "<f4", [n, 1, 12, 12], pixels.SelectMany(BitConverter.GetBytes).ToArray());
+        DataFiles.Npy(dir["y.npy"], "|u1", [n], new byte[n]);
+        int[] labels;
+        {
+            using var unlabelled = Dataset.Open(new DataSpec { Path = dir["x.npy"], Labels = dir["y.npy"] }, null);
+            var (_, reference) = BlockRemoval.Apply(network, [harmless.Sum]);
+            using var _r = reference;
+            BatchNormRecalibration.Run(reference, unlabelled, 4, 16, 1);
+            using (no_grad())
+                labels = reference.call(tensor(pixels).reshape(n, 1, 12, 12)).argmax(1).data<long>().Select(v => (int)v).ToArray();
+        }
+        DataFiles.Npy(dir["y.npy"], "|u1", [n], labels.Select(v => (byte)v).ToArray());
+        using var data = Dataset.Open(new DataSpec { Path = dir["x.npy"], Labels = dir["y.npy"] }, null);
+
+        var order = BlockOrder.Measure(network, data, data, 4, 16, 1);
+        Assert.Equal(blocks.Select(b => b.Sum).Order(), order.Select(s => s.Block.Sum).Order());
+        Assert.Equal(n, order.Single(s => s.Block.Sum == harmless.Sum).Correct);
+        Assert.Equal(n, order[0].Correct);
+        for (int i = 1; i < order.Count; i++)
+        {
+            Assert.True(order[i - 1].Correct >= order[i].Correct);
+            if (order[i - 1].Correct == order[i].Correct)   // equals keep the graph's order
+                Assert.True(blocks.ToList().FindIndex(b => b.Sum == order[i - 1].Block.Sum) < blocks.ToList().FindIndex(b => b.Sum == order[i].Block.Sum));
+        }
+        Assert.True(order[^1].Correct < n, "removing some real block changes predictions");
     }
 }
