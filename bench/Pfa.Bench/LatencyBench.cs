@@ -91,7 +91,7 @@ public static class LatencyBench
             // The latency targets (as given, and with round_to "auto"), and footprint 0.3 with round_to "auto" at the
             // same serving batch (its latency/MACs).
             var configs = batches.SelectMany(batch => targets
-                    .SelectMany(t => new[] { (Key: "latency", Option: "latency", Batch: batch, Target: t), (Key: "latency-auto", Option: "latency, round_to auto", Batch: batch, Target: t) })
+                    .SelectMany(t => new[] { (Key: "latency", Option: "latency", Batch: batch, Target: t), (Key: "latency-auto", Option: "latency, round_to auto", Batch: batch, Target: t), (Key: "latency-depth", Option: "latency, search depth 3", Batch: batch, Target: t) })
                     .Append((Key: "footprint", Option: "footprint, round_to auto", Batch: batch, Target: 0.3)))
                 .Where(c => optionsRun.Contains(c.Key));
             foreach (var (_, option, batch, target) in configs)
@@ -99,7 +99,8 @@ public static class LatencyBench
                     if (Enumerable.Range(1, seeds).All(s => done.Any(r => r.Model == net.Name && r.Option == option && r.Batch == batch && r.Target == target && r.Seed == s))) continue;
                     if (unreachable.Any(u => u.Model == net.Name && u.Option == option && u.Batch == batch && u.Target == target)) continue;
                     var budget = new BudgetFile(option.StartsWith("latency", StringComparison.Ordinal)
-                        ? new PfaBudget { Strategy = "latency", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch, Runtime = runtime }, RoundTo = option.EndsWith("auto", StringComparison.Ordinal) ? RoundTo.Measured : null }
+                        ? new PfaBudget { Strategy = "latency", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch, Runtime = runtime }, RoundTo = option.EndsWith("auto", StringComparison.Ordinal) ? RoundTo.Measured : null,
+                            Search = option.EndsWith("depth 3", StringComparison.Ordinal) ? new SearchBudget { Depth = 3 } : null }
                         : new PfaBudget { Strategy = "footprint", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch, Runtime = runtime }, RoundTo = RoundTo.Measured }, net.Dir, null);
                     var watch = Stopwatch.StartNew();
                     Recipe recipe;
@@ -133,7 +134,7 @@ public static class LatencyBench
                     var rounding = recipe.Strategy.RoundToChoice is { } choice
                         ? string.Join(", ", choice.Select(o => string.Create(Inv, $"{(o.Multiple is { } m ? m.ToString(Inv) : "per layer")} {o.Milliseconds:0.###} ms{(o.Chosen ? " (chosen)" : "")}"))) : null;
                     if (rounding is not null) Say($"{net.Name} {option} batch {batch}: {rounding}");
-                    Say(string.Create(Inv, $"{net.Name} {option} batch {batch} target {target:0.##}: planned {plan.MeasuredMs:0.###} ms of {plan.OriginalMs:0.###} (target {plan.TargetMs:0.###}, predicted {plan.PredictedMs:0.###}); measured again {100 * ratio:0.0}% of the original; {recipe.Totals.ParametersPercent}% params, {recipe.Totals.MacsPercent}% MACs; second checks {plan.Rechecks} ({plan.Rejected} rejected); table {plan.TableEntries} entries ({plan.TableMeasured} measured, {plan.TableSeconds:0.0} s), plan {planSeconds:0} s"));
+                    Say(string.Create(Inv, $"{net.Name} {option} batch {batch} target {target:0.##}: planned {plan.MeasuredMs:0.###} ms of {plan.OriginalMs:0.###} (target {plan.TargetMs:0.###}, predicted {plan.PredictedMs:0.###}); measured again {100 * ratio:0.0}% of the original; {recipe.Totals.ParametersPercent}% params, {recipe.Totals.MacsPercent}% MACs; second checks {plan.Rechecks} ({plan.Rejected} rejected); blocks removed {recipe.RemovedBlocks?.Count ?? 0}; table {plan.TableEntries} entries ({plan.TableMeasured} measured, {plan.TableSeconds:0.0} s), plan {planSeconds:0} s"));
                     for (int seed = 1; seed <= seeds; seed++)
                     {
                         if (done.Any(r => r.Model == net.Name && r.Option == option && r.Batch == batch && r.Target == target && r.Seed == seed)) continue;

@@ -1,6 +1,7 @@
 using Pfa.Core.Data;
 using Pfa.Core.Errors;
 using Pfa.Core.Pipeline;
+using Pfa.Core.Recipes;
 using Pfa.Core.Model;
 using Pfa.Core.Model.Blocks;
 using Pfa.Core.Surgery;
@@ -23,21 +24,20 @@ public sealed class BlockRemovalTests
     [InlineData(Shortcut.Projection, false)]
     [InlineData(Shortcut.Padding, false)]
     [InlineData(Shortcut.Projection, true)]
-    public void Only_identity_blocks_are_removable(Shortcut shortcut, bool preActivation)
+    public void Every_block_reduces_to_its_shortcut_and_its_branch_is_the_longer_path(Shortcut shortcut, bool preActivation)
     {
         var graph = ModelGraph.Build(ResNet(shortcut, preActivation));
         var sums = graph.Nodes.Where(n => n.Type == LayerType.Add).ToList();
         var blocks = BlockRemoval.Blocks(graph);
-        // ResNet-14: 3 stages of 2 blocks; the first block of stages 2 and 3 changes shape (its shortcut is a layer).
-        Assert.Equal(6, sums.Count);
-        Assert.Equal(4, blocks.Count);
+        // ResNet-14: 3 stages of 2 blocks; the first of stages 2 and 3 keeps its shortcut layers (projection or padding).
+        Assert.Equal(sums.Select(n => n.Name), blocks.Select(b => b.Sum));
         foreach (var b in blocks)
         {
             var sum = graph.Nodes.Single(n => n.Name == b.Sum);
             var input = graph.Nodes.Single(n => n.Name == b.Input);
             Assert.Contains(input.Index, sum.Inputs);
             Assert.Equal(input.OutShape, sum.OutShape);
-            Assert.Contains(b.Branch, name => graph.Nodes.Single(n => n.Name == name).Type == LayerType.Conv2d);
+            Assert.Equal(2, b.Branch.Count(name => graph.Nodes.Single(n => n.Name == name).Type == LayerType.Conv2d));   // conv1, conv2: never the 1×1 projection
         }
     }
 
@@ -105,8 +105,7 @@ public sealed class BlockRemovalTests
     {
         var description = ResNet(Shortcut.Projection);
         var graph = ModelGraph.Build(description);
-        var notRemovable = graph.Nodes.First(n => n.Type == LayerType.Add && BlockRemoval.Blocks(graph).All(b => b.Sum != n.Name));
-        foreach (var name in new[] { notRemovable.Name, "no.such.layer" })
+        foreach (var name in new[] { "layer1.0.conv1", "no.such.layer" })
         {
             var e = Assert.Throws<PfaException>(() => BlockRemoval.Apply(description, [name]));
             Assert.Equal(ErrorCodes.InvalidRecipe, e.Code);
@@ -158,5 +157,42 @@ public sealed class BlockRemovalTests
                 Assert.True(blocks.ToList().FindIndex(b => b.Sum == order[i - 1].Block.Sum) < blocks.ToList().FindIndex(b => b.Sum == order[i].Block.Sum));
         }
         Assert.True(order[^1].Correct < n, "removing some real block changes predictions");
+    }
+
+    [Theory]
+    [InlineData(Shortcut.Projection, "projection")]
+    [InlineData(Shortcut.Padding, "padding")]
+    [InlineData(Shortcut.Padding, "projection")]
+    public void A_recipe_s_removed_blocks_go_after_its_channel_surgery(Shortcut shortcut, string mode)
+    {
+        var description = ResNet(shortcut);
+        torch.manual_seed(6);
+        using var original = new PfaNetwork(description);
+        TrainedLooking.Apply(original);
+        var spaces = original.Graph.SpacesFor(ResidualModes.Parse(mode));
+        var layers = spaces.Prunable.Select(s => new RecipeLayer
+        {
+            Name = s.Name, FiltersBefore = s.Channels, FiltersAfter = Math.Max(s.Granule, s.Channels / 2),
+            Kept = Enumerable.Range(0, Math.Max(s.Granule, s.Channels / 2)).Select(i => s.Channels - 1 - 2 * i).Where(i => i >= 0).Order().ToArray(),
+        }).Select(l => l with { FiltersAfter = l.Kept.Length }).ToList();
+        var removed = BlockRemoval.Blocks(original.Graph).Where((_, i) => i % 2 == 1).Select(b => b.Sum).ToList();
+        var narrowOnly = new Recipe { Strategy = new RecipeStrategy { Name = "footprint", Residual = mode }, Layers = layers };
+        var both = narrowOnly with { RemovedBlocks = removed };
+
+        var (_, narrowed) = ChannelSurgery.Apply(original, narrowOnly);
+        using var _n = narrowed;
+        // The narrowed graph keeps every block removable (padding mode's channel layers sit inside the branch).
+        Assert.Equal(BlockRemoval.Blocks(original.Graph).Select(b => b.Sum), BlockRemoval.Blocks(narrowed.Graph).Select(b => b.Sum));
+        var (_, expected) = BlockRemoval.Apply(narrowed, removed);
+        using var _e = expected;
+        var (d, actual) = ChannelSurgery.Apply(original, both);
+        using var _a = actual;
+        Assert.DoesNotContain(d.Layers, l => removed.Contains(l.Name!));
+        var x = randn(8, 1, 12, 12);
+        using (no_grad())
+        {
+            var diff = (actual.call(x) - expected.call(x)).abs().max().item<float>();
+            Assert.Equal(0f, diff);
+        }
     }
 }

@@ -145,6 +145,9 @@ public sealed class LatencyTargetTests : IDisposable
     [InlineData("""{ "strategy": "latency", "milliseconds": 0 }""", "'milliseconds' must be a positive number")]
     [InlineData("""{ "strategy": "latency", "milliseconds": -2 }""", "'milliseconds' must be a positive number")]
     [InlineData("""{ "strategy": "footprint", "target": 0.5, "milliseconds": 3 }""", "'milliseconds' applies to strategy 'latency', not 'footprint'")]
+    [InlineData("""{ "strategy": "footprint", "target": 0.5, "search": { "depth": 2 } }""", "'search.depth' applies to strategy 'latency'")]
+    [InlineData("""{ "strategy": "latency", "target": 0.5, "search": { "depth": 21 } }""", "'search.depth' is the number of depth candidates")]
+    [InlineData("""{ "strategy": "latency", "target": 0.5, "search": { "depth": -1 } }""", "'search.depth' is the number of depth candidates")]
     public void A_bad_latency_target_is_a_located_error(string json, string message)
     {
         var e = Assert.Throws<PfaException>(() => PfaBudget.Parse(json));
@@ -237,6 +240,48 @@ public sealed class LatencyTargetTests : IDisposable
             Assert.True((double)summary["off_percent"]! < 0);
             Assert.Single(Directory.GetFiles(_dir["cache"], "latency-*.json"));
             Assert.Contains("latency target, measured after compression", File.ReadAllText(_dir["out/report.html"]));
+        }
+        finally { Environment.SetEnvironmentVariable(LatencyTable.CacheVariable, old); }
+    }
+}
+
+/// <summary>Depth candidates of a latency target's search (issue 22): blocks removed, widths planned again, recorded.</summary>
+public sealed class DepthSearchTests : IDisposable
+{
+    readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void Compress_with_depth_candidates_records_them_and_the_chosen_recipe_removes_its_blocks()
+    {
+        var old = Environment.GetEnvironmentVariable(LatencyTable.CacheVariable);
+        Environment.SetEnvironmentVariable(LatencyTable.CacheVariable, _dir["cache"]);
+        try
+        {
+            var model = SequentialExporter.Describe(Pfa.Core.Model.Blocks.ResidualNets.ResNet(new Pfa.Core.Model.Blocks.ResNetOptions
+                { Depth = 14, InChannels = 1, Width = 4, Classes = 3, Shortcut = Pfa.Core.Model.Blocks.Shortcut.Padding }), [1, 12, 12]);
+            var rng = new Random(3);
+            const int n = 64;
+            DataFiles.Npy(_dir["x.npy"], "<f4", [n, 1, 12, 12], Enumerable.Range(0, n * 144).SelectMany(_ => BitConverter.GetBytes((float)rng.NextDouble())).ToArray());
+            DataFiles.Npy(_dir["y.npy"], "|u1", [n], Enumerable.Range(0, n).Select(i => (byte)(i % 3)).ToArray());
+            model.Save(_dir["model.json"]);
+            using (var net = new PfaNetwork(model)) Pfa.Core.Checkpoints.Checkpoint.Write(_dir["model.dat"], Pfa.Core.Checkpoints.Checkpoint.StateOf(net));
+            File.WriteAllText(_dir["b.json"], """{ "strategy": "latency", "milliseconds": 1000, "latency": { "batch": 2 }, "residual": "padding", "search": { "candidates": 2, "samples": 16, "train_batches": 1, "depth": 2 }, "finetune": { "epochs": 0 }, "onnx": false }""");
+            var (code, _, err) = TestCli.Cli("compress", "--model", _dir["model.json"], "--weights", _dir["model.dat"], "--data", _dir["x.npy"], "--labels", _dir["y.npy"],
+                "--eval-data", _dir["x.npy"], "--eval-labels", _dir["y.npy"], "--budget", _dir["b.json"], "--out", _dir["out"]);
+            Assert.True(code == 0, err);
+            Assert.Contains("block(s) removed", err);
+            var recipe = Recipe.Load(_dir["out/recipe.json"]);
+            var candidates = recipe.Strategy.Search!;
+            // ResNet-14: 6 removable blocks; depth 2 → 3 and 6 of them removed, on the family's choice.
+            Assert.Equal([3, 6], candidates.Where(c => c.RemovedBlocks is not null).Select(c => c.RemovedBlocks!.Value));
+            var chosen = candidates.Single(c => c.Chosen);
+            Assert.Equal(chosen.RemovedBlocks, recipe.RemovedBlocks?.Count);
+            // The candidates without blocks are cheaper in nothing but widths; those with blocks count them out.
+            Assert.All(candidates.Where(c => c.RemovedBlocks is not null), c => Assert.True(c.ParametersPercent < 100));
+            var compressed = ModelDescription.Load(_dir["out/model.json"]);
+            foreach (var sum in recipe.RemovedBlocks ?? []) Assert.DoesNotContain(compressed.Layers, l => l.Name == sum);
+            Assert.Equal(recipe.Totals.ParametersAfter, ModelCost.Of(ModelGraph.Build(compressed)).Parameters);
         }
         finally { Environment.SetEnvironmentVariable(LatencyTable.CacheVariable, old); }
     }

@@ -176,6 +176,8 @@ public sealed record PfaBudget
         if (b.Search is { } sb && sb.Candidates != 0 && (sb.Candidates is < 2 or > 21 || sb.Samples is < 1 or > 1_000_000))
             throw Bad("$.search", $"'search' needs 2 to 21 'candidates' and 1 to 1000000 'samples' (or \"search\": false); found {sb.Candidates} and {sb.Samples}.");
         if (b.Search is { TrainBatches: < 0 or > 100_000 } tb) throw Bad("$.search.train_batches", $"'search.train_batches' must be from 0 (recalibration only) to 100000; found {tb.TrainBatches}.");
+        if (b.Search is { Depth: < 0 or > 20 } sd) throw Bad("$.search.depth", $"'search.depth' is the number of depth candidates, from 0 (off) to 20; found {sd.Depth}.");
+        if (b.Search is { Depth: > 0 } && b.Strategy != "latency") throw Bad("$.search.depth", $"'search.depth' applies to strategy 'latency' (blocks removed for speed), not '{b.Strategy}'.");
         if (b.Latency is { } lb)
         {
             if (lb.Batch is < 1 or > 65536) throw Bad("$.latency.batch", $"'latency.batch' must be from 1 to 65536; found {lb.Batch}.");

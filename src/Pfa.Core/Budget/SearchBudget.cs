@@ -21,6 +21,10 @@ public sealed record SearchBudget
     /// MobileNet-style net (l1 19.6% vs 26.1% held out, 86.9% vs 84.4% fine-tuned); 60 batches ranked them as the
     /// fine-tune does (85.3% vs 79.4%).</summary>
     public int TrainBatches { get; init; } = DefaultTrainBatches;
+    /// <summary>Latency targets on residual networks: depth candidates — the chosen shape with 1/N … N/N of the
+    /// removable identity blocks removed, least harmful first (<see cref="Pipeline.BlockOrder"/>), widths then planned
+    /// to the target (0: off, the default until the latency bench has measured it; bench/results/depth-study.md).</summary>
+    public int Depth { get; init; }
 
     public static readonly SearchBudget Off = new() { Candidates = 0 };
 }
@@ -30,11 +34,12 @@ public sealed class SearchBudgetConverter : OnOffConverter<SearchBudget>
 {
     protected override SearchBudget On => new();
     protected override SearchBudget Off => SearchBudget.Off;
-    protected override IReadOnlyList<string> Names => ["candidates", "samples", "train_batches"];
+    protected override IReadOnlyList<string> Names => ["candidates", "samples", "train_batches", "depth"];
     protected override SearchBudget With(SearchBudget value, string name, int number) => name switch
     {
         "candidates" => value with { Candidates = number },
         "samples" => value with { Samples = number },
+        "depth" => value with { Depth = number },
         _ => value with { TrainBatches = number },
     };
     protected override void WriteObject(Utf8JsonWriter writer, SearchBudget value)
@@ -42,6 +47,7 @@ public sealed class SearchBudgetConverter : OnOffConverter<SearchBudget>
         writer.WriteNumber("candidates", value.Candidates);
         writer.WriteNumber("samples", value.Samples);
         writer.WriteNumber("train_batches", value.TrainBatches);
+        if (value.Depth > 0) writer.WriteNumber("depth", value.Depth);
     }
     protected override bool IsOff(SearchBudget value) => value.Candidates == 0;
 }

@@ -66,13 +66,29 @@ public static class CandidateSearch
                 log(string.Create(CultureInfo.InvariantCulture,
                     $"  candidate {shape}: {recipe.Totals.ParametersPercent}% parameters, {100.0 * correct / holdout:0.00}% on {holdout:N0} held-out training samples"));
             }
+            // Depth (latency targets on residual networks): the family's choice with blocks removed, least harmful
+            // first, its widths planned again to the target (bench/results/depth-study.md).
+            if (search.Depth > 0 && b.Strategy == "latency" && Surgery.BlockRemoval.Blocks(network.Graph).Count > 0)
+            {
+                var basis = scored[Pick(scored.Select(s => s.Correct).ToList(), holdout)].Shape;
+                var order = BlockOrder.Measure(network, held, rest, RecalibrationBatches(budget), batchSize, b.Seed);
+                foreach (int k in Enumerable.Range(1, search.Depth).Select(i => (int)Math.Ceiling((double)i * order.Count / search.Depth)).Distinct())
+                {
+                    var shape = basis with { Removed = order.Take(k).Select(o => o.Block.Sum).ToList() };
+                    if (Candidate(() => Make(network, analysis, budget, statsBytes, weightOf, shape), shape, log) is not { } recipe) continue;
+                    int correct = Score(network, recipe, budget, held, rest, batchSize);
+                    scored.Add((shape, recipe, correct));
+                    log(string.Create(CultureInfo.InvariantCulture,
+                        $"  candidate {shape}: {recipe.Totals.ParametersPercent}% parameters, {100.0 * correct / holdout:0.00}% on {holdout:N0} held-out training samples"));
+                }
+            }
         var best = scored.MaxBy(s => s.Correct);
         var chosen = scored[Pick(scored.Select(s => s.Correct).ToList(), holdout)];
         var candidates = scored.Select(s => new RecipeCandidate
         {
             Exponent = Math.Round(s.Shape.Exponent, 6), Select = s.Shape.Select, Widths = s.Recipe.Layers.Select(l => l.FiltersAfter).ToArray(),
             ParametersPercent = s.Recipe.Totals.ParametersPercent, MacsPercent = s.Recipe.Totals.MacsPercent,
-            Correct = s.Correct, Samples = holdout, Chosen = ReferenceEquals(s.Recipe, chosen.Recipe),
+            Correct = s.Correct, Samples = holdout, Chosen = ReferenceEquals(s.Recipe, chosen.Recipe), RemovedBlocks = s.Shape.Removed?.Count,
         }).ToList();
         log(string.Create(CultureInfo.InvariantCulture, $"search: {chosen.Shape} chosen{(ReferenceEquals(chosen.Recipe, analytic) && best.Correct > scored[0].Correct ? $" (the best, {best.Shape}, led by {100.0 * (best.Correct - scored[0].Correct) / holdout:0.00} pp, within the {Margin * 100} pp margin)" : "")}"));
         return chosen.Recipe with { Strategy = chosen.Recipe.Strategy with { Search = candidates } };
@@ -103,10 +119,12 @@ public static class CandidateSearch
     }
 
     /// <summary>A candidate: the exponent α of the keep ratios γ^α, and a selection criterion other than the budget's (or null).</summary>
-    public sealed record Shape(double Exponent, string? Select = null)
+    /// <param name="Removed">A depth candidate's removed blocks (their sums), or null.</param>
+    public sealed record Shape(double Exponent, string? Select = null, IReadOnlyList<string>? Removed = null)
     {
         public static readonly Shape Analytic = new(1);
-        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"α = {Exponent:0.##}{(Select is { } s ? $", {s}" : "")}");
+        public override string ToString() => string.Create(CultureInfo.InvariantCulture,
+            $"α = {Exponent:0.##}{(Select is { } s ? $", {s}" : "")}{(Removed is { Count: > 0 } r ? $", {r.Count} block(s) removed" : "")}");
     }
 
     /// <summary>The family, analytic first: α evenly from 1 to 0, then — when the weights are at hand and the budget
@@ -121,7 +139,10 @@ public static class CandidateSearch
     /// <summary>The recipe of one candidate shape (the same widths and selection a search gave it).</summary>
     public static Recipe Make(PfaNetwork network, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes,
         Func<string, TorchSharp.torch.Tensor?>? weightOf, Shape shape) =>
-        RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, new KlScaledAllocation(shape.Exponent), shape.Select);
+        RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, new KlScaledAllocation(shape.Exponent), shape.Select, shape.Removed);
+
+    static int RecalibrationBatches(BudgetFile budget) =>
+        budget.Budget.EffectiveRecalibrate.Batches > 0 ? budget.Budget.EffectiveRecalibrate.Batches : RecalibrateBudget.DefaultBatches;
 
     /// <summary>Held-out samples the search scores on: the budget's, at most half the training data.</summary>
     public static int HeldOut(BudgetFile budget, Dataset train) => Math.Min(budget.Budget.EffectiveSearch.Samples, train.Count / 2);
@@ -143,7 +164,7 @@ public static class CandidateSearch
         Training.ScheduleKind schedule = Training.ScheduleKind.Constant)
     {
         var b = budget.Budget;
-        int recalibration = b.EffectiveRecalibrate.Batches > 0 ? b.EffectiveRecalibrate.Batches : RecalibrateBudget.DefaultBatches;
+        int recalibration = RecalibrationBatches(budget);
         var (_, candidate) = ChannelSurgery.Apply(network, recipe);
         using (candidate)
         {

@@ -19,8 +19,9 @@ public static class RecipeMaker
     /// <param name="graph">The model's graph (its spaces are built once and shared with surgery).</param>
     /// <param name="allocation">Another per-layer shape for the strategy (a candidate of <see cref="CandidateSearch"/>), or null.</param>
     /// <param name="select">Another selection criterion than the budget's (a candidate of <see cref="CandidateSearch"/>), or null.</param>
+    /// <param name="removedBlocks">Identity residual blocks removed whole (a depth candidate of <see cref="CandidateSearch"/>), or null.</param>
     public static Recipe Make(ModelGraph graph, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes, Func<string, TorchSharp.torch.Tensor?>? weightOf = null,
-        Recipes.Allocation.ILayerAllocation? allocation = null, string? select = null)
+        Recipes.Allocation.ILayerAllocation? allocation = null, string? select = null, IReadOnlyList<string>? removedBlocks = null)
     {
         var model = graph.Description;
         var spaces = graph.SpacesFor(budget.Budget.ResidualMode);
@@ -34,7 +35,7 @@ public static class RecipeMaker
             throw budget.Error("$.strategy", strategy.Sampling == Analysis.Sampling.Positions
                 ? $"strategy '{b.Strategy}' needs per-position statistics (Garg et al. §III-B), but these were collected for PFA (one pooled response per sample). Run 'dotnet pfa analyze' with this budget."
                 : $"strategy '{b.Strategy}' needs PFA's pooled statistics, but these were collected per position for 'garg'. Run 'dotnet pfa analyze' with this budget.");
-        var plan = new RecipePlanner(spaces, budget, spectra, allocation).Plan();
+        var plan = new RecipePlanner(spaces, budget, spectra, allocation, removedBlocks: removedBlocks).Plan();
         var criterion = Criteria.Get(select ?? b.Select ?? strategy.DefaultSelect);
         if (criterion.NeedsWeights && weightOf is null)
             throw budget.Error("$.select", $"selection '{criterion.Name}' reads the trained weights: pass --weights (the 'recipe' verb), or use 'compress'.");
@@ -109,6 +110,7 @@ public static class RecipeMaker
                 MacsPercent = plan.MacsBefore == 0 ? 100 : Math.Round(100.0 * macsAfter / plan.MacsBefore, 2),
             },
             Layers = layers,
+            RemovedBlocks = removedBlocks is { Count: > 0 } ? [.. removedBlocks] : null,
         };
     }
 

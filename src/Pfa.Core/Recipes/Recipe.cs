@@ -103,6 +103,8 @@ public sealed record RecipeCandidate
     public int Correct { get; init; }
     public int Samples { get; init; }
     public bool Chosen { get; init; }
+    /// <summary>A depth candidate: how many identity residual blocks it removes (least harmful first); null otherwise.</summary>
+    public int? RemovedBlocks { get; init; }
 }
 
 public sealed record RecipeTotals
@@ -167,6 +169,9 @@ public sealed record Recipe
     public RecipeStrategy Strategy { get; init; } = new();
     public RecipeTotals Totals { get; init; } = new();
     public List<RecipeLayer> Layers { get; init; } = [];
+    /// <summary>Identity residual blocks removed whole after the channel surgery, by their sums (<see
+    /// cref="Surgery.BlockRemoval"/>; the search's depth candidates); null: none.</summary>
+    public List<string>? RemovedBlocks { get; init; }
 
     public string ToJson() => JsonFiles.Serialize(this);
 
@@ -192,6 +197,8 @@ public sealed record Recipe
             throw Bad("$.strategy.init", $"'init' must be \"selected\" or \"random\"; found \"{Printable.Escape(r.Strategy.Init)}\".");
         if (r.Strategy.Residual is not (null or "projection" or "padding"))
             throw Bad("$.strategy.residual", $"'residual' must be \"projection\" or \"padding\"; found \"{Printable.Escape(r.Strategy.Residual)}\".");
+        if (r.RemovedBlocks is { } removed && removed.Distinct(StringComparer.Ordinal).Count() != removed.Count)
+            throw Bad("$.removed_blocks", "'removed_blocks' names a block twice; a recipe lists each removed block once.");
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < r.Layers.Count; i++)
         {

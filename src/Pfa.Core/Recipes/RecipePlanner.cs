@@ -38,15 +38,19 @@ public sealed class RecipePlanner
     readonly Func<Metrics.ILatencyModel> _latency;
     readonly Dictionary<int, int> _multiples = [];
     readonly Func<ChannelSpace, int> _measuredMultiple;
+    readonly IReadOnlyCollection<string> _removed;
     /// <summary>round_to "auto": one multiple for every space instead of each space's measured one (<see cref="ChooseRounding"/>).</summary>
     int? _uniformMultiple;
 
     /// <param name="allocation">Another per-layer shape for the budget's strategy (a search candidate), or null.</param>
     /// <param name="latency">The latency model a latency target is planned with (default: measured on this machine).</param>
     /// <param name="measuredMultiple">round_to "auto": a space's multiple (default: where its measured latency steps).</param>
+    /// <param name="removedBlocks">Sums of identity residual blocks removed whole after the channel surgery (a depth
+    /// candidate of the search): the plan's costs and latencies are those of the model without them.</param>
     public RecipePlanner(ChannelSpaces spaces, BudgetFile budget, IReadOnlyDictionary<string, LayerSpectrum> spectra, Allocation.ILayerAllocation? allocation = null,
-        Metrics.ILatencyModel? latency = null, Func<ChannelSpace, int>? measuredMultiple = null)
+        Metrics.ILatencyModel? latency = null, Func<ChannelSpace, int>? measuredMultiple = null, IReadOnlyCollection<string>? removedBlocks = null)
     {
+        _removed = removedBlocks ?? [];
         _latency = () => latency ?? Metrics.LatencyPredictor.For(spaces.Graph, budget.Budget.EffectiveLatency);
         _measuredMultiple = measuredMultiple ?? (s => Metrics.LatencySteps.Of(spaces, s, Metrics.LatencyPredictor.TableFor(budget.Budget.EffectiveLatency).Of));
         _spaces = spaces;
@@ -188,7 +192,11 @@ public sealed class RecipePlanner
 
     Dictionary<int, int> Counts(double t) => _analysed.ToDictionary(s => s.Id, s => Count(s, t).Count);
 
-    ModelCost CostAt(double t) => ModelCost.Of(Widths.Apply(_spaces, Counts(t)));
+    ModelCost CostAt(double t) => ModelCost.Of(Narrowed(Counts(t)));
+
+    /// <summary>The model with these widths, and without the removed blocks.</summary>
+    ModelDescription Narrowed(Dictionary<int, int> counts) =>
+        _removed.Count == 0 ? Widths.Apply(_spaces, counts) : Surgery.BlockRemoval.Apply(Widths.Apply(_spaces, counts), _removed);
 
     public RecipePlan Plan()
     {
@@ -283,7 +291,7 @@ public sealed class RecipePlanner
         if (plans.Count > 1)
         {
             var predictor = _latency();
-            var models = plans.Select(p => Widths.Apply(_spaces, p.Counts)).ToList();
+            var models = plans.Select(p => Narrowed(p.Counts)).ToList();
             for (int round = 0; round < LatencyPairs; round++)
                 for (int i = 0; i < plans.Count; i++) times[i].Add(predictor.Measure(models[i]));
             predictor.Save();
@@ -362,7 +370,7 @@ public sealed class RecipePlanner
         double? fraction = target.Milliseconds is null ? target.Limit : null;
         var knots = Knots();
         var predicted = new Dictionary<double, double>();
-        double Predict(double t) => predicted.TryGetValue(t, out var ms) ? ms : predicted[t] = predictor.Predict(ModelGraph.Build(Widths.Apply(_spaces, Counts(t))));
+        double Predict(double t) => predicted.TryGetValue(t, out var ms) ? ms : predicted[t] = predictor.Predict(ModelGraph.Build(Narrowed(Counts(t))));
         double limit = target.Milliseconds ?? fraction!.Value * predictor.OriginalMs;
         // Per knob, every check's pairs: measured/target (≤ 1: within), the milliseconds, the original's beside them.
         var pairs = new Dictionary<double, List<(double Ratio, double Ms, double OriginalMs)>>();
@@ -372,7 +380,7 @@ public sealed class RecipePlanner
         // measurement (a busy moment, a slow first touch of memory) cannot choose the widths.
         void Check(double t)
         {
-            var widths = Widths.Apply(_spaces, Counts(t));
+            var widths = Narrowed(Counts(t));
             var list = pairs.TryGetValue(t, out var l) ? l : pairs[t] = [];
             for (int i = 0; i < LatencyPairs; i++)
             {

@@ -5,51 +5,61 @@ using static TorchSharp.torch;
 namespace Pfa.Core.Surgery;
 
 /// <summary>
-/// Depth for residual networks: an identity residual block — a sum of a branch and the block's own input, both of
-/// one shape — removed whole. A trained ResNet behaves like an ensemble of shallower paths, and deleting one of its
+/// Depth for residual networks: a residual block — a sum of a branch and a shortcut (the block's input, or a
+/// projection or padding of it) — reduced to its shortcut. A trained ResNet behaves like an ensemble of shallower paths, and deleting one of its
 /// blocks costs little (Veit et al., NeurIPS 2016); and at batch 1 a small network's time is mostly per-layer
 /// overhead that narrower widths do not remove (bench/results/latency.md: ResNet-20 reached 30% of its batch-1 time
 /// only at 0.5% of its parameters). The sum's readers read the block's input instead; a ReLU that read the sum and
 /// now reads a ReLU's output goes too (relu∘relu = relu). Exact: the result computes what the original computes with
-/// the branch's output zeroed. Blocks whose shortcut is a layer (a projection, a padding) change shape and stay.
+/// the branch's output zeroed.
 /// </summary>
 public static class BlockRemoval
 {
-    /// <summary>A removable block: its sum, the layer the shortcut reads (the block's input), and the branch's layers.</summary>
+    /// <summary>A removable block: its sum, the shortcut's last layer (what the sum's readers read instead), and the branch's layers.</summary>
     public sealed record Block(string Sum, string Input, IReadOnlyList<string> Branch);
 
-    /// <summary>Every removable block of a graph, in the graph's order. The model's last layer is never a block's sum.</summary>
+    /// <summary>Every removable block of a graph, in the graph's order: a sum of two inputs, one of which ends a
+    /// branch that only the sum reads (its layers read only by each other and the sum; it stops where it reads the
+    /// other input's path). When both inputs qualify (a projection shortcut is such a branch too), the longer one is
+    /// the block's branch. The model's last layer is never a block's sum.</summary>
     public static IReadOnlyList<Block> Blocks(ModelGraph graph)
     {
         var readers = Readers(graph);
         var blocks = new List<Block>();
         foreach (var sum in graph.Nodes.Take(graph.Nodes.Count - 1).Where(n => n.Type == LayerType.Add && n.Inputs.Count == 2))
-            foreach (var (end, input) in new[] { (sum.Inputs[0], sum.Inputs[1]), (sum.Inputs[1], sum.Inputs[0]) })
-                if (Branch(graph, readers, sum, end, input) is { } branch)
-                {
-                    blocks.Add(new Block(sum.Name, graph.Nodes[input].Name, branch.Select(i => graph.Nodes[i].Name).ToList()));
-                    break;
-                }
+        {
+            var options = new[] { (End: sum.Inputs[0], Input: sum.Inputs[1]), (End: sum.Inputs[1], Input: sum.Inputs[0]) }
+                .Select(o => (o.Input, Branch: Branch(graph, readers, sum, o.End, o.Input)))
+                .Where(o => o.Branch is not null).ToList();
+            if (options.Count == 0) continue;
+            var (input, branch) = options.MaxBy(o => o.Branch!.Count);   // the first of equals
+            blocks.Add(new Block(sum.Name, graph.Nodes[input].Name, branch!.Select(i => graph.Nodes[i].Name).ToList()));
+        }
         return blocks;
     }
 
-    /// <summary>The layers between <paramref name="input"/> and <paramref name="end"/> (in order), when they form a
-    /// branch that only the sum reads and that reads nothing from before the block's input; else null.</summary>
+    /// <summary>The layers of the branch that ends at <paramref name="end"/> (ascending): everything it reads back to
+    /// the other input's path (<paramref name="input"/> and what it reads), when only the branch and the sum read
+    /// them; else null.</summary>
     static List<int>? Branch(ModelGraph graph, List<int>[] readers, LayerNode sum, int end, int input)
     {
-        if (input == LayerNode.ModelInput || end == LayerNode.ModelInput || end == input || end < input) return null;
-        if (!graph.Nodes[end].OutShape.SequenceEqual(graph.Nodes[input].OutShape)) return null;
-        var branch = new SortedSet<int>();
-        var stack = new Stack<int>([end]);
+        if (input == LayerNode.ModelInput || end == LayerNode.ModelInput || end == input) return null;
+        var shortcut = new HashSet<int>();   // input and everything it reads: stays
+        var stack = new Stack<int>([input]);
         while (stack.Count > 0)
         {
             int i = stack.Pop();
-            if (i == input || !branch.Add(i)) continue;
-            foreach (int j in graph.Nodes[i].Inputs)
-            {
-                if (j != input && j < input) return null;   // reads from before the block (the model input included)
-                stack.Push(j);
-            }
+            if (i == LayerNode.ModelInput || !shortcut.Add(i)) continue;
+            foreach (int j in graph.Nodes[i].Inputs) stack.Push(j);
+        }
+        if (shortcut.Contains(end)) return null;
+        var branch = new SortedSet<int>();
+        stack.Push(end);
+        while (stack.Count > 0)
+        {
+            int i = stack.Pop();
+            if (i == LayerNode.ModelInput || shortcut.Contains(i) || !branch.Add(i)) continue;
+            foreach (int j in graph.Nodes[i].Inputs) stack.Push(j);
         }
         foreach (int i in branch)
             if (readers[i].Any(r => r != sum.Index && !branch.Contains(r))) return null;   // read from outside the block

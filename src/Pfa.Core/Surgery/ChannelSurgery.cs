@@ -33,11 +33,14 @@ public static class ChannelSurgery
         return result;
     }
 
-    /// <summary>The compressed description and network of a recipe, in its residual mode.</summary>
+    /// <summary>The compressed description and network of a recipe, in its residual mode; then without the
+    /// recipe's removed blocks (<see cref="BlockRemoval"/>), when it lists any.</summary>
     public static (ModelDescription Description, PfaNetwork Network) Apply(PfaNetwork source, Recipe recipe)
     {
         var spaces = source.Graph.SpacesFor(ResidualModes.Parse(recipe.Strategy.Residual));
-        return Apply(source, spaces, KeptBySpace(spaces, recipe), recipe.Strategy.Init == "random", recipe.Strategy.Seed);
+        var narrowed = Apply(source, spaces, KeptBySpace(spaces, recipe), recipe.Strategy.Init == "random", recipe.Strategy.Seed);
+        if (recipe.RemovedBlocks is not { Count: > 0 } removed) return narrowed;
+        using (narrowed.Network) return BlockRemoval.Apply(narrowed.Network, removed);
     }
 
     /// <summary>The compressed description and network. <paramref name="randomInit"/>: fresh weights (the
