@@ -52,36 +52,31 @@ public static class CandidateSearch
         var (held, rest) = Split(budget, train);
         using (held)
         using (rest)
-            foreach (var shape in Shapes(search.Candidates, budget, weightOf is not null))
+        {
+            // Scored once per distinct recipe (two shapes can round to the same widths and blocks).
+            void Add(Shape shape, Recipe recipe)
             {
-                var recipe = shape == Shape.Analytic ? analytic : Candidate(() => Make(network, analysis, budget, statsBytes, weightOf, shape), shape, log);
-                if (recipe is null) continue;
-                var key = string.Join(";", recipe.Layers.Select(l => $"{l.FiltersAfter}:{string.Join(",", l.Kept)}"));
-                if (!byRecipe.TryGetValue(key, out int correct))
-                {
-                    correct = Score(network, recipe, budget, held, rest, batchSize);
-                    byRecipe[key] = correct;
-                }
+                var key = string.Join(";", recipe.Layers.Select(l => $"{l.FiltersAfter}:{string.Join(",", l.Kept)}")) + "|" + string.Join(",", recipe.RemovedBlocks ?? []);
+                if (!byRecipe.TryGetValue(key, out int correct)) byRecipe[key] = correct = Score(network, recipe, budget, held, rest, batchSize);
                 scored.Add((shape, recipe, correct));
                 log(string.Create(CultureInfo.InvariantCulture,
                     $"  candidate {shape}: {recipe.Totals.ParametersPercent}% parameters, {100.0 * correct / holdout:0.00}% on {holdout:N0} held-out training samples"));
             }
+            foreach (var shape in Shapes(search.Candidates, budget, weightOf is not null))
+                if ((shape == Shape.Analytic ? analytic : Candidate(() => Make(network, analysis, budget, statsBytes, weightOf, shape), shape, log)) is { } recipe)
+                    Add(shape, recipe);
             // Depth (latency targets on residual networks): the family's choice with blocks removed, least harmful
             // first, its widths planned again to the target (bench/results/depth-study.md).
-            if (search.Depth > 0 && b.Strategy == "latency" && Surgery.BlockRemoval.Blocks(network.Graph).Count > 0)
+            if (search.Depth > 0 && b.Strategy == "latency" && BlockOrder.Measure(network, held, rest, RecalibrationBatches(budget), batchSize, b.Seed) is { Count: > 0 } order)
             {
                 var basis = scored[Pick(scored.Select(s => s.Correct).ToList(), holdout)].Shape;
-                var order = BlockOrder.Measure(network, held, rest, RecalibrationBatches(budget), batchSize, b.Seed);
                 foreach (int k in Enumerable.Range(1, search.Depth).Select(i => (int)Math.Ceiling((double)i * order.Count / search.Depth)).Distinct())
                 {
                     var shape = basis with { Removed = order.Take(k).Select(o => o.Block.Sum).ToList() };
-                    if (Candidate(() => Make(network, analysis, budget, statsBytes, weightOf, shape), shape, log) is not { } recipe) continue;
-                    int correct = Score(network, recipe, budget, held, rest, batchSize);
-                    scored.Add((shape, recipe, correct));
-                    log(string.Create(CultureInfo.InvariantCulture,
-                        $"  candidate {shape}: {recipe.Totals.ParametersPercent}% parameters, {100.0 * correct / holdout:0.00}% on {holdout:N0} held-out training samples"));
+                    if (Candidate(() => Make(network, analysis, budget, statsBytes, weightOf, shape), shape, log) is { } recipe) Add(shape, recipe);
                 }
             }
+        }
         var best = scored.MaxBy(s => s.Correct);
         var chosen = scored[Pick(scored.Select(s => s.Correct).ToList(), holdout)];
         var candidates = scored.Select(s => new RecipeCandidate
