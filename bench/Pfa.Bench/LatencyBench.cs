@@ -104,7 +104,7 @@ public static class LatencyBench
                         : new PfaBudget { Strategy = "footprint", Target = target, Residual = net.Residual, Latency = new LatencyBudget { Batch = batch, Runtime = runtime }, RoundTo = RoundTo.Measured }, net.Dir, null);
                     var watch = Stopwatch.StartNew();
                     Recipe recipe;
-                    try { recipe = CandidateSearch.Choose(network, analysis, budget, statsBytes, weightOf, finetuneData, 128, _ => { }); }
+                    try { recipe = CandidateSearch.Choose(network, analysis, budget, statsBytes, weightOf, finetuneData, 128, s => Say(string.Create(Inv, $"{net.Name} {option} batch {batch} target {target:0.##}: {s.Trim()}"))); }
                     catch (PfaException e) when (e.Code == ErrorCodes.InvalidBudget)
                     {
                         // A target below what the smallest widths reach on this machine: the run's answer, recorded as such.

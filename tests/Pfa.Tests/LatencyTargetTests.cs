@@ -3,7 +3,9 @@ using System.Text.Json.Nodes;
 using Pfa.Core.Budget;
 using Pfa.Core.Errors;
 using Pfa.Core.Metrics;
+using Pfa.Core.Data;
 using Pfa.Core.Model;
+using Pfa.Core.Pipeline;
 using Pfa.Core.Recipes;
 using Pfa.Core.Spectra;
 using Pfa.Core.Surgery;
@@ -284,6 +286,57 @@ public sealed class DepthSearchTests : IDisposable
             Assert.Equal(recipe.Totals.ParametersAfter, ModelCost.Of(ModelGraph.Build(compressed)).Parameters);
         }
         finally { Environment.SetEnvironmentVariable(LatencyTable.CacheVariable, old); }
+    }
+}
+
+/// <summary>Depth when widths alone fall short: a target the narrowest widths cannot reach is met by removing blocks.</summary>
+public sealed class DepthWhenWidthsFallShortTests : IDisposable
+{
+    readonly TempDir _dir = new();
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>A machine where every convolution costs 1 ms whatever its width (a small network at batch 1: per-layer
+    /// overhead), plus 1 µs per output channel so that wider is still slower.</summary>
+    sealed class OverheadMachine(double originalMs) : FakeRuntime
+    {
+        public override double OriginalMs => originalMs;
+        public override double Predict(ModelGraph narrowed) => Time(narrowed);
+        public override double Measure(ModelDescription description) { EndToEnd++; return Time(ModelGraph.Build(description)); }
+        public static double Time(ModelGraph g) => g.Nodes.Where(n => n.Type == LayerType.Conv2d).Sum(n => 1 + 1e-3 * n.Spec.Out!.Value);
+    }
+
+    [Fact]
+    public void A_latency_target_out_of_reach_by_widths_is_met_by_depth_candidates_and_without_depth_it_stays_an_error()
+    {
+        var model = SequentialExporter.Describe(Pfa.Core.Model.Blocks.ResidualNets.ResNet(new Pfa.Core.Model.Blocks.ResNetOptions
+            { Depth = 14, InChannels = 1, Width = 4, Classes = 3, Shortcut = Pfa.Core.Model.Blocks.Shortcut.Padding }), [1, 12, 12]);
+        var rng = new Random(3);
+        const int n = 64;
+        DataFiles.Npy(_dir["x.npy"], "<f4", [n, 1, 12, 12], Enumerable.Range(0, n * 144).SelectMany(_ => BitConverter.GetBytes((float)rng.NextDouble())).ToArray());
+        DataFiles.Npy(_dir["y.npy"], "|u1", [n], Enumerable.Range(0, n).Select(i => (byte)(i % 3)).ToArray());
+        using var network = new PfaNetwork(model);
+        using var data = Dataset.Open(new DataSpec { Path = _dir["x.npy"], Labels = _dir["y.npy"] }, null);
+        var graph = network.Graph;
+        double original = OverheadMachine.Time(graph);   // 13 convolutions: the stem and two per block
+        // 0.6 of the original: 7.8 convolutions' worth, which no widths reach (13 stay) and removing 3 of 6 blocks does (7).
+        var budget = PfaBudget.Parse("""{ "strategy": "latency", "target": 0.6, "residual": "padding", "search": { "candidates": 2, "samples": 16, "train_batches": 1, "depth": 2 } }""");
+        using var analysis = AnalysisResult.Run(network, data, budget, 16);
+        var stats = analysis.Save(_dir["analysis"]);
+        var log = new List<string>();
+        var recipe = CandidateSearch.Choose(network, analysis, budget, stats, PfaModel.WeightsOf(network), data, 16, log.Add, new OverheadMachine(original));
+        Assert.Contains(log, l => l.Contains("widths alone cannot meet the target"));
+        var candidates = recipe.Strategy.Search!;
+        Assert.All(candidates, c => Assert.NotNull(c.RemovedBlocks));                // no width-only candidate: none met the target
+        Assert.Equal([3, 6], candidates.Select(c => c.RemovedBlocks!.Value));
+        Assert.Equal(candidates.Single(c => c.Chosen).RemovedBlocks, recipe.RemovedBlocks!.Count);
+        var (description, compressed) = Pfa.Core.Surgery.ChannelSurgery.Apply(network, recipe);
+        using (compressed) Assert.True(OverheadMachine.Time(ModelGraph.Build(description)) <= 0.6 * original);
+
+        // Without depth candidates the target is an error that names them.
+        var widthsOnly = PfaBudget.Parse("""{ "strategy": "latency", "target": 0.6, "residual": "padding", "search": { "candidates": 2, "samples": 16, "train_batches": 1 } }""");
+        var e = Assert.Throws<PfaException>(() => CandidateSearch.Choose(network, analysis, widthsOnly, stats, PfaModel.WeightsOf(network), data, 16, _ => { }, new OverheadMachine(original)));
+        Assert.Equal(ErrorCodes.InvalidBudget, e.Code);
+        Assert.Contains("\"depth\": 3", e.Message);
     }
 }
 

@@ -37,15 +37,25 @@ public static class CandidateSearch
 
     /// <summary>The chosen recipe (with <see cref="RecipeStrategy.Search"/> filled in); the analytic one when the
     /// search does not apply or the data is too small to hold a slice out.</summary>
+    /// <param name="latency">The latency model a latency target is planned with (default: measured on this machine).</param>
     public static Recipe Choose(PfaNetwork network, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes,
-        Func<string, TorchSharp.torch.Tensor?>? weightOf, Dataset train, int batchSize, Action<string> log)
+        Func<string, TorchSharp.torch.Tensor?>? weightOf, Dataset train, int batchSize, Action<string> log, Metrics.ILatencyModel? latency = null)
     {
-        var analytic = RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf);
-        if (!Applies(budget)) return analytic;
         var b = budget.Budget;
         var search = b.EffectiveSearch;
         int holdout = HeldOut(budget, train);
-        if (holdout < 1) return analytic;
+        bool depth = search.Depth > 0 && b.Strategy == "latency" && Applies(budget) && holdout >= 1;
+        Recipe? analytic;
+        Errors.PfaException? widthsShort = null;
+        try { analytic = RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, latency: latency); }
+        catch (Errors.PfaException e) when (e.Code == Errors.ErrorCodes.InvalidBudget && depth)
+        {
+            // A latency target the narrowest widths cannot reach: fewer blocks may (depth-study.md: padding-mode
+            // ResNet-20 at batch 1, 0.3, out of reach by widths, 22.4% of the time with 7 blocks removed).
+            (analytic, widthsShort) = (null, e);
+            log($"  widths alone cannot meet the target ({e.Message}); trying depth candidates");
+        }
+        if (!Applies(budget) || holdout < 1) return analytic!;
 
         var scored = new List<(Shape Shape, Recipe Recipe, int Correct)>();
         var byRecipe = new Dictionary<string, int>();
@@ -62,21 +72,25 @@ public static class CandidateSearch
                 log(string.Create(CultureInfo.InvariantCulture,
                     $"  candidate {shape}: {recipe.Totals.ParametersPercent}% parameters, {100.0 * correct / holdout:0.00}% on {holdout:N0} held-out training samples"));
             }
-            foreach (var shape in Shapes(search.Candidates, budget, weightOf is not null))
-                if ((shape == Shape.Analytic ? analytic : Candidate(() => Make(network, analysis, budget, statsBytes, weightOf, shape), shape, log)) is { } recipe)
-                    Add(shape, recipe);
-            // Depth (latency targets on residual networks): the family's choice with blocks removed, least harmful
-            // first, its widths planned again to the target (bench/results/depth-study.md).
-            if (search.Depth > 0 && b.Strategy == "latency" && BlockOrder.Measure(network, held, rest, RecalibrationBatches(budget), batchSize, b.Seed) is { Count: > 0 } order)
+            if (analytic is not null)
+                foreach (var shape in Shapes(search.Candidates, budget, weightOf is not null))
+                    if ((shape == Shape.Analytic ? analytic : Candidate(() => Make(network, analysis, budget, statsBytes, weightOf, shape, latency), shape, log)) is { } recipe)
+                        Add(shape, recipe);
+            // Depth (latency targets on residual networks): the family's choice (the analytic shape when widths alone
+            // fall short) with blocks removed, least harmful first, its widths planned again to the target
+            // (bench/results/depth-study.md).
+            if (depth && BlockOrder.Measure(network, held, rest, RecalibrationBatches(budget), batchSize, b.Seed) is { Count: > 0 } order)
             {
-                var basis = scored[Pick(scored.Select(s => s.Correct).ToList(), holdout)].Shape;
+                var basis = scored.Count > 0 ? scored[Pick(scored.Select(s => s.Correct).ToList(), holdout)].Shape : Shape.Analytic;
                 foreach (int k in Enumerable.Range(1, search.Depth).Select(i => (int)Math.Ceiling((double)i * order.Count / search.Depth)).Distinct())
                 {
                     var shape = basis with { Removed = order.Take(k).Select(o => o.Block.Sum).ToList() };
-                    if (Candidate(() => Make(network, analysis, budget, statsBytes, weightOf, shape), shape, log) is { } recipe) Add(shape, recipe);
+                    if (Candidate(() => Make(network, analysis, budget, statsBytes, weightOf, shape, latency), shape, log) is { } recipe) Add(shape, recipe);
                 }
             }
         }
+        // Nothing reached the target: the widths' own answer (what the narrowest widths take).
+        if (scored.Count == 0) throw widthsShort!;
         var best = scored.MaxBy(s => s.Correct);
         var chosen = scored[Pick(scored.Select(s => s.Correct).ToList(), holdout)];
         var candidates = scored.Select(s => new RecipeCandidate
@@ -133,8 +147,8 @@ public static class CandidateSearch
 
     /// <summary>The recipe of one candidate shape (the same widths and selection a search gave it).</summary>
     public static Recipe Make(PfaNetwork network, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes,
-        Func<string, TorchSharp.torch.Tensor?>? weightOf, Shape shape) =>
-        RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, new KlScaledAllocation(shape.Exponent), shape.Select, shape.Removed);
+        Func<string, TorchSharp.torch.Tensor?>? weightOf, Shape shape, Metrics.ILatencyModel? latency = null) =>
+        RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, new KlScaledAllocation(shape.Exponent), shape.Select, shape.Removed, latency);
 
     static int RecalibrationBatches(BudgetFile budget) =>
         budget.Budget.EffectiveRecalibrate.Batches > 0 ? budget.Budget.EffectiveRecalibrate.Batches : RecalibrateBudget.DefaultBatches;

@@ -20,8 +20,9 @@ public static class RecipeMaker
     /// <param name="allocation">Another per-layer shape for the strategy (a candidate of <see cref="CandidateSearch"/>), or null.</param>
     /// <param name="select">Another selection criterion than the budget's (a candidate of <see cref="CandidateSearch"/>), or null.</param>
     /// <param name="removedBlocks">Identity residual blocks removed whole (a depth candidate of <see cref="CandidateSearch"/>), or null.</param>
+    /// <param name="latency">The latency model a latency target is planned with (default: measured on this machine).</param>
     public static Recipe Make(ModelGraph graph, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes, Func<string, TorchSharp.torch.Tensor?>? weightOf = null,
-        Recipes.Allocation.ILayerAllocation? allocation = null, string? select = null, IReadOnlyList<string>? removedBlocks = null)
+        Recipes.Allocation.ILayerAllocation? allocation = null, string? select = null, IReadOnlyList<string>? removedBlocks = null, Metrics.ILatencyModel? latency = null)
     {
         var model = graph.Description;
         var spaces = graph.SpacesFor(budget.Budget.ResidualMode);
@@ -35,7 +36,7 @@ public static class RecipeMaker
             throw budget.Error("$.strategy", strategy.Sampling == Analysis.Sampling.Positions
                 ? $"strategy '{b.Strategy}' needs per-position statistics (Garg et al. §III-B), but these were collected for PFA (one pooled response per sample). Run 'dotnet pfa analyze' with this budget."
                 : $"strategy '{b.Strategy}' needs PFA's pooled statistics, but these were collected per position for 'garg'. Run 'dotnet pfa analyze' with this budget.");
-        var plan = new RecipePlanner(spaces, budget, spectra, allocation, removedBlocks: removedBlocks).Plan();
+        var plan = new RecipePlanner(spaces, budget, spectra, allocation, latency, removedBlocks: removedBlocks).Plan();
         var criterion = Criteria.Get(select ?? b.Select ?? strategy.DefaultSelect);
         if (criterion.NeedsWeights && weightOf is null)
             throw budget.Error("$.select", $"selection '{criterion.Name}' reads the trained weights: pass --weights (the 'recipe' verb), or use 'compress'.");
