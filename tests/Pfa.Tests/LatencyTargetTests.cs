@@ -333,11 +333,27 @@ public sealed class DepthWhenWidthsFallShortTests : IDisposable
         using (compressed) Assert.True(OverheadMachine.Time(ModelGraph.Build(description)) <= 0.6 * original);
 
         // Without depth candidates the target is an error that names them.
-        var widthsOnly = PfaBudget.Parse("""{ "strategy": "latency", "target": 0.6, "residual": "padding", "search": { "candidates": 2, "samples": 16, "train_batches": 1 } }""");
+        var widthsOnly = PfaBudget.Parse("""{ "strategy": "latency", "target": 0.6, "residual": "padding", "search": { "candidates": 2, "samples": 16, "train_batches": 1, "depth": 0 } }""");
         var e = Assert.Throws<PfaException>(() => CandidateSearch.Choose(network, analysis, widthsOnly, stats, PfaModel.WeightsOf(network), data, 16, _ => { }, new OverheadMachine(original)));
         Assert.Equal(ErrorCodes.InvalidBudget, e.Code);
         Assert.Contains("\"depth\": 3", e.Message);
+        // Below one convolution's time nothing reaches it: the widths' error, saying that depth was tried (the default 3).
+        var tooFast = PfaBudget.Parse("""{ "strategy": "latency", "target": 0.05, "residual": "padding", "search": { "candidates": 2, "samples": 16, "train_batches": 1 } }""");
+        e = Assert.Throws<PfaException>(() => CandidateSearch.Choose(network, analysis, tooFast, stats, PfaModel.WeightsOf(network), data, 16, _ => { }, new OverheadMachine(original)));
+        Assert.Equal(ErrorCodes.InvalidBudget, e.Code);
+        Assert.Contains("cannot be met", e.Message);
+        Assert.Contains("Removing residual blocks (3 depth candidates", e.Message);
+        Assert.DoesNotContain("\"depth\": 3", e.Message);
     }
+
+    [Theory]
+    [InlineData("""{ "strategy": "latency", "target": 0.5 }""", 3)]
+    [InlineData("""{ "strategy": "latency", "target": 0.5, "search": { "depth": 0 } }""", 0)]
+    [InlineData("""{ "strategy": "latency", "target": 0.5, "search": { "depth": 5 } }""", 5)]
+    [InlineData("""{ "strategy": "footprint", "target": 0.5 }""", 0)]
+    [InlineData("""{ "strategy": "footprint", "target": 0.5, "search": { "candidates": 3 } }""", 0)]
+    public void Depth_candidates_are_on_by_default_for_latency_targets_only(string json, int depth) =>
+        Assert.Equal(depth, PfaBudget.Parse(json).Budget.EffectiveSearch.DepthFor(PfaBudget.Parse(json).Budget.Strategy));
 }
 
 /// <summary>round_to "auto" (issue 22): per layer, the multiple its measured latency rewards.</summary>

@@ -22,9 +22,16 @@ public sealed record SearchBudget
     /// fine-tune does (85.3% vs 79.4%).</summary>
     public int TrainBatches { get; init; } = DefaultTrainBatches;
     /// <summary>Latency targets on residual networks: depth candidates — the chosen shape with 1/N … N/N of the
-    /// removable identity blocks removed, least harmful first (<see cref="Pipeline.BlockOrder"/>), widths then planned
-    /// to the target (0: off, the default until the latency bench has measured it; bench/results/depth-study.md).</summary>
-    public int Depth { get; init; }
+    /// removable residual blocks removed, least harmful first (<see cref="Pipeline.BlockOrder"/>), widths then planned
+    /// to the target (0: off; unset: <see cref="DefaultDepth"/> for strategy latency). On by default since
+    /// bench/results/latency-depth.md: on both ResNet-20s, at batch 1 and 64, targets 0.5 and 0.3, the search with
+    /// depth candidates kept at least the width-only plans' accuracy and reached a target widths could not.</summary>
+    public int? Depth { get; init; }
+
+    public const int DefaultDepth = 3;
+
+    /// <summary>The depth candidates in effect for a strategy: the budget's, or <see cref="DefaultDepth"/> for latency.</summary>
+    public int DepthFor(string strategy) => Depth ?? (strategy == "latency" ? DefaultDepth : 0);
 
     public static readonly SearchBudget Off = new() { Candidates = 0 };
 }
@@ -47,7 +54,7 @@ public sealed class SearchBudgetConverter : OnOffConverter<SearchBudget>
         writer.WriteNumber("candidates", value.Candidates);
         writer.WriteNumber("samples", value.Samples);
         writer.WriteNumber("train_batches", value.TrainBatches);
-        if (value.Depth > 0) writer.WriteNumber("depth", value.Depth);
+        if (value.Depth is { } depth) writer.WriteNumber("depth", depth);
     }
     protected override bool IsOff(SearchBudget value) => value.Candidates == 0;
 }

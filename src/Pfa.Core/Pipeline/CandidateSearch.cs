@@ -44,7 +44,8 @@ public static class CandidateSearch
         var b = budget.Budget;
         var search = b.EffectiveSearch;
         int holdout = HeldOut(budget, train);
-        bool depth = search.Depth > 0 && b.Strategy == "latency" && Applies(budget) && holdout >= 1;
+        int depthCandidates = search.DepthFor(b.Strategy);
+        bool depth = depthCandidates > 0 && b.Strategy == "latency" && Applies(budget) && holdout >= 1;
         Recipe? analytic;
         Errors.PfaException? widthsShort = null;
         try { analytic = RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, latency: latency); }
@@ -82,7 +83,7 @@ public static class CandidateSearch
             if (depth && BlockOrder.Measure(network, held, rest, RecalibrationBatches(budget), batchSize, b.Seed) is { Count: > 0 } order)
             {
                 var basis = scored.Count > 0 ? scored[Pick(scored.Select(s => s.Correct).ToList(), holdout)].Shape : Shape.Analytic;
-                foreach (int k in Enumerable.Range(1, search.Depth).Select(i => (int)Math.Ceiling((double)i * order.Count / search.Depth)).Distinct())
+                foreach (int k in Enumerable.Range(1, depthCandidates).Select(i => (int)Math.Ceiling((double)i * order.Count / depthCandidates)).Distinct())
                 {
                     var shape = basis with { Removed = order.Take(k).Select(o => o.Block.Sum).ToList() };
                     if (Candidate(() => Make(network, analysis, budget, statsBytes, weightOf, shape, latency), shape, log) is { } recipe) Add(shape, recipe);
@@ -90,7 +91,8 @@ public static class CandidateSearch
             }
         }
         // Nothing reached the target: the widths' own answer (what the narrowest widths take).
-        if (scored.Count == 0) throw widthsShort!;
+        if (scored.Count == 0)
+            throw new Errors.PfaException(widthsShort!.Code, $"{widthsShort.Message} Removing residual blocks ({depthCandidates} depth candidates, up to every removable one) did not reach it either.", widthsShort.File, widthsShort.Line, widthsShort.Column);
         var best = scored.MaxBy(s => s.Correct);
         var chosen = scored[Pick(scored.Select(s => s.Correct).ToList(), holdout)];
         var candidates = scored.Select(s => new RecipeCandidate

@@ -45,8 +45,9 @@ public sealed class RecipePlanner
     /// <summary>For a latency target out of reach by widths: residual blocks could be removed instead, when the model
     /// has removable ones and the budget's search does not already try it.</summary>
     string DepthHint() =>
-        _removed.Count == 0 && _budget.Budget.EffectiveSearch is { Depth: 0, Candidates: >= 2 } && Surgery.BlockRemoval.Blocks(_spaces.Graph).Count > 0
-            ? "; or let compress remove residual blocks: \"search\": { \"depth\": 3 }" : "";
+        _removed.Count == 0 && _budget.Budget.EffectiveSearch is var search && (search.Candidates < 2 || search.DepthFor(_budget.Budget.Strategy) == 0)
+            && Surgery.BlockRemoval.Blocks(_spaces.Graph).Count > 0
+            ? $"; or let compress's search remove residual blocks: \"search\": {{ \"depth\": {SearchBudget.DefaultDepth} }} (the default)" : "";
 
     /// <param name="allocation">Another per-layer shape for the budget's strategy (a search candidate), or null.</param>
     /// <param name="latency">The latency model a latency target is planned with (default: measured on this machine).</param>
