@@ -9,7 +9,7 @@ public static class BenchMachine
 {
     /// <summary>"yyyy-MM-dd, CPU (family F), N CPU cores, T libtorch thread(s), convolution path P".</summary>
     public static string Describe() => string.Create(CultureInfo.InvariantCulture,
-        $"{DateTime.UtcNow:yyyy-MM-dd}, {CpuName()}, {Environment.ProcessorCount} CPU cores, {TorchSharp.torch.get_num_threads()} libtorch thread(s), convolution path {ConvolutionCheck.Path}");
+        $"{DateTime.UtcNow:yyyy-MM-dd}, {CpuName()}, {Environment.ProcessorCount} CPU cores, {TorchSharp.torch.get_num_threads()} libtorch thread(s), convolution path {ConvolutionCheck.Path}{(ConvolutionRouting.Enabled ? ", inference on oneDNN where it agrees" : "")}");
 
     /// <summary>/proc/cpuinfo's model name and family ("AMD EPYC (family 26)": Zen 5 is family 26).</summary>
     public static string CpuName()

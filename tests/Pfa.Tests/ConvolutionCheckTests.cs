@@ -18,7 +18,12 @@ public sealed class ConvolutionCheckTests : IDisposable
 {
     // Leave the process on the path the check chooses on this CPU, as the other tests expect.
     readonly ConvolutionPath _chosen = ConvolutionCheck.Path;
-    public void Dispose() => ConvolutionCheck.Use(_chosen);
+    readonly bool _routed = ConvolutionRouting.Enabled;
+    public void Dispose()
+    {
+        ConvolutionCheck.Use(_chosen, _routed);
+        ConvolutionRouting.Agreement = null;
+    }
 
     [Fact]
     public void The_probe_reference_is_the_definition_of_convolution()
@@ -126,10 +131,21 @@ public sealed class ConvolutionCheckTests : IDisposable
         bool accepted = PathIsRightHere(path);
         if (path == ConvolutionPath.NoOneDnn) Assert.True(accepted, "the fallback path must be right, or nothing can be computed");
         if (!accepted) return; // never chosen on this CPU: 'auto' falls back, a forced path stops with PFA0013
+        using var network = OddWidthNetwork();
+        AssertFloat64Logits(network, path.ToString());
+    }
+
+    static PfaNetwork OddWidthNetwork()
+    {
         torch.manual_seed(11);
-        using var network = new PfaNetwork(OddWidths);
+        var network = new PfaNetwork(OddWidths);
         TrainedLooking.Apply(Checkpoint.StateOf(network).Select(e => (e.Key, e.Value)), scales: false);
         network.eval();
+        return network;
+    }
+
+    static void AssertFloat64Logits(PfaNetwork network, string what)
+    {
         var weights = Checkpoint.StateOf(network).Where(e => e.Value.dtype == ScalarType.Float32)
             .ToDictionary(e => e.Key, e => e.Value.contiguous().data<float>().ToArray());
         const int n = 256;
@@ -142,10 +158,47 @@ public sealed class ConvolutionCheckTests : IDisposable
         var expected = Float64Forward.Run(OddWidths, weights, input, n);
         double scale = expected.Max(Math.Abs);
         double worst = Enumerable.Range(0, logits.Length).Max(i => Math.Abs(logits[i] - expected[i]));
-        Assert.True(worst <= 1e-4 * scale, $"path {path}: max |libtorch − float64| = {worst:g3} (scale {scale:g3})");
+        Assert.True(worst <= 1e-4 * scale, $"{what}: max |libtorch − float64| = {worst:g3} (scale {scale:g3})");
         // Predictions agree sample by sample (what the accuracy gate counts).
         for (int i = 0; i < n; i++)
             Assert.Equal(ArgMax(expected, i * 10), ArgMax(logits.Select(v => (double)v).ToArray(), i * 10));
+    }
+
+    [Fact]
+    public void Routed_inference_gives_the_float64_logits_and_decides_each_layer_and_shape_once()
+    {
+        // The fallback for training, oneDNN per layer and shape where it agrees: right on every CPU, whichever way
+        // each layer goes (on the Zen 5 EPYC the 18-channel input layer disagrees and stays on the fallback).
+        ConvolutionCheck.Use(ConvolutionPath.NoOneDnn, routeInference: true);
+        using var network = OddWidthNetwork();
+        int convolutions = OddWidths.Layers.Count(l => l.Type == LayerType.Conv2d);
+        var before = ConvolutionRouting.Counts;
+        AssertFloat64Logits(network, "first pass (both paths)");
+        var first = ConvolutionRouting.Counts;
+        Assert.Equal(convolutions, first.OneDnn + first.Fallback - before.OneDnn - before.Fallback);
+        AssertFloat64Logits(network, "second pass (each layer on its path)");
+        Assert.Equal(first, ConvolutionRouting.Counts);   // decided once per layer and shape
+        // With gradients nothing is routed: oneDNN's backward can be wrong where its forward is right.
+        using (var scope = NewDisposeScope())
+        using (enable_grad())
+            network.forward(torch.rand(2, 1, 12, 12));
+        Assert.Equal(first, ConvolutionRouting.Counts);
+    }
+
+    [Fact]
+    public void A_layer_whose_oneDNN_output_disagrees_stays_on_the_fallback()
+    {
+        ConvolutionCheck.Use(ConvolutionPath.NoOneDnn, routeInference: true);
+        ConvolutionRouting.Agreement = (_, _) => false;   // as on a CPU where oneDNN is wrong at every shape
+        using var network = OddWidthNetwork();
+        int convolutions = OddWidths.Layers.Count(l => l.Type == LayerType.Conv2d);
+        var before = ConvolutionRouting.Counts;
+        AssertFloat64Logits(network, "disagreeing");
+        var after = ConvolutionRouting.Counts;
+        Assert.Equal((before.OneDnn, before.Fallback + convolutions), after);
+        // Forced paths do not route.
+        ConvolutionCheck.Use(ConvolutionPath.NoOneDnn);
+        Assert.False(ConvolutionRouting.Enabled);
     }
 
     /// <summary>What the probe says of <paramref name="path"/> on this CPU (a forced wrong path stops with PFA0013).</summary>

@@ -47,6 +47,8 @@ public sealed class NativeHeapTests : IDisposable
         var psi = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "dotnet-pfa.dll"), "info", "--model", _dir["conv.json"],
             "--latency", "--latency-batch", "64", "--runs", runs.ToString(System.Globalization.CultureInfo.InvariantCulture)])
         { RedirectStandardError = true, RedirectStandardOutput = true };
+        // libtorch's own kernels, whose im2col buffer this is (on oneDNN, or routed to it, a 32→32 layer has none).
+        psi.Environment[ConvolutionCheck.EnvironmentVariable] = "no-onednn";
         foreach (var (name, value) in environment) psi.Environment[name] = value;
         long before = ChildrenMinorFaults();
         using var p = Process.Start(psi)!;

@@ -50,6 +50,9 @@ public sealed class Conv2dRule : LayerRule
             groups: s.Groups ?? 1, bias: s.Bias ?? true);
     }
 
+    /// <summary>On the convolution path that is right for this layer and shape (<see cref="Native.ConvolutionRouting"/>).</summary>
+    public override Tensor Forward(nn.Module<Tensor, Tensor>? module, IReadOnlyList<Tensor> inputs) => Native.ConvolutionRouting.Forward(module!, inputs[0]);
+
     public override int Channels(LayerNode n, IReadOnlyList<int> inputs, SpaceBuilder spaces)
     {
         if (IsDepthwise(n)) return inputs[0];

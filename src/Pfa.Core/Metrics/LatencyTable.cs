@@ -151,7 +151,7 @@ public sealed class LatencyTable
         int threads = serving.Threads ?? (serving.Runtime == LatencyBudget.Onnx ? Environment.ProcessorCount : torch.get_num_threads());
         string torchSharp = typeof(torch).Assembly.GetName().Version?.ToString() ?? "?";
         return string.Create(CultureInfo.InvariantCulture,
-            $"cpu={cpu}; threads={threads}; torchsharp={torchSharp}; conv={Native.ConvolutionCheck.Path}; heap={(Native.NativeHeap.Configured ? "kept" : "glibc default")}; runtime={serving.Runtime}");
+            $"cpu={cpu}; threads={threads}; torchsharp={torchSharp}; conv={Native.ConvolutionCheck.Path}{(Native.ConvolutionRouting.Enabled ? " (inference on oneDNN where it agrees)" : "")}; heap={(Native.NativeHeap.Configured ? "kept" : "glibc default")}; runtime={serving.Runtime}");
     }
 
     static string CpuModel()

@@ -42,13 +42,16 @@ public static class ConvolutionCheck
     /// <summary>Runs the check now (once per process).</summary>
     public static void Ensure() => _ = Path;
 
-    /// <summary>Uses <paramref name="path"/> from now on, without a check (tests and benchmarks).</summary>
-    public static void Use(ConvolutionPath path)
+    /// <summary>Uses <paramref name="path"/> from now on, without a check (tests and benchmarks); <paramref name="routeInference"/>:
+    /// on the fallback, inference still uses oneDNN per layer and shape where it agrees (<see cref="ConvolutionRouting"/>),
+    /// as after an automatic fallback.</summary>
+    public static void Use(ConvolutionPath path, bool routeInference = false)
     {
         lock (Gate)
         {
             LibTorchContext.Use(path);
             _path = path;
+            ConvolutionRouting.Enabled = routeInference && path == ConvolutionPath.NoOneDnn;
         }
     }
 
@@ -72,7 +75,10 @@ public static class ConvolutionCheck
             if (errors.Worst <= Tolerance)
             {
                 if (path != ConvolutionPath.OneDnn && wanted is null)
-                    Log?.Invoke($"note: libtorch's oneDNN convolution gave wrong results on this CPU ({oneDnnErrors} against a float64 reference); using its slower non-oneDNN path ({EnvironmentVariable}=no-onednn chooses it without this note).");
+                {
+                    ConvolutionRouting.Enabled = true;
+                    Log?.Invoke($"note: libtorch's oneDNN convolution gave wrong results on this CPU ({oneDnnErrors} against a float64 reference); training uses its slower non-oneDNN path, and inference uses oneDNN only for the layers and shapes where its output agrees with that path's ({EnvironmentVariable}=no-onednn uses that path for everything, without this note).");
+                }
                 return path;
             }
             if (wanted is not null)
