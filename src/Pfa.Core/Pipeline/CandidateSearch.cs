@@ -45,7 +45,7 @@ public static class CandidateSearch
         var search = b.EffectiveSearch;
         int holdout = HeldOut(budget, train);
         int depthCandidates = search.DepthFor(b.Strategy);
-        bool depth = depthCandidates > 0 && b.Strategy == "latency" && Applies(budget) && holdout >= 1;
+        bool depth = depthCandidates > 0 && b.Strategy == "latency" && Applies(budget) && holdout >= 1 && BlockRemoval.Blocks(network.Graph).Count > 0;
         Recipe? analytic;
         Errors.PfaException? widthsShort = null;
         try { analytic = RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, latency: latency); }
