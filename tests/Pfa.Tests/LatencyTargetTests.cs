@@ -247,6 +247,21 @@ public sealed class LatencyTargetTests : IDisposable
     }
 }
 
+/// <summary>The depth tests' network: a padding-mode ResNet-14 (width 4, 3 classes, 12×12 inputs, 6 removable blocks),
+/// with 64 random samples written as x.npy and y.npy.</summary>
+static class SmallResNet
+{
+    public static ModelDescription WithData(TempDir dir)
+    {
+        var rng = new Random(3);
+        const int n = 64;
+        DataFiles.Npy(dir["x.npy"], "<f4", [n, 1, 12, 12], Enumerable.Range(0, n * 144).SelectMany(_ => BitConverter.GetBytes((float)rng.NextDouble())).ToArray());
+        DataFiles.Npy(dir["y.npy"], "|u1", [n], Enumerable.Range(0, n).Select(i => (byte)(i % 3)).ToArray());
+        return SequentialExporter.Describe(Pfa.Core.Model.Blocks.ResidualNets.ResNet(new Pfa.Core.Model.Blocks.ResNetOptions
+            { Depth = 14, InChannels = 1, Width = 4, Classes = 3, Shortcut = Pfa.Core.Model.Blocks.Shortcut.Padding }), [1, 12, 12]);
+    }
+}
+
 /// <summary>Depth candidates of a latency target's search (issue 22): blocks removed, widths planned again, recorded.</summary>
 public sealed class DepthSearchTests : IDisposable
 {
@@ -260,12 +275,7 @@ public sealed class DepthSearchTests : IDisposable
         Environment.SetEnvironmentVariable(LatencyTable.CacheVariable, _dir["cache"]);
         try
         {
-            var model = SequentialExporter.Describe(Pfa.Core.Model.Blocks.ResidualNets.ResNet(new Pfa.Core.Model.Blocks.ResNetOptions
-                { Depth = 14, InChannels = 1, Width = 4, Classes = 3, Shortcut = Pfa.Core.Model.Blocks.Shortcut.Padding }), [1, 12, 12]);
-            var rng = new Random(3);
-            const int n = 64;
-            DataFiles.Npy(_dir["x.npy"], "<f4", [n, 1, 12, 12], Enumerable.Range(0, n * 144).SelectMany(_ => BitConverter.GetBytes((float)rng.NextDouble())).ToArray());
-            DataFiles.Npy(_dir["y.npy"], "|u1", [n], Enumerable.Range(0, n).Select(i => (byte)(i % 3)).ToArray());
+            var model = SmallResNet.WithData(_dir);
             model.Save(_dir["model.json"]);
             using (var net = new PfaNetwork(model)) Pfa.Core.Checkpoints.Checkpoint.Write(_dir["model.dat"], Pfa.Core.Checkpoints.Checkpoint.StateOf(net));
             File.WriteAllText(_dir["b.json"], """{ "strategy": "latency", "milliseconds": 1000, "latency": { "batch": 2 }, "residual": "padding", "search": { "candidates": 2, "samples": 16, "train_batches": 1, "depth": 2 }, "finetune": { "epochs": 0 }, "onnx": false }""");
@@ -308,12 +318,7 @@ public sealed class DepthWhenWidthsFallShortTests : IDisposable
     [Fact]
     public void A_latency_target_out_of_reach_by_widths_is_met_by_depth_candidates_and_without_depth_it_stays_an_error()
     {
-        var model = SequentialExporter.Describe(Pfa.Core.Model.Blocks.ResidualNets.ResNet(new Pfa.Core.Model.Blocks.ResNetOptions
-            { Depth = 14, InChannels = 1, Width = 4, Classes = 3, Shortcut = Pfa.Core.Model.Blocks.Shortcut.Padding }), [1, 12, 12]);
-        var rng = new Random(3);
-        const int n = 64;
-        DataFiles.Npy(_dir["x.npy"], "<f4", [n, 1, 12, 12], Enumerable.Range(0, n * 144).SelectMany(_ => BitConverter.GetBytes((float)rng.NextDouble())).ToArray());
-        DataFiles.Npy(_dir["y.npy"], "|u1", [n], Enumerable.Range(0, n).Select(i => (byte)(i % 3)).ToArray());
+        var model = SmallResNet.WithData(_dir);
         using var network = new PfaNetwork(model);
         using var data = Dataset.Open(new DataSpec { Path = _dir["x.npy"], Labels = _dir["y.npy"] }, null);
         var graph = network.Graph;
