@@ -294,6 +294,14 @@ public sealed class DepthSearchTests : IDisposable
             var compressed = ModelDescription.Load(_dir["out/model.json"]);
             foreach (var sum in recipe.RemovedBlocks ?? []) Assert.DoesNotContain(compressed.Layers, l => l.Name == sum);
             Assert.Equal(recipe.Totals.ParametersAfter, ModelCost.Of(ModelGraph.Build(compressed)).Parameters);
+
+            // The recipe verb plans widths only: a target they cannot reach says that compress would also remove blocks.
+            File.WriteAllText(_dir["fast.json"], """{ "strategy": "latency", "milliseconds": 0.000001, "latency": { "batch": 2 }, "residual": "padding" }""");
+            (code, _, err) = TestCli.Cli("recipe", "--model", _dir["model.json"], "--analysis", _dir["out/analysis"], "--budget", _dir["fast.json"], "--out", _dir["r.json"]);
+            Assert.Equal(2, code);
+            Assert.Contains("error PFA0007", err);
+            Assert.Contains("compress's search also removes residual blocks", err);
+            Assert.False(File.Exists(_dir["r.json"]));
         }
         finally { Environment.SetEnvironmentVariable(LatencyTable.CacheVariable, old); }
     }

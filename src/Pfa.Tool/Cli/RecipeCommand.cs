@@ -31,8 +31,18 @@ public static class RecipeCommand
             var graph = ModelGraph.Build(description);
             using var loaded = AnalysisResult.Load(folder);
             using var network = r.GetValue(weights) is { } w ? PfaModel.Load(description, w) : null;
-            var recipe = RecipeMaker.Make(graph, loaded, b, File.ReadAllBytes(Path.Combine(folder, AnalysisResult.StatsFileName)),
-                network is null ? null : PfaModel.WeightsOf(network));
+            Pfa.Core.Recipes.Recipe recipe;
+            try
+            {
+                recipe = RecipeMaker.Make(graph, loaded, b, File.ReadAllBytes(Path.Combine(folder, AnalysisResult.StatsFileName)),
+                    network is null ? null : PfaModel.WeightsOf(network));
+            }
+            catch (PfaException e) when (e.Code == ErrorCodes.InvalidBudget && b.Budget.Strategy == "latency" && CandidateSearch.Applies(b)
+                && b.Budget.EffectiveSearch.DepthFor(b.Budget.Strategy) > 0 && Pfa.Core.Surgery.BlockRemoval.Blocks(graph).Count > 0)
+            {
+                // This verb plans widths only; compress would go on to remove blocks (CandidateSearch's depth candidates).
+                throw new PfaException(e.Code, $"{e.Message} This verb plans widths only: compress's search also removes residual blocks (search.depth), which may reach it.", e.File, e.Line, e.Column);
+            }
             recipe.Save(r.GetValue(output)!);
             foreach (var l in recipe.Layers)
                 ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{l.Name,-16} {l.FiltersBefore,5} → {l.FiltersAfter,5}  energy {l.EnergyKept:0.0000}  ({l.Rule}){(l.Dropped is { } why ? $"  dropped: {why}" : "")}"));
