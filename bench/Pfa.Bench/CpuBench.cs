@@ -108,8 +108,7 @@ public static class CpuBench
         md.AppendLine().AppendLine("## Inference routed per layer and shape (`ConvolutionRouting`)").AppendLine();
         md.AppendLine("On the fallback path (oneDNN off for the process), each convolution layer runs once on both paths per input shape, and on oneDNN from then on when its output agrees. Latency (median of 5 interleaved repetitions of 40 runs at batch 1, 10 at batch 64), fallback for everything against routed; layers routed to oneDNN / kept on the fallback.").AppendLine();
         md.AppendLine("| model | widths | batch 1: fallback → routed | batch 64: fallback → routed | layers on oneDNN / fallback |").AppendLine("|---|---|---:|---:|---:|");
-        var resnet = Pfa.Core.Model.Blocks.ResidualNets.ResNet(new Pfa.Core.Model.Blocks.ResNetOptions { Depth = 20, InChannels = 1 });
-        var resnetModel = SequentialExporter.Describe(resnet, [1, 28, 28]);
+        var resnetModel = SequentialExporter.Describe(Pfa.Core.Model.Blocks.ResidualNets.ResNet(new Pfa.Core.Model.Blocks.ResNetOptions { Depth = 20, InChannels = 1 }), [1, 28, 28]);
         var mobile = SequentialExporter.Describe(Pfa.Core.Model.Blocks.ResidualNets.MobileNet(inChannels: 1), [1, 28, 28]);
         var vgg = Models.FashionVgg();
         var cases = new (string Name, string Widths, ModelDescription Model)[]

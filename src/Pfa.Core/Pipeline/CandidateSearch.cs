@@ -45,12 +45,13 @@ public static class CandidateSearch
         var search = b.EffectiveSearch;
         int holdout = HeldOut(budget, train);
         int depthCandidates = search.DepthFor(b.Strategy);
-        bool depth = depthCandidates > 0 && b.Strategy == "latency" && Applies(budget) && holdout >= 1 && BlockRemoval.Blocks(network.Graph).Count > 0;
+        bool depth = TriesDepth(budget, network.Graph) && holdout >= 1;
         Recipe? analytic;
         Errors.PfaException? widthsShort = null;
         try { analytic = RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, latency: latency); }
-        catch (Errors.PfaException e) when (e.Code == Errors.ErrorCodes.InvalidBudget && depth)
+        catch (Errors.PfaException e) when (e.Code == Errors.ErrorCodes.InvalidBudget)
         {
+            if (!depth) throw WidthsShort(e, budget, network.Graph, tried: false);
             // A latency target the narrowest widths cannot reach: fewer blocks may (depth-study.md: padding-mode
             // ResNet-20 at batch 1, 0.3, out of reach by widths, 22.4% of the time with 7 blocks removed).
             (analytic, widthsShort) = (null, e);
@@ -91,8 +92,7 @@ public static class CandidateSearch
             }
         }
         // Nothing reached the target: the widths' own answer (what the narrowest widths take).
-        if (scored.Count == 0)
-            throw new Errors.PfaException(widthsShort!.Code, $"{widthsShort.Message} Removing residual blocks ({depthCandidates} depth candidates, up to every removable one) did not reach it either.", widthsShort.File, widthsShort.Line, widthsShort.Column);
+        if (scored.Count == 0) throw WidthsShort(widthsShort!, budget, network.Graph, tried: true);
         var best = scored.MaxBy(s => s.Correct);
         var chosen = scored[Pick(scored.Select(s => s.Correct).ToList(), holdout)];
         var candidates = scored.Select(s => new RecipeCandidate
@@ -103,6 +103,26 @@ public static class CandidateSearch
         }).ToList();
         log(string.Create(CultureInfo.InvariantCulture, $"search: {chosen.Shape} chosen{(ReferenceEquals(chosen.Recipe, analytic) && best.Correct > scored[0].Correct ? $" (the best, {best.Shape}, led by {100.0 * (best.Correct - scored[0].Correct) / holdout:0.00} pp, within the {Margin * 100} pp margin)" : "")}"));
         return chosen.Recipe with { Strategy = chosen.Recipe.Strategy with { Search = candidates } };
+    }
+
+    /// <summary>Whether compress's search plans depth candidates for this budget and model: a latency target, the
+    /// search on with <see cref="SearchBudget.DepthFor"/> above 0, and removable residual blocks.</summary>
+    public static bool TriesDepth(BudgetFile budget, ModelGraph graph) =>
+        Applies(budget) && budget.Budget.Strategy == "latency" && budget.Budget.EffectiveSearch.DepthFor(budget.Budget.Strategy) > 0
+        && BlockRemoval.Blocks(graph).Count > 0;
+
+    /// <summary>A latency target the narrowest widths cannot reach (<paramref name="error"/>), said with what removing
+    /// residual blocks does: <paramref name="tried"/>, the depth candidates fell short too; else compress's search
+    /// would try them, or could when turned on. Other errors, and networks without removable blocks: as they are.</summary>
+    public static Errors.PfaException WidthsShort(Errors.PfaException error, BudgetFile budget, ModelGraph graph, bool tried)
+    {
+        if (error.Code != Errors.ErrorCodes.InvalidBudget || budget.Budget.Strategy != "latency" || BlockRemoval.Blocks(graph).Count == 0) return error;
+        string sentence = tried
+            ? $"Removing residual blocks ({budget.Budget.EffectiveSearch.DepthFor(budget.Budget.Strategy)} depth candidates, up to every removable one) did not reach it either."
+            : TriesDepth(budget, graph)
+                ? "Widths alone fall short; compress's search also removes residual blocks (search.depth, on by default), which may reach it."
+                : $"Compress's search can also remove residual blocks: \"search\": {{ \"depth\": {SearchBudget.DefaultDepth} }} (the default, with the search on).";
+        return new Errors.PfaException(error.Code, $"{error.Message} {sentence}", error.File, error.Line, error.Column);
     }
 
     /// <summary>The search's rule over scores listed in the family's order (analytic first): the best, the first of

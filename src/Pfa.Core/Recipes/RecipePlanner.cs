@@ -42,13 +42,6 @@ public sealed class RecipePlanner
     /// <summary>round_to "auto": one multiple for every space instead of each space's measured one (<see cref="ChooseRounding"/>).</summary>
     int? _uniformMultiple;
 
-    /// <summary>For a latency target out of reach by widths: residual blocks could be removed instead, when the model
-    /// has removable ones and the budget's search does not already try it.</summary>
-    string DepthHint() =>
-        _removed.Count == 0 && _budget.Budget.EffectiveSearch is var search && (search.Candidates < 2 || search.DepthFor(_budget.Budget.Strategy) == 0)
-            && Surgery.BlockRemoval.Blocks(_spaces.Graph).Count > 0
-            ? $"; or let compress's search remove residual blocks: \"search\": {{ \"depth\": {SearchBudget.DefaultDepth} }} (the default)" : "";
-
     /// <param name="allocation">Another per-layer shape for the budget's strategy (a search candidate), or null.</param>
     /// <param name="latency">The latency model a latency target is planned with (default: measured on this machine).</param>
     /// <param name="measuredMultiple">round_to "auto": a space's multiple (default: where its measured latency steps).</param>
@@ -436,7 +429,7 @@ public sealed class RecipePlanner
         double goal(double original) => target.Milliseconds ?? fraction!.Value * original;
         if (best is null)
             throw _budget.Error("$.strategy", string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"the latency target of {goal(chosen.OriginalMs):0.###} ms at batch {serving.Batch} cannot be met: the fastest widths tried take {chosen.Ms:0.###} ms (the original {chosen.OriginalMs:0.###} ms, measured on this machine). Raise the target, lower min_filters{(b.RoundTo is not null ? " or round_to" : "")}, or analyse more layers{DepthHint()}."));
+                $"the latency target of {goal(chosen.OriginalMs):0.###} ms at batch {serving.Batch} cannot be met: the fastest widths tried take {chosen.Ms:0.###} ms (the original {chosen.OriginalMs:0.###} ms, measured on this machine). Raise the target, lower min_filters{(b.RoundTo is not null ? " or round_to" : "")}, or analyse more layers."));
         latency = new RecipeLatency
         {
             Batch = serving.Batch, Runtime = serving.Runtime, Threads = serving.Threads,

@@ -37,11 +37,9 @@ public static class RecipeCommand
                 recipe = RecipeMaker.Make(graph, loaded, b, File.ReadAllBytes(Path.Combine(folder, AnalysisResult.StatsFileName)),
                     network is null ? null : PfaModel.WeightsOf(network));
             }
-            catch (PfaException e) when (e.Code == ErrorCodes.InvalidBudget && b.Budget.Strategy == "latency" && CandidateSearch.Applies(b)
-                && b.Budget.EffectiveSearch.DepthFor(b.Budget.Strategy) > 0 && Pfa.Core.Surgery.BlockRemoval.Blocks(graph).Count > 0)
+            catch (PfaException e) when (e.Code == ErrorCodes.InvalidBudget)
             {
-                // This verb plans widths only; compress would go on to remove blocks (CandidateSearch's depth candidates).
-                throw new PfaException(e.Code, $"{e.Message} This verb plans widths only: compress's search also removes residual blocks (search.depth), which may reach it.", e.File, e.Line, e.Column);
+                throw CandidateSearch.WidthsShort(e, b, graph, tried: false);   // this verb plans widths only
             }
             recipe.Save(r.GetValue(output)!);
             foreach (var l in recipe.Layers)
