@@ -34,6 +34,8 @@ public static class SelectionStudy
         var targets = Arg("--targets", "0.5,0.3").Split(',').Select(t => double.Parse(t, Inv)).ToArray();
         var exponents = Arg("--exponents", "0.5,0.25").Split(',').Select(t => double.Parse(t, Inv)).ToArray();
         int seeds = int.Parse(Arg("--seeds", "2"), Inv);
+        // "l1", or "variance-bn": explained variance of what the following batch norm passes on (BnScaledVariance).
+        var select = Arg("--select", "l1");
         var rowsPath = Path.Combine(work, "selection.jsonl");
         var done = File.Exists(rowsPath) ? File.ReadAllLines(rowsPath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<Row>(l)!).ToList() : [];
         var normalize = ResidualBench.Normalize;
@@ -52,10 +54,12 @@ public static class SelectionStudy
                     var label = $"{target * 100:0}%";
                     // The residual bench's default budget at this target: the search's held-out slice and seed.
                     var budget = new BudgetFile(new PfaBudget { Strategy = "footprint", Target = target, Residual = residual }, dir, null);
-                    var recipe = CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(exponent, "l1"));
+                    var recipe = select == "variance-bn"
+                        ? BnScaledVariance.Reselect(network, analysis, budget, CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(exponent)))
+                        : CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(exponent, select));
                     var widths = string.Join(" ", recipe.Layers.Select(l => l.FiltersAfter));
                     int correct, samples = CandidateSearch.HeldOut(budget, train);
-                    var scored = done.FirstOrDefault(r => r.Model == name && r.Target == label && r.Exponent == exponent);
+                    var scored = done.FirstOrDefault(r => r.Model == name && r.Target == label && r.Exponent == exponent && r.Select == select);
                     if (scored is not null) correct = scored.Correct;
                     else
                     {
@@ -64,12 +68,12 @@ public static class SelectionStudy
                     }
                     for (int seed = 1; seed <= seeds; seed++)
                     {
-                        if (done.Any(r => r.Model == name && r.Target == label && r.Exponent == exponent && r.Seed == seed)) continue;
+                        if (done.Any(r => r.Model == name && r.Target == label && r.Exponent == exponent && r.Select == select && r.Seed == seed)) continue;
                         var (accuracy, seconds) = BenchFinetune.Run(network, recipe, seed, train, test, finetune, distill: false);
-                        var row = new Row(name, label, exponent, "l1", widths, recipe.Totals.ParametersPercent, correct, samples, seed, Math.Round(accuracy, 2), Math.Round(seconds, 1));
+                        var row = new Row(name, label, exponent, select, widths, recipe.Totals.ParametersPercent, correct, samples, seed, Math.Round(accuracy, 2), Math.Round(seconds, 1));
                         File.AppendAllText(rowsPath, JsonSerializer.Serialize(row) + "\n");
                         done.Add(row);
-                        Console.WriteLine(string.Create(Inv, $"{name} {label} α = {exponent}, l1 seed {seed}: held-out {100.0 * correct / samples:0.00}%, fine-tuned {accuracy:0.00}% ({seconds:0} s), widths {widths}"));
+                        Console.WriteLine(string.Create(Inv, $"{name} {label} α = {exponent}, {select} seed {seed}: held-out {100.0 * correct / samples:0.00}%, fine-tuned {accuracy:0.00}% ({seconds:0} s), widths {widths}"));
                     }
                 }
         }
@@ -101,10 +105,10 @@ public static class SelectionStudy
                 var same = residual.Where(r => r.Model == cell.Key.Model && r.Option == $"{option} {cell.Key.Target}" && r.Seed <= n).Select(r => r.After).ToList();
                 if (same.Count > 0) md.AppendLine($"| {cell.Key.Model} | {cell.Key.Target} | residual bench: {option} | | {Stat(same)} | |");
             }
-            foreach (var shape in cell.GroupBy(r => r.Exponent))
+            foreach (var shape in cell.GroupBy(r => (r.Exponent, r.Select)))
             {
                 var f = shape.First();
-                md.AppendLine(string.Create(Inv, $"| {f.Model} | {f.Target} | α = {f.Exponent}, l1 | {100.0 * f.Correct / f.Samples:0.00} | {Stat(shape.Select(r => r.Finetuned).ToList())} | {f.Widths} |"));
+                md.AppendLine(string.Create(Inv, $"| {f.Model} | {f.Target} | α = {f.Exponent}, {f.Select} | {100.0 * f.Correct / f.Samples:0.00} | {Stat(shape.Select(r => r.Finetuned).ToList())} | {f.Widths} |"));
             }
         }
         md.AppendLine().AppendLine("## Rows").AppendLine().AppendLine("```");
