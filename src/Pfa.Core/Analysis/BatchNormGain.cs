@@ -19,10 +19,12 @@ public static class BatchNormGain
         if (network.Layer(bn.Index) is not { } module) return null;
         var parameters = module.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         var buffers = module.named_buffers().ToDictionary(b => b.name, b => b.buffer);
-        if (!parameters.TryGetValue("weight", out var weight) || !buffers.TryGetValue("running_var", out var variance)) return null;
+        // Without running statistics it normalises by each batch's own: no fixed scale to record.
+        if (!buffers.TryGetValue("running_var", out var variance)) return null;
         double eps = bn.Spec.Eps ?? 1e-5;
         using var scope = NewDisposeScope();
-        var gain = weight.detach().to_type(ScalarType.Float64).abs() / (variance.to_type(ScalarType.Float64) + eps).sqrt();
+        var gain = 1 / (variance.to_type(ScalarType.Float64) + eps).sqrt();
+        if (parameters.TryGetValue("weight", out var weight)) gain = gain * weight.detach().to_type(ScalarType.Float64).abs();   // affine: γ
         var values = gain.data<double>().ToArray();
         return values.All(double.IsFinite) ? values : null;
     }
