@@ -13,8 +13,9 @@ namespace Pfa.Bench;
 /// the default variance selection in 5 of 6 cells of the search study (bench/results/residual.md, seed 1), and the
 /// one failing cell (ResNet-20 projection at 50%) chose a PFA shape with variance selection. So: PFA shapes between
 /// PFA-KL and uniform (per-layer keep ∝ γ^α) with another selection (<c>--select</c>: ℓ1, or "variance-bn", the
-/// variance selection weighing each channel by the batch norm that follows it), each scored by the search's proxy
-/// (the same held-out slice and seed as the search) and fine-tuned with the residual bench's budget for several seeds. Needs the
+/// variance selection weighing each channel by the batch norm that follows it, <see cref="BnScaledVariance"/>), each
+/// scored by the search's proxy (the same held-out
+/// slice and seed as the search) and fine-tuned with the residual bench's budget for several seeds. Needs the
 /// residual bench's trained models (bash bench/restore-trained.sh). Rows in bench/work/residual/selection.jsonl
 /// (resumable), table in bench/results/selection-study.md next to the residual bench's rows of the same cells
 /// (bench/work/residual/rows.jsonl; after bench/restore-trained.sh, copy them from residual.md's log block).
@@ -35,8 +36,7 @@ public static class SelectionStudy
         var targets = Arg("--targets", "0.5,0.3").Split(',').Select(t => double.Parse(t, Inv)).ToArray();
         var exponents = Arg("--exponents", "0.5,0.25").Split(',').Select(t => double.Parse(t, Inv)).ToArray();
         int seeds = int.Parse(Arg("--seeds", "2"), Inv);
-        // "l1", or "variance-bn": greedy explained variance of what the next layer sees (each channel scaled by the
-        // batch norm that follows it), the product's variance selection since issue 21's last change.
+        // "l1", or "variance-bn": greedy explained variance of what the next layer sees (BnScaledVariance).
         var select = Arg("--select", "l1");
         var rowsPath = Path.Combine(work, "selection.jsonl");
         var done = File.Exists(rowsPath) ? File.ReadAllLines(rowsPath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<Row>(l)!).ToList() : [];
@@ -56,11 +56,9 @@ public static class SelectionStudy
                     var label = $"{target * 100:0}%";
                     // The residual bench's default budget at this target: the search's held-out slice and seed.
                     var budget = new BudgetFile(new PfaBudget { Strategy = "footprint", Target = target, Residual = residual }, dir, null);
-                    // "variance-bn": the product's variance selection on an analysis that recorded the batch norms' scales.
-                    var criterion = select == "variance-bn" ? "variance" : select;
-                    if (criterion == "variance" && analysis.Statistics.Values.All(st => st.Gain is null))
-                        throw new InvalidOperationException($"{dir}/analysis records no batch-norm scales: remove it and run again (it is made anew)");
-                    var recipe = CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(exponent, criterion));
+                    var recipe = select == "variance-bn"
+                        ? BnScaledVariance.Reselect(network, analysis, budget, CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(exponent)))
+                        : CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(exponent, select));
                     var widths = string.Join(" ", recipe.Layers.Select(l => l.FiltersAfter));
                     int correct, samples = CandidateSearch.HeldOut(budget, train);
                     var scored = done.FirstOrDefault(r => r.Model == name && r.Target == label && r.Exponent == exponent && r.Select == select);
@@ -92,7 +90,7 @@ public static class SelectionStudy
         var residualPath = Path.Combine(work, "rows.jsonl");
         var residual = File.Exists(residualPath) ? File.ReadAllLines(residualPath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<ResidualBench.Row>(l)!).ToList() : [];
         var md = new StringBuilder("# ℓ1 selection at PFA shapes (issue 21)\n\n");
-        md.AppendLine("`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll selection` — per-layer keep ratios ∝ γ^α (α = 1: the PFA-KL shape, α = 0: uniform) with another selection than the variance selection the search's PFA shapes had before issue 21's batch-norm change — **l1** (ℓ1 weight norm), **variance-bn** (greedy explained variance of each channel's response scaled by the batch norm that follows it, |γ|/√(var + ε): the product's `variance` since that change; rows made on 2026-12-03 before it, by the same re-selection in the study) — at the residual bench's targets; held-out: the candidate search's proxy score (same slice, same seed); fine-tuned: the residual bench's budget (1 epoch on 20k images, recalibrated first), mean ± sd over seeds 1..n. The residual bench's own rows of the same cells are shown for the same seeds.");
+        md.AppendLine("`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll selection` — per-layer keep ratios ∝ γ^α (α = 1: the PFA-KL shape, α = 0: uniform) with another selection than the default variance selection — **l1** (ℓ1 weight norm), **variance-bn** (greedy explained variance of each channel's response scaled by the batch norm that follows it, |γ|/√(var + ε); tried as the default and reverted, see the note below the table) — at the residual bench's targets; held-out: the candidate search's proxy score (same slice, same seed); fine-tuned: the residual bench's budget (1 epoch on 20k images, recalibrated first), mean ± sd over seeds 1..n. The residual bench's own rows of the same cells are shown for the same seeds.");
         md.AppendLine();
         md.AppendLine("| model | target | candidate | held-out % | fine-tuned (seeds) | widths |");
         md.AppendLine("|---|---|---|---:|---:|---|");

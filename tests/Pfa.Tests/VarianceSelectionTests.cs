@@ -18,7 +18,7 @@ public class VarianceSelectionTests
         return a * a.Transpose() + Matrix<double>.Build.DenseIdentity(n) * 1e-3;
     }
 
-    internal static int[] Independent(Matrix<double> cov, int keep)
+    static int[] Independent(Matrix<double> cov, int keep)
     {
         var chosen = new List<int>();
         for (int step = 0; step < keep; step++)
@@ -62,30 +62,5 @@ public class VarianceSelectionTests
         Assert.Equal([0, 1], Keep(2));       // 2 is fully explained by 0; 1 explains more than 3
         Assert.Equal([0, 1, 3], Keep(3));
         Assert.Equal([0, 1, 2, 3], Keep(4));
-    }
-
-    [Theory]
-    [InlineData(12, 12, 4, 4)]
-    [InlineData(16, 5, 3, 5)]
-    public void With_a_batch_norms_gains_it_selects_on_what_the_next_layer_sees(int n, int rank, int keep, int seed)
-    {
-        // The independent forward selection on D·C·D (D = diag(gain)), formed with MathNet.
-        var cov = Covariance(n, rank, seed);
-        var rng = new Random(seed + 100);
-        var gain = Enumerable.Range(0, n).Select(_ => 0.05 + 3 * rng.NextDouble()).ToArray();
-        var d = Matrix<double>.Build.DenseOfDiagonalArray(gain);
-        using var t = tensor(cov.ToRowMajorArray(), [n, n]);
-        var actual = Criteria.Get("variance").Select(new LayerEvidence("c", 0, t, null, 1, gain), keep);
-        Assert.Equal(Independent(d * cov * d, keep), actual);
-        Assert.NotEqual(Independent(cov, keep), actual);   // the gains change the choice here
-    }
-
-    [Fact]
-    public void A_loud_filter_its_batch_norm_silences_goes_first()
-    {
-        // Two independent filters, variances 4 and 1 before the batch norm; it scales them by 0.1 and 1.
-        using var t = tensor(new double[] { 4, 0, 0, 1 }, [2, 2]);
-        Assert.Equal([0], Criteria.Get("variance").Select(new LayerEvidence("c", 0, t, null, 1), 1));
-        Assert.Equal([1], Criteria.Get("variance").Select(new LayerEvidence("c", 0, t, null, 1, [0.1, 1]), 1));   // 0.04 < 1
     }
 }

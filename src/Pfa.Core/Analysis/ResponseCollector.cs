@@ -60,11 +60,6 @@ public static class ResponseCollector
             }
         }
         foreach (var s in distinct) s.Flush();
-        // Pooled responses of a layer's own output: record the batch norm's scale on them (selection weighs by it).
-        if (options.Sampling == Sampling.Pooled)
-            foreach (var (index, s) in byIndex)
-                if (!groups.ContainsKey(s.Layer) && network.Graph.Nodes[index].Name == s.Layer)
-                    s.Gain = BatchNormGain.Of(network, network.Graph.Nodes[index]);
         inputs = seen;
         return distinct.ToDictionary(s => s.Layer);
     }

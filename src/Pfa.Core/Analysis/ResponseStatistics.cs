@@ -27,9 +27,6 @@ public sealed class ResponseStatistics : IDisposable
     public Tensor Sum { get; }
     /// <summary>Σ(x − r)(x − r)ᵀ, float64 [C, C].</summary>
     public Tensor Moment { get; }
-    /// <summary>The scale a directly following batch norm puts on each channel (<see cref="BatchNormGain"/>), or null.
-    /// A property of the weights, not of the data: shards of one analysis carry the same gains.</summary>
-    public double[]? Gain { get; set; }
 
     Tensor? _reference32, _sum32, _moment32;
     int _pending;

@@ -6,8 +6,7 @@ namespace Pfa.Core.Analysis;
 
 /// <summary>
 /// Saved response statistics (<c>stats.safetensors</c>): per layer <c>layer/count</c> (I64),
-/// <c>layer/reference</c>, <c>layer/sum</c> and <c>layer/moment</c> (F64), and <c>layer/gain</c> (F64 [C], the
-/// following batch norm's scale, <see cref="BatchNormGain"/>; absent when there is none and in older files). Shards analysed on different machines
+/// <c>layer/reference</c>, <c>layer/sum</c> and <c>layer/moment</c> (F64). Shards analysed on different machines
 /// are merged with <c>dotnet pfa merge</c>.
 /// </summary>
 public static class StatisticsFile
@@ -59,12 +58,6 @@ public static class StatisticsFile
             entries.Add(($"{s.Layer}/reference", reference));
             entries.Add(($"{s.Layer}/sum", s.Sum));
             entries.Add(($"{s.Layer}/moment", s.Moment));
-            if (s.Gain is { } gain)
-            {
-                var g = tensor(gain);
-                owned.Add(g);
-                entries.Add(($"{s.Layer}/gain", g));
-            }
         }
         try
         {
@@ -116,13 +109,6 @@ public static class StatisticsFile
                     throw new PfaException(ErrorCodes.InvalidWeights, $"statistics of '{layer}' in '{path}' have inconsistent shapes.", path);
                 result[layer] = ResponseStatistics.FromParts(layer, Get("count").item<long>(),
                     reference.to_type(ScalarType.Float64), sum.to_type(ScalarType.Float64), moment.to_type(ScalarType.Float64));
-                if (entries.TryGetValue($"{layer}/gain", out var gain))
-                {
-                    var values = gain.to_type(ScalarType.Float64).data<double>().ToArray();
-                    if (gain.shape.Length != 1 || values.Length != c || values.Any(v => v < 0))
-                        throw new PfaException(ErrorCodes.InvalidWeights, $"statistics of '{layer}' in '{path}' have a damaged 'gain' entry ({c} non-negative values expected).", path);
-                    result[layer].Gain = values;
-                }
             }
             if (result.Count == 0)
                 throw new PfaException(ErrorCodes.InvalidWeights, $"'{path}' holds no layer statistics.", path);

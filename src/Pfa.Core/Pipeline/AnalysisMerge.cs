@@ -46,8 +46,6 @@ public static class AnalysisMerge
                 {
                     if (s.Channels != merged[layer].Channels)
                         throw new PfaException(ErrorCodes.InvalidArgument, $"layer '{layer}' has {s.Channels} filters in '{folder}' but {merged[layer].Channels} in '{firstFolder}'.");
-                    if (!(s.Gain ?? []).SequenceEqual(merged[layer].Gain ?? []))
-                        throw new PfaException(ErrorCodes.InvalidArgument, $"layer '{layer}' was analysed with other weights in '{folder}' than in '{firstFolder}' (its batch norm's scales differ, or one shard comes from an older version of the tool); analyse every shard with the same model and weights.");
                     merged[layer].Merge(s);
                 }
             }

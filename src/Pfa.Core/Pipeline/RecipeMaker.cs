@@ -52,7 +52,7 @@ public static class RecipeMaker
             using (var cov = analysis.Statistics[l.Layer].Covariance())
             using (var weight = weightOf is null ? null : WeightOf(space, graph, weightOf))
             {
-                kept = criterion.Select(new LayerEvidence(l.Layer, position, cov, weight, b.Seed, analysis.Statistics[l.Layer].Gain), l.After);
+                kept = criterion.Select(new LayerEvidence(l.Layer, position, cov, weight, b.Seed), l.After);
                 if (space.Granule > 1) kept = WholeGroups(kept, space.Granule, l.After, cov);
             }
             return new RecipeLayer

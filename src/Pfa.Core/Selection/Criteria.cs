@@ -4,9 +4,8 @@ using static TorchSharp.torch;
 namespace Pfa.Core.Selection;
 
 /// <summary>What a selection criterion may look at for one layer: its response covariance (from the analysis),
-/// its trained weight [C_out, …] when available, a seed for the random baseline, and the scale a following batch
-/// norm puts on each channel (<see cref="Analysis.BatchNormGain"/>; null when none or not recorded).</summary>
-public sealed record LayerEvidence(string Layer, int Position, Tensor Covariance, Tensor? Weight, int Seed, double[]? Gain = null);
+/// its trained weight [C_out, …] when available, and a seed for the random baseline.</summary>
+public sealed record LayerEvidence(string Layer, int Position, Tensor Covariance, Tensor? Weight, int Seed);
 
 /// <summary>Which <c>keep</c> filters of a layer survive (indices ascending). Registered by name in <see cref="Criteria"/>.</summary>
 public interface ISelectionCriterion

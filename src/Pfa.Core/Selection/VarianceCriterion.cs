@@ -8,8 +8,6 @@ namespace Pfa.Core.Selection;
 /// covariance R — then remove what it explains, R ← R − r_j r_jᵀ / R_jj, and repeat. Ties → the lower index;
 /// once the residual is exhausted (rank reached), the largest original variance, then the lower index.
 /// A filter dropped by this rule is, in the least-squares sense, the one its kept peers reconstruct best.
-/// The covariance is of what the next layer sees: when a batch norm follows the layer, its per-channel scale
-/// (<see cref="LayerEvidence.Gain"/>) is applied first.
 /// <para>Plain float64 loops in a fixed order (no BLAS, no threads): the same covariance gives the same choice
 /// on every machine and thread count, which the recipe's byte-for-byte determinism relies on. Cost O(keep·C²).</para>
 /// </summary>
@@ -28,12 +26,6 @@ public sealed class VarianceCriterion : ISelectionCriterion
         double[] r;
         using (var cov = e.Covariance.to_type(ScalarType.Float64).contiguous())
             r = cov.data<double>().ToArray();
-        if (e.Gain is { } g)
-            // What the next layer sees: the batch norm's output, D·C·D with D = diag(gain) (its shift does not
-            // change a covariance). On the residual bench's ResNet-20 this moved selection from behind ℓ1 to ahead
-            // of it at the same widths (bench/results/selection-study.md).
-            for (int i = 0; i < n; i++)
-                for (int j = 0; j < n; j++) r[i * n + j] *= g[i] * g[j];
         return SelectFromCovariance(r, n, keep);
     }
 
