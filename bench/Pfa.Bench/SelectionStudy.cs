@@ -89,7 +89,7 @@ public static class SelectionStudy
         // The residual bench's rows of the same cells (default, no search, uniform + l1), for comparison at the same seeds.
         var residualPath = Path.Combine(work, "rows.jsonl");
         var residual = File.Exists(residualPath) ? File.ReadAllLines(residualPath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<ResidualBench.Row>(l)!).ToList() : [];
-        var md = new StringBuilder("# ℓ1 selection at PFA shapes (issue 21)\n\n");
+        var md = new StringBuilder("# Other selections at PFA shapes (issue 21)\n\n");
         md.AppendLine("`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll selection` — per-layer keep ratios ∝ γ^α (α = 1: the PFA-KL shape, α = 0: uniform) with another selection than the default variance selection — **l1** (ℓ1 weight norm), **variance-bn** (greedy explained variance of each channel's response scaled by the batch norm that follows it, |γ|/√(var + ε); tried as the default and reverted, see the note below the table) — at the residual bench's targets; held-out: the candidate search's proxy score (same slice, same seed); fine-tuned: the residual bench's budget (1 epoch on 20k images, recalibrated first), mean ± sd over seeds 1..n. The residual bench's own rows of the same cells are shown for the same seeds.");
         md.AppendLine();
         md.AppendLine("| model | target | candidate | held-out % | fine-tuned (seeds) | widths |");
@@ -113,6 +113,11 @@ public static class SelectionStudy
                 md.AppendLine(string.Create(Inv, $"| {f.Model} | {f.Target} | α = {f.Exponent}, {f.Select} | {100.0 * f.Correct / f.Samples:0.00} | {Stat(shape.Select(r => r.Finetuned).ToList())} | {f.Widths} |"));
             }
         }
+        // The hand-written account of the variance-bn default that was tried and reverted (numbers from other benches) is kept.
+        const string Kept = "## variance-bn as the default";
+        var previous = File.Exists(path) ? File.ReadAllText(path) : "";
+        if (previous.IndexOf(Kept, StringComparison.Ordinal) is >= 0 and var from && previous.IndexOf("\n## Rows", from, StringComparison.Ordinal) is > 0 and var to)
+            md.AppendLine().Append(previous[from..to].TrimEnd()).AppendLine();
         md.AppendLine().AppendLine("## Rows").AppendLine().AppendLine("```");
         foreach (var r in rows) md.AppendLine(JsonSerializer.Serialize(r));
         md.AppendLine("```");
