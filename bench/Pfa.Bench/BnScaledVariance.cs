@@ -34,7 +34,7 @@ public static class BnScaledVariance
             if (bn == producer.Index) return l;
             var name = graph.Nodes[bn].Name;
             using var scope = NewDisposeScope();
-            var gain = parameters[name + ".weight"].detach().to_type(ScalarType.Float64).abs() / (buffers[name + ".running_var"].to_type(ScalarType.Float64) + 1e-5).sqrt();
+            var gain = parameters[name + ".weight"].detach().to_type(ScalarType.Float64).abs() / (buffers[name + ".running_var"].to_type(ScalarType.Float64) + (graph.Nodes[bn].Spec.Eps ?? 1e-5)).sqrt();
             var cov = analysis.Statistics[l.Name].Covariance().to_type(ScalarType.Float64);
             var scaled = gain.unsqueeze(1) * cov * gain.unsqueeze(0);
             return l with { Kept = criterion.Select(new LayerEvidence(l.Name, position, scaled, null, budget.Budget.Seed), l.FiltersAfter) };

@@ -49,7 +49,7 @@ public static class CandidateSearch
         Recipe? analytic;
         Errors.PfaException? widthsShort = null;
         try { analytic = RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, latency: latency); }
-        catch (Errors.PfaException e) when (e.Code == Errors.ErrorCodes.InvalidBudget)
+        catch (Errors.PfaException e) when (Errors.LatencyOutOfReach.Is(e))
         {
             if (!depth) throw WidthsShort(e, budget, network.Graph, tried: false);
             // A latency target the narrowest widths cannot reach: fewer blocks may (depth-study.md: padding-mode
@@ -111,12 +111,12 @@ public static class CandidateSearch
         Applies(budget) && budget.Budget.Strategy == "latency" && budget.Budget.EffectiveSearch.DepthFor(budget.Budget.Strategy) > 0
         && BlockRemoval.Blocks(graph).Count > 0;
 
-    /// <summary>A latency target the narrowest widths cannot reach (<paramref name="error"/>), said with what removing
-    /// residual blocks does: <paramref name="tried"/>, the depth candidates fell short too; else compress's search
-    /// would try them, or could when turned on. Other errors, and networks without removable blocks: as they are.</summary>
+    /// <summary>A latency target the narrowest widths cannot reach (<paramref name="error"/>, marked <see cref="Errors.LatencyOutOfReach"/>),
+    /// said with what removing residual blocks does: <paramref name="tried"/>, the depth candidates fell short too; else
+    /// compress's search would try them, or could when turned on. Other errors, and networks without removable blocks: as they are.</summary>
     public static Errors.PfaException WidthsShort(Errors.PfaException error, BudgetFile budget, ModelGraph graph, bool tried)
     {
-        if (error.Code != Errors.ErrorCodes.InvalidBudget || budget.Budget.Strategy != "latency" || BlockRemoval.Blocks(graph).Count == 0) return error;
+        if (!Errors.LatencyOutOfReach.Is(error) || BlockRemoval.Blocks(graph).Count == 0) return error;
         string sentence = tried
             ? $"Removing residual blocks ({budget.Budget.EffectiveSearch.DepthFor(budget.Budget.Strategy)} depth candidates, up to every removable one) did not reach it either."
             : TriesDepth(budget, graph)

@@ -428,8 +428,8 @@ public sealed class RecipePlanner
         var chosen = Of(best ?? pairs.Keys.MinBy(t => Of(t).Ratio));
         double goal(double original) => target.Milliseconds ?? fraction!.Value * original;
         if (best is null)
-            throw _budget.Error("$.strategy", string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"the latency target of {goal(chosen.OriginalMs):0.###} ms at batch {serving.Batch} cannot be met: the fastest widths tried take {chosen.Ms:0.###} ms (the original {chosen.OriginalMs:0.###} ms, measured on this machine). Raise the target, lower min_filters{(b.RoundTo is not null ? " or round_to" : "")}, or analyse more layers."));
+            throw Errors.LatencyOutOfReach.Mark(_budget.Error("$.strategy", string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"the latency target of {goal(chosen.OriginalMs):0.###} ms at batch {serving.Batch} cannot be met: the fastest widths tried take {chosen.Ms:0.###} ms (the original {chosen.OriginalMs:0.###} ms, measured on this machine). Raise the target, lower min_filters{(b.RoundTo is not null ? " or round_to" : "")}, or analyse more layers.")));
         latency = new RecipeLatency
         {
             Batch = serving.Batch, Runtime = serving.Runtime, Threads = serving.Threads,

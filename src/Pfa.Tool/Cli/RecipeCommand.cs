@@ -37,7 +37,7 @@ public static class RecipeCommand
                 recipe = RecipeMaker.Make(graph, loaded, b, File.ReadAllBytes(Path.Combine(folder, AnalysisResult.StatsFileName)),
                     network is null ? null : PfaModel.WeightsOf(network));
             }
-            catch (PfaException e) when (e.Code == ErrorCodes.InvalidBudget)
+            catch (PfaException e) when (LatencyOutOfReach.Is(e))
             {
                 throw CandidateSearch.WidthsShort(e, b, graph, tried: false);   // this verb plans widths only
             }
