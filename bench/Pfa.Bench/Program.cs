@@ -21,6 +21,7 @@ return mode switch
     "selection" => SelectionStudy.Run(rest),
     "proxy" => ProxyStudy.Run(rest),
     "depth" => DepthStudy.Run(rest),
+    "scaling" => WidthScalingStudy.Run(rest),
     "heap" => HeapBench.Run(rest),
     "heap-child" => HeapBench.RunChild(rest),
     _ => Usage(),
@@ -28,6 +29,6 @@ return mode switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Pfa.Bench perf [--out bench/results/perf.md] | quality [--out bench/results/quality.md] [--epochs N] [--finetune-epochs N] [--finetune-samples N] [--seeds N] [--options a,b] [--targets 50p,30p,18p,50m,25m] [--latency-only | --report-only] | cpu [--out bench/results/cpu.md] | garg [--out bench/results/garg.md] [--epochs N] [--samples N] [--seeds N] | residual [--out bench/results/residual.md] [--models a,b] [--epochs N] [--finetune-epochs N] [--finetune-samples N] [--analysis-samples N] [--seeds N] [--latency-only | --report-only] | domain [--out bench/results/domain.md] [--model-dir bench/work] [--seeds N] [--limit N] [--finetune-epochs N] [--report-only] | latency [--out bench/results/latency.md] [--models a,b] [--batches 1,64] [--targets 0.5,0.3] [--seeds N] [--repetitions N] [--report-only] | selection [--out bench/results/selection-study.md] [--models a,b] [--targets 0.5,0.3] [--exponents 0.5,0.25] [--seeds N] [--report-only] | proxy [--out bench/results/proxy-study.md] [--models a,b] [--proxies cosine60,constant120] [--report-only] | depth [--out bench/results/depth-study.md] [--models a,b] [--repetitions N] [--report-only] | heap [--out bench/results/heap.md] [--repetitions N]");
+    Console.Error.WriteLine("usage: Pfa.Bench perf [--out bench/results/perf.md] | quality [--out bench/results/quality.md] [--epochs N] [--finetune-epochs N] [--finetune-samples N] [--seeds N] [--options a,b] [--targets 50p,30p,18p,50m,25m] [--latency-only | --report-only] | cpu [--out bench/results/cpu.md] | garg [--out bench/results/garg.md] [--epochs N] [--samples N] [--seeds N] | residual [--out bench/results/residual.md] [--models a,b] [--epochs N] [--finetune-epochs N] [--finetune-samples N] [--analysis-samples N] [--seeds N] [--latency-only | --report-only] | domain [--out bench/results/domain.md] [--model-dir bench/work] [--seeds N] [--limit N] [--finetune-epochs N] [--report-only] | latency [--out bench/results/latency.md] [--models a,b] [--batches 1,64] [--targets 0.5,0.3] [--seeds N] [--repetitions N] [--report-only] | selection [--out bench/results/selection-study.md] [--models a,b] [--targets 0.5,0.3] [--exponents 0.5,0.25] [--seeds N] [--report-only] | proxy [--out bench/results/proxy-study.md] [--models a,b] [--proxies cosine60,constant120] [--report-only] | depth [--out bench/results/depth-study.md] [--models a,b] [--repetitions N] [--report-only] | scaling [--out bench/results/width-scaling.md] [--models a,b] [--target 0.3] [--repetitions N] | heap [--out bench/results/heap.md] [--repetitions N]");
     return 2;
 }
