@@ -14,12 +14,12 @@ public class LatencyReportTests
         { "schema": "pfa.model/1", "input": [1, 4, 4], "layers": [ { "name": "c", "type": "conv2d", "out": {{width}}, "kernel": 1 }, { "type": "flatten" }, { "name": "fc", "type": "linear", "out": 2 } ] }
         """);
 
-    static LatencyReport.Result Report(double beforeMs, double afterMs, double macsPercent)
+    static LatencyReport.Result Report(double beforeMs, double afterMs, double macsPercent, PfaBudget? budget = null)
     {
         using var original = new PfaNetwork(Tiny(8));
         using var compressed = new PfaNetwork(Tiny(4));
         LatencyResult Timing(PfaNetwork n) => ReferenceEquals(n, original) ? new(beforeMs, beforeMs, 1, 20, 2) : new(afterMs, afterMs, 1, 20, 2);
-        return LatencyReport.Measure(original, compressed, null, new LatencyBudget(), macsPercent, Timing);
+        return LatencyReport.Measure(original, compressed, null, budget ?? new PfaBudget(), macsPercent, Timing);
     }
 
     [Fact]
@@ -43,6 +43,25 @@ public class LatencyReportTests
     }
 
     [Fact]
+    public void The_advice_names_only_what_the_budget_has_not_set()
+    {
+        // A size budget without rounding: rounding, where to measure, and a speed budget instead.
+        var plain = Assert.Single(Report(1.0, 0.8, 30, PfaBudget.Parse("""{ "strategy": "footprint", "target": 0.3 }""").Budget).Warnings);
+        Assert.Contains("\"round_to\": \"auto\"", plain);
+        Assert.Contains("\"runtime\": \"onnx\"", plain);
+        Assert.Contains("\"strategy\": \"latency\"", plain);
+        // Rounding already set: not advised again.
+        var rounded = Assert.Single(Report(1.0, 0.8, 30, PfaBudget.Parse("""{ "strategy": "footprint", "target": 0.3, "round_to": 16 }""").Budget).Warnings);
+        Assert.DoesNotContain("round_to", rounded);
+        Assert.Contains("\"strategy\": \"latency\"", rounded);
+        // A latency target with rounding: only the strategy's own lever is left (its rows here are libtorch's).
+        var latency = Assert.Single(Report(1.0, 0.8, 30, PfaBudget.Parse("""{ "strategy": "latency", "target": 0.5, "round_to": "auto" }""").Budget).Warnings);
+        Assert.DoesNotContain("round_to", latency);
+        Assert.DoesNotContain("\"strategy\"", latency);
+        Assert.Contains("\"runtime\": \"onnx\"", latency);
+    }
+
+    [Fact]
     public void A_first_pair_that_would_warn_is_measured_again_and_a_noisy_one_does_not_warn()
     {
         using var original = new PfaNetwork(Tiny(8));
@@ -51,7 +70,7 @@ public class LatencyReportTests
         // The first compressed timing is slow (a noisy pair); the three pairs measured again are not.
         LatencyResult Timing(PfaNetwork n) => ReferenceEquals(n, original) ? new(1.0, 1.0, 1, 20, 2)
             : ++compressedRuns == 1 ? new(1.2, 1.2, 1, 20, 2) : new(0.4, 0.4, 1, 20, 2);
-        var r = LatencyReport.Measure(original, compressed, null, new LatencyBudget(), 40, Timing);
+        var r = LatencyReport.Measure(original, compressed, null, new PfaBudget(), 40, Timing);
         Assert.Empty(r.Warnings);
         Assert.Equal(1 + LatencyReport.ConfirmPairs, compressedRuns);
         Assert.Equal(40, r.Latency.Percent);

@@ -200,7 +200,7 @@ public static class Compressor
         evalSeconds += watch.Elapsed.TotalSeconds;
 
         // Measured, not only counted: each model in turn, warm, at batch 1 and where the model will serve.
-        var latency = LatencyReport.Measure(network, compressed, onnxPath, b.EffectiveLatency, recipe.Totals.MacsPercent, r.MeasureLatency);
+        var latency = LatencyReport.Measure(network, compressed, onnxPath, b, recipe.Totals.MacsPercent, r.MeasureLatency);
         foreach (var w in latency.Warnings) log(WarningCodes.Line(r.ModelPath, w));
         var latencyTarget = LatencyTargetCheck.Check(recipe, b, latency);
         if (latencyTarget is { } lt)

@@ -27,9 +27,10 @@ public static class LatencyReport
 
     public sealed record Result(Latencies Latency, Latencies? Serving, Latencies? Onnx, Latencies? OnnxServing, IReadOnlyList<string> Warnings);
 
-    public static Result Measure(PfaNetwork original, PfaNetwork compressed, string? onnxPath, LatencyBudget budget, double macsPercent,
+    public static Result Measure(PfaNetwork original, PfaNetwork compressed, string? onnxPath, PfaBudget pfaBudget, double macsPercent,
         Func<PfaNetwork, LatencyResult>? measureBatch1 = null)
     {
+        var budget = pfaBudget.EffectiveLatency;
         int serving = budget.Batch;
         bool onnx = budget.Runtime == LatencyBudget.Onnx;   // the runtime whose rows can warn
         Latencies Row(LatencyResult before, LatencyResult after) => new()
@@ -71,17 +72,36 @@ public static class LatencyReport
         }
 
         var warnings = new List<string>();
+        string advice = Advice(pfaBudget);
         foreach (var row in onnx ? new[] { onnx1, onnxServing } : [libtorch1, libtorchServing])
         {
             if (row is null) continue;
             string where = string.Create(CultureInfo.InvariantCulture, $"at batch {row.Batch} in {(onnx ? "ONNX Runtime" : "libtorch")}");
             if (SlowerThanOriginal(row))
                 warnings.Add(WarningCodes.Format(WarningCodes.SlowerThanOriginal, string.Create(CultureInfo.InvariantCulture,
-                    $"the compressed model is slower than the original {where} ({row.AfterMs:0.###} ms vs {row.BeforeMs:0.###} ms, {row.Percent:0}%) although it has {macsPercent:0.#}% of the MACs. Widths the CPU kernels run well help: set \"round_to\": \"auto\" (it times roundings end to end where you serve) or 8 or 16 (README, \"Footprint and FLOPs\"); measure where you serve with \"latency\": {{ \"batch\": N, \"runtime\": \"onnx\" }}.")));
+                    $"the compressed model is slower than the original {where} ({row.AfterMs:0.###} ms vs {row.BeforeMs:0.###} ms, {row.Percent:0}%) although it has {macsPercent:0.#}% of the MACs. {advice}")));
             else if (SlowerThanMacs(row))
                 warnings.Add(WarningCodes.Format(WarningCodes.SlowerThanMacs, string.Create(CultureInfo.InvariantCulture,
-                    $"the compressed model runs at {row.Percent:0}% of the original's time {where} but has {macsPercent:0.#}% of its MACs ({row.MacsRatio:0.##}× what its MACs promise). Set \"round_to\": \"auto\" (or 8 or 16) for widths the CPU kernels run well, with \"latency\": {{ \"batch\": N, \"runtime\": \"onnx\" }} where you serve with ONNX Runtime.")));
+                    $"the compressed model runs at {row.Percent:0}% of the original's time {where} but has {macsPercent:0.#}% of its MACs ({row.MacsRatio:0.##}× what its MACs promise). {advice}")));
         }
         return new Result(libtorch1, libtorchServing, onnx1, onnxServing, warnings);
+    }
+
+    /// <summary>What to set, for this budget: widths the kernels run well when no rounding is set; where to measure
+    /// when the budget times libtorch; and, for a size budget, a speed budget instead — on small networks time follows
+    /// the filters kept more than the MACs whatever the widths (bench/results/width-scaling.md), and a latency target
+    /// measures the widths' time and can remove residual blocks.</summary>
+    internal static string Advice(PfaBudget budget)
+    {
+        var parts = new List<string>();
+        if (budget.RoundTo is null)
+            parts.Add("Widths the CPU kernels run well help: set \"round_to\": \"auto\" (it times roundings end to end where you serve) or 8 or 16 (README, \"Footprint and FLOPs\").");
+        if (budget.EffectiveLatency.Runtime != LatencyBudget.Onnx)
+            parts.Add("Measure where you serve: \"latency\": { \"batch\": N, \"runtime\": \"onnx\" } with ONNX Runtime.");
+        if (budget.Strategy != "latency")
+            parts.Add("For speed rather than size, ask for it: { \"strategy\": \"latency\", \"target\": 0.5 } plans widths on their measured time and, on a residual network, removes blocks; on small networks time follows the filters kept more than the MACs, whatever the widths (README, \"Benchmarks\").");
+        if (parts.Count == 0)
+            parts.Add("This budget already asks for speed where it is measured; a lower target is what is left to set.");
+        return string.Join(" ", parts);
     }
 }
