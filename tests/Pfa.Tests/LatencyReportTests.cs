@@ -59,6 +59,10 @@ public class LatencyReportTests
         Assert.DoesNotContain("round_to", latency);
         Assert.DoesNotContain("\"strategy\"", latency);
         Assert.Contains("\"runtime\": \"onnx\"", latency);
+        // Nothing left but the target: no ONNX export to measure ("onnx": false), rounding set, a latency target.
+        var bare = Assert.Single(Report(1.0, 0.8, 30, PfaBudget.Parse("""{ "strategy": "latency", "target": 0.5, "round_to": 8, "onnx": false }""").Budget).Warnings);
+        Assert.DoesNotContain("onnx", bare);
+        Assert.Contains("a lower target", bare);
     }
 
     [Fact]

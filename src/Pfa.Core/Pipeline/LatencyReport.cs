@@ -96,7 +96,7 @@ public static class LatencyReport
         var parts = new List<string>();
         if (budget.RoundTo is null)
             parts.Add("Widths the CPU kernels run well help: set \"round_to\": \"auto\" (it times roundings end to end where you serve) or 8 or 16 (README, \"Footprint and FLOPs\").");
-        if (budget.EffectiveLatency.Runtime != LatencyBudget.Onnx)
+        if (budget.EffectiveLatency.Runtime != LatencyBudget.Onnx && budget.Onnx != false)   // no model.onnx with "onnx": false
             parts.Add("Measure where you serve: \"latency\": { \"batch\": N, \"runtime\": \"onnx\" } with ONNX Runtime.");
         if (budget.Strategy != "latency")
             parts.Add("For speed rather than size, ask for it: { \"strategy\": \"latency\", \"target\": 0.5 } plans widths on their measured time and, on a residual network, removes blocks; on small networks time follows the filters kept more than the MACs, whatever the widths (README, \"Benchmarks\").");
