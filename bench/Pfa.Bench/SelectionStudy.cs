@@ -36,7 +36,8 @@ public static class SelectionStudy
         var targets = Arg("--targets", "0.5,0.3").Split(',').Select(t => double.Parse(t, Inv)).ToArray();
         var exponents = Arg("--exponents", "0.5,0.25").Split(',').Select(t => double.Parse(t, Inv)).ToArray();
         int seeds = int.Parse(Arg("--seeds", "2"), Inv);
-        // "l1", or "variance-bn": greedy explained variance of what the next layer sees (BnScaledVariance).
+        // "l1", "variance-bn" (greedy explained variance of what the next layer sees, BnScaledVariance), or "trunk-l1" /
+        // "inner-l1" (ℓ1 for the residual groups only / for every other layer only, variance for the rest).
         var select = Arg("--select", "l1");
         var rowsPath = Path.Combine(work, "selection.jsonl");
         var done = File.Exists(rowsPath) ? File.ReadAllLines(rowsPath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<Row>(l)!).ToList() : [];
@@ -51,14 +52,12 @@ public static class SelectionStudy
             using var test = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "test" }, normalize);
             using var train = Dataset.Open(new DataSpec { Path = Models.FashionMnist, Split = "train", Limit = 20000 }, normalize);
             foreach (var target in targets)
-                foreach (var exponent in exponents)
+                foreach (var exponent in args.Contains("--search") ? SearchChoice(select, target, name, residual, network, analysis, statsBytes, weightOf, train, dir) : exponents)
                 {
                     var label = $"{target * 100:0}%";
                     // The residual bench's default budget at this target: the search's held-out slice and seed.
                     var budget = new BudgetFile(new PfaBudget { Strategy = "footprint", Target = target, Residual = residual }, dir, null);
-                    var recipe = select == "variance-bn"
-                        ? BnScaledVariance.Reselect(network, analysis, budget, CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(exponent)))
-                        : CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(exponent, select));
+                    var recipe = RecipeOf(select, exponent, network, analysis, budget, statsBytes, weightOf);
                     var widths = string.Join(" ", recipe.Layers.Select(l => l.FiltersAfter));
                     int correct, samples = CandidateSearch.HeldOut(budget, train);
                     var scored = done.FirstOrDefault(r => r.Model == name && r.Target == label && r.Exponent == exponent && r.Select == select);
@@ -84,13 +83,97 @@ public static class SelectionStudy
         return 0;
     }
 
+    /// <summary>With --search: the search's family (α = 1, 0.75, 0.5, 0.25, 0) with the study's selection, and the
+    /// uniform + ℓ1 peer, each scored by the search's proxy and chosen by its rule (<see cref="CandidateSearch.Pick"/>):
+    /// what compress would choose were that selection the default. The chosen α is fine-tuned (none when the peer
+    /// wins: its rows are the residual bench's uniform + l1).</summary>
+    static IEnumerable<double> SearchChoice(string select, double target, string name, string residual, Pfa.Core.Model.PfaNetwork network, AnalysisResult analysis,
+        byte[] statsBytes, Func<string, TorchSharp.torch.Tensor?> weightOf, Dataset train, string dir)
+    {
+        var budget = new BudgetFile(new PfaBudget { Strategy = "footprint", Target = target, Residual = residual }, dir, null);
+        var (held, rest) = CandidateSearch.Split(budget, train);
+        var exponents = new[] { 1, 0.75, 0.5, 0.25, 0 };
+        var correct = new List<int>();
+        using (held) using (rest)
+        {
+            foreach (var e in exponents) correct.Add(CandidateSearch.Score(network, RecipeOf(select, e, network, analysis, budget, statsBytes, weightOf), budget, held, rest, 128));
+            correct.Add(CandidateSearch.Score(network, CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(0, "l1")), budget, held, rest, 128));
+        }
+        int samples = CandidateSearch.HeldOut(budget, train);
+        int pick = CandidateSearch.Pick(correct, samples);
+        Console.WriteLine(string.Create(Inv, $"{name} {target * 100:0}% search with {select}: {string.Join(", ", correct.Select((c, i) => $"{(i < exponents.Length ? $"α = {exponents[i]}" : "peer")} {100.0 * c / samples:0.00}%"))} → {(pick < exponents.Length ? $"α = {exponents[pick]}" : "the peer")}"));
+        return pick < exponents.Length ? [exponents[pick]] : [];
+    }
+
+    /// <summary>A candidate shape's recipe with the study's selection.</summary>
+    static Pfa.Core.Recipes.Recipe RecipeOf(string select, double exponent, Pfa.Core.Model.PfaNetwork network, AnalysisResult analysis, BudgetFile budget, byte[] statsBytes,
+        Func<string, TorchSharp.torch.Tensor?> weightOf)
+    {
+        Pfa.Core.Recipes.Recipe Make(string? s) => CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(exponent, s));
+        return select switch
+        {
+            "variance-bn" => BnScaledVariance.Reselect(network, analysis, budget, Make(null)),
+            // Which layers' selection makes ℓ1's lead: the residual groups' (trunk) or the layers inside the blocks.
+            "trunk-l1" => Mixed(Make(null), Make("l1"), l => l.Shared is not null),
+            "inner-l1" => Mixed(Make(null), Make("l1"), l => l.Shared is null),
+            // ℓ1 for the first layers of residual branches (their output reaches a sum only through another conv),
+            // defined on the graph so that it means the same in both residual modes; variance for every other layer.
+            "branch-l1" => Logged(Mixed(Make(null), Make("l1"), l => l.Shared is null && InsideBranch(network.Graph, network.Graph.Nodes.First(n => n.Name == l.Name).Index)), network.Graph),
+            _ => Make(select),
+        };
+    }
+
+    static readonly HashSet<string> Shown = [];
+    static Pfa.Core.Recipes.Recipe Logged(Pfa.Core.Recipes.Recipe r, Pfa.Core.Model.ModelGraph graph)
+    {
+        if (Shown.Add(graph.Description.Name ?? ""))
+            Console.WriteLine($"{graph.Description.Name}: ℓ1 inside branches for {string.Join(" ", r.Layers.Where(l => l.Shared is null && InsideBranch(graph, graph.Nodes.First(n => n.Name == l.Name).Index)).Select(l => l.Name))}");
+        return r;
+    }
+
+    /// <summary>The variance recipe with the kept filters of the layers <paramref name="fromL1"/> picks taken from
+    /// the ℓ1 recipe of the same shape: the widths are the same, only the selection of those layers changes.</summary>
+    static Pfa.Core.Recipes.Recipe Mixed(Pfa.Core.Recipes.Recipe variance, Pfa.Core.Recipes.Recipe l1, Func<Pfa.Core.Recipes.RecipeLayer, bool> fromL1)
+    {
+        var byName = l1.Layers.ToDictionary(l => l.Name);
+        return variance with { Layers = variance.Layers.Select(l => fromL1(l) ? l with { Kept = byName[l.Name].Kept } : l).ToList() };
+    }
+
+    /// <summary>A layer inside a residual branch: its output reaches no sum except through a dense conv (or linear)
+    /// whose own output reaches one directly (through batch norms, activations, depthwise convs).</summary>
+    internal static bool InsideBranch(Pfa.Core.Model.ModelGraph graph, int node)
+    {
+        var consumers = graph.Nodes.SelectMany(n => n.Inputs.Select(i => (From: i, To: n.Index))).ToLookup(e => e.From, e => e.To);
+        bool Dense(int i) => graph.Nodes[i].Type == Pfa.Core.Model.LayerType.Linear
+            || graph.Nodes[i].Type == Pfa.Core.Model.LayerType.Conv2d && (graph.Nodes[i].Spec.Groups ?? 1) == 1;
+        // From a node's output: does a sum come before any dense layer, and which dense layers come first?
+        (bool Sum, List<int> Dense) Walk(int from)
+        {
+            var seen = new HashSet<int>();
+            var queue = new Queue<int>(consumers[from]);
+            var dense = new List<int>();
+            bool sum = false;
+            while (queue.Count > 0)
+            {
+                int c = queue.Dequeue();
+                if (!seen.Add(c)) continue;
+                if (graph.Nodes[c].Type == Pfa.Core.Model.LayerType.Add) { sum = true; continue; }
+                if (Dense(c)) { dense.Add(c); continue; }
+                foreach (var next in consumers[c]) queue.Enqueue(next);
+            }
+            return (sum, dense);
+        }
+        var (direct, first) = Walk(node);
+        return !direct && first.Count > 0 && first.All(d => Walk(d).Sum);
+    }
+
     static void Write(string path, List<Row> rows, string work)
     {
         // The residual bench's rows of the same cells (default, no search, uniform + l1), for comparison at the same seeds.
         var residualPath = Path.Combine(work, "rows.jsonl");
         var residual = File.Exists(residualPath) ? File.ReadAllLines(residualPath).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<ResidualBench.Row>(l)!).ToList() : [];
         var md = new StringBuilder("# Other selections at PFA shapes (issue 21)\n\n");
-        md.AppendLine("`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll selection` — per-layer keep ratios ∝ γ^α (α = 1: the PFA-KL shape, α = 0: uniform) with another selection than the default variance selection — **l1** (ℓ1 weight norm), **variance-bn** (greedy explained variance of each channel's response scaled by the batch norm that follows it, |γ|/√(var + ε); tried as the default and reverted, see the note below the table) — at the residual bench's targets; held-out: the candidate search's proxy score (same slice, same seed); fine-tuned: the residual bench's budget (1 epoch on 20k images, recalibrated first), mean ± sd over seeds 1..n. The residual bench's own rows of the same cells are shown for the same seeds.");
+        md.AppendLine("`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll selection` — per-layer keep ratios ∝ γ^α (α = 1: the PFA-KL shape, α = 0: uniform) with another selection than the default variance selection — **l1** (ℓ1 weight norm), **variance-bn** (greedy explained variance of each channel's response scaled by the batch norm that follows it, |γ|/√(var + ε); tried as the default and reverted, see the note below the table), and variance with ℓ1 for some layers only — **trunk-l1** (the residual groups), **inner-l1** (every other layer), **branch-l1** (the first layer of each residual branch, defined on the graph) — at the residual bench's targets; held-out: the candidate search's proxy score (same slice, same seed); fine-tuned: the residual bench's budget (1 epoch on 20k images, recalibrated first), mean ± sd over seeds 1..n. The residual bench's own rows of the same cells are shown for the same seeds.");
         md.AppendLine();
         md.AppendLine("| model | target | candidate | held-out % | fine-tuned (seeds) | widths |");
         md.AppendLine("|---|---|---|---:|---:|---|");
@@ -113,11 +196,10 @@ public static class SelectionStudy
                 md.AppendLine(string.Create(Inv, $"| {f.Model} | {f.Target} | α = {f.Exponent}, {f.Select} | {100.0 * f.Correct / f.Samples:0.00} | {Stat(shape.Select(r => r.Finetuned).ToList())} | {f.Widths} |"));
             }
         }
-        // The hand-written account of the variance-bn default that was tried and reverted (numbers from other benches) is kept.
-        const string Kept = "## variance-bn as the default";
+        // The hand-written sections after the table (accounts with numbers from other benches or from --search) are kept.
         var previous = File.Exists(path) ? File.ReadAllText(path) : "";
-        if (previous.IndexOf(Kept, StringComparison.Ordinal) is >= 0 and var from && previous.IndexOf("\n## Rows", from, StringComparison.Ordinal) is > 0 and var to)
-            md.AppendLine().Append(previous[from..to].TrimEnd()).AppendLine();
+        if (previous.IndexOf("\n## ", StringComparison.Ordinal) is >= 0 and var from && previous.IndexOf("\n## Rows", StringComparison.Ordinal) is var to && to > from)
+            md.AppendLine().Append(previous[(from + 1)..to].TrimEnd()).AppendLine();
         md.AppendLine().AppendLine("## Rows").AppendLine().AppendLine("```");
         foreach (var r in rows) md.AppendLine(JsonSerializer.Serialize(r));
         md.AppendLine("```");
