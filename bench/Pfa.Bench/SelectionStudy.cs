@@ -110,25 +110,19 @@ public static class SelectionStudy
         Func<string, TorchSharp.torch.Tensor?> weightOf)
     {
         Pfa.Core.Recipes.Recipe Make(string? s) => CandidateSearch.Make(network, analysis, budget, statsBytes, weightOf, new CandidateSearch.Shape(exponent, s));
+        // Variance on every layer: without the weights the product's variance leaves the residual branches alone too.
+        Pfa.Core.Recipes.Recipe Variance() => CandidateSearch.Make(network, analysis, budget, statsBytes, null, new CandidateSearch.Shape(exponent));
         return select switch
         {
-            "variance-bn" => BnScaledVariance.Reselect(network, analysis, budget, Make(null)),
+            "variance-bn" => BnScaledVariance.Reselect(network, analysis, budget, Variance()),
             // Which layers' selection makes ℓ1's lead: the residual groups' (trunk) or the layers inside the blocks.
-            "trunk-l1" => Mixed(Make(null), Make("l1"), l => l.Shared is not null),
-            "inner-l1" => Mixed(Make(null), Make("l1"), l => l.Shared is null),
-            // ℓ1 for the first layers of residual branches (their output reaches a sum only through another conv),
-            // defined on the graph so that it means the same in both residual modes; variance for every other layer.
-            "branch-l1" => Logged(Mixed(Make(null), Make("l1"), l => l.Shared is null && InsideBranch(network.Graph, network.Graph.Nodes.First(n => n.Name == l.Name).Index)), network.Graph),
+            "trunk-l1" => Mixed(Variance(), Make("l1"), l => l.Shared is not null),
+            "inner-l1" => Mixed(Variance(), Make("l1"), l => l.Shared is null),
+            // ℓ1 for the layer before the last of each residual branch (ResidualBranches): the product's variance
+            // selection since issue 21 when the weights are given.
+            "branch-l1" => Make(null),
             _ => Make(select),
         };
-    }
-
-    static readonly HashSet<string> Shown = [];
-    static Pfa.Core.Recipes.Recipe Logged(Pfa.Core.Recipes.Recipe r, Pfa.Core.Model.ModelGraph graph)
-    {
-        if (Shown.Add(graph.Description.Name ?? ""))
-            Console.WriteLine($"{graph.Description.Name}: ℓ1 inside branches for {string.Join(" ", r.Layers.Where(l => l.Shared is null && InsideBranch(graph, graph.Nodes.First(n => n.Name == l.Name).Index)).Select(l => l.Name))}");
-        return r;
     }
 
     /// <summary>The variance recipe with the kept filters of the layers <paramref name="fromL1"/> picks taken from
@@ -137,34 +131,6 @@ public static class SelectionStudy
     {
         var byName = l1.Layers.ToDictionary(l => l.Name);
         return variance with { Layers = variance.Layers.Select(l => fromL1(l) ? l with { Kept = byName[l.Name].Kept } : l).ToList() };
-    }
-
-    /// <summary>A layer inside a residual branch: its output reaches no sum except through a dense conv (or linear)
-    /// whose own output reaches one directly (through batch norms, activations, depthwise convs).</summary>
-    internal static bool InsideBranch(Pfa.Core.Model.ModelGraph graph, int node)
-    {
-        var consumers = graph.Nodes.SelectMany(n => n.Inputs.Select(i => (From: i, To: n.Index))).ToLookup(e => e.From, e => e.To);
-        bool Dense(int i) => graph.Nodes[i].Type == Pfa.Core.Model.LayerType.Linear
-            || graph.Nodes[i].Type == Pfa.Core.Model.LayerType.Conv2d && (graph.Nodes[i].Spec.Groups ?? 1) == 1;
-        // From a node's output: does a sum come before any dense layer, and which dense layers come first?
-        (bool Sum, List<int> Dense) Walk(int from)
-        {
-            var seen = new HashSet<int>();
-            var queue = new Queue<int>(consumers[from]);
-            var dense = new List<int>();
-            bool sum = false;
-            while (queue.Count > 0)
-            {
-                int c = queue.Dequeue();
-                if (!seen.Add(c)) continue;
-                if (graph.Nodes[c].Type == Pfa.Core.Model.LayerType.Add) { sum = true; continue; }
-                if (Dense(c)) { dense.Add(c); continue; }
-                foreach (var next in consumers[c]) queue.Enqueue(next);
-            }
-            return (sum, dense);
-        }
-        var (direct, first) = Walk(node);
-        return !direct && first.Count > 0 && first.All(d => Walk(d).Sum);
     }
 
     static void Write(string path, List<Row> rows, string work)

@@ -38,7 +38,7 @@ public class RecipeDiffTests
         "Strategy.Energy", "Strategy.Target", "Strategy.Parameters", "Strategy.Flops", "Strategy.Measure", "Strategy.Threshold", "Strategy.Depth",
         "Strategy.Responses", "Strategy.Tau", "Strategy.KeepRatio", "Strategy.KlScale", "Strategy.Select", "Strategy.MinFilters", "Strategy.RoundTo", "Strategy.Search",
         "Strategy.Milliseconds", "Strategy.Latency", "Strategy.RoundToAuto", "Strategy.RoundToChoice", "Layer.RoundTo",
-        "Layer.Kind", "Layer.Rule", "Layer.EnergyKept", "Layer.Kl", "Layer.Samples", "Layer.Inactive", "Layer.Spectrum", "Layer.Warnings", "Layer.Notes",
+        "Layer.Kind", "Layer.Rule", "Layer.Select", "Layer.EnergyKept", "Layer.Kl", "Layer.Samples", "Layer.Inactive", "Layer.Spectrum", "Layer.Warnings", "Layer.Notes",
     ];
 
     static object Other(Type t, object? current) => (Nullable.GetUnderlyingType(t) ?? t) switch

@@ -44,15 +44,19 @@ public static class RecipeMaker
         double? Knob(string name) => plan.Tau is { } t && strategy.Searches && strategy.Allocation.Knob == name && double.IsFinite(strategy.Allocation.KnobValue(t)) ? Math.Round(strategy.Allocation.KnobValue(t), 6) : null;   // t = 1 keeps everything: no finite scale
         // Garg et al. §III-D: the conv layers whose significant dimensions do not grow are dropped.
         var dropped = strategy.DesignsModel ? Recipes.Design.GargDesign.Dropped(graph, plan.Layers, b).ToDictionary(d => d.Layer) : [];
+        // Variance selection hands the layer before the last of each residual branch to ℓ1 when the weights are at hand
+        // (ResidualBranches: it fine-tuned better there); without them (the recipe verb without --weights) variance stays.
+        var beforeLast = criterion is VarianceCriterion && weightOf is not null ? ResidualBranches.BeforeLast(graph) : [];
         var layers = plan.Layers.Select((l, position) =>
         {
             var spectrum = spectra[l.Layer];
             var space = analysed[l.Layer];
+            var layerCriterion = !space.Shared && beforeLast.Contains(space.Producer) ? Criteria.Get(Criteria.BeforeLastOfBranch) : criterion;
             int[] kept;
             using (var cov = analysis.Statistics[l.Layer].Covariance())
             using (var weight = weightOf is null ? null : WeightOf(space, graph, weightOf))
             {
-                kept = criterion.Select(new LayerEvidence(l.Layer, position, cov, weight, b.Seed), l.After);
+                kept = layerCriterion.Select(new LayerEvidence(l.Layer, position, cov, weight, b.Seed), l.After);
                 if (space.Granule > 1) kept = WholeGroups(kept, space.Granule, l.After, cov);
             }
             return new RecipeLayer
@@ -63,6 +67,7 @@ public static class RecipeMaker
                 FiltersBefore = l.Before,
                 FiltersAfter = l.After,
                 Rule = l.Rule,
+                Select = layerCriterion != criterion ? layerCriterion.Name : null,
                 Kept = kept,
                 EnergyKept = Math.Round(l.EnergyKept, 6),
                 Kl = l.Kl is { } kl ? Math.Round(kl, 6) : null,

@@ -126,6 +126,9 @@ public sealed record RecipeLayer
     public int FiltersAfter { get; init; }
     /// <summary>How the count was chosen: energy, kl, keep, energy τ (a layer override) or min_filters.</summary>
     public string Rule { get; init; } = "";
+    /// <summary>The selection that chose <see cref="Kept"/> when it is not the recipe's: <c>l1</c> on the first layer
+    /// of a residual branch under <c>variance</c> (<see cref="Selection.ResidualBranches"/>); null otherwise.</summary>
+    public string? Select { get; init; }
     /// <summary>Indices of the kept filters in the original layer, ascending.</summary>
     public int[] Kept { get; init; } = [];
     public double EnergyKept { get; init; }

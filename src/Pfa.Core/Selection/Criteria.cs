@@ -62,6 +62,8 @@ public sealed class RandomCriterion : ISelectionCriterion
 public static class Criteria
 {
     public const string Default = "pearson";
+    /// <summary>What <c>variance</c> uses on the layer before the last of a residual branch (<see cref="ResidualBranches"/>).</summary>
+    public const string BeforeLastOfBranch = "l1";
     public static readonly IReadOnlyList<ISelectionCriterion> All = [new PearsonCriterion(), new L1Criterion(), new RandomCriterion(), new VarianceCriterion()];
     public static IReadOnlyList<string> Names => All.Select(c => c.Name).ToList();
     public static ISelectionCriterion? Find(string name) => All.FirstOrDefault(c => c.Name == name);
