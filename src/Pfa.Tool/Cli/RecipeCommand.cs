@@ -52,8 +52,7 @@ public static class RecipeCommand
                     ctx.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"{row.Threshold,-9}  {string.Join(" ", row.Layers.Select(l => l.Dropped ? $"[{l.Width}]" : $"{l.Width}"))}  {100.0 * row.Parameters / recipe.Totals.ParametersBefore:0.00}%  {100.0 * row.Macs / recipe.Totals.MacsBefore:0.00}%"));
             }
-            if (network is null && (b.Budget.Select ?? Pfa.Core.Recipes.Allocation.Strategies.Get(b.Budget.Strategy).DefaultSelect) == "variance"
-                && Pfa.Core.Selection.ResidualBranches.BeforeLast(graph).Count > 0)
+            if (network is null && recipe.Strategy.Select == "variance" && Pfa.Core.Selection.ResidualBranches.BeforeLast(graph).Count > 0)
                 ctx.Err.WriteLine($"note: without --weights every layer is selected by variance; with them (as compress has), the layer before the last of each residual branch is selected by {Pfa.Core.Selection.Criteria.BeforeLastOfBranch} (README, \"select\").");
             if (Pfa.Core.Pipeline.CandidateSearch.Applies(b))
                 ctx.Err.WriteLine($"note: this is the analytic choice (the PFA-KL shape scaled to the target); compress measures {b.Budget.EffectiveSearch.Candidates} shapes and the uniform + l1 peer on held-out training data and keeps the best (\"search\": false turns that off).");
