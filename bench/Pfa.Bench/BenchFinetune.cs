@@ -11,7 +11,7 @@ using Pfa.Core.Training;
 namespace Pfa.Bench;
 
 /// <summary>One compressed model fine-tuned as compress does it, for the quality and residual benches: surgery with
-/// the seed, batch-norm recalibration (the pipeline's default since issue 21), the fine-tune budget (optionally
+/// the seed, recalibration (batch norms and classifier, the pipeline's default), the fine-tune budget (optionally
 /// distilling the original), then top-1 on the test images. Seconds include the recalibration.</summary>
 public static class BenchFinetune
 {
@@ -21,7 +21,7 @@ public static class BenchFinetune
         using var _m = model;
         var options = new PfaBudget { Seed = seed, Finetune = distill ? finetune with { Distill = new DistillOptions() } : finetune }.TrainOptions();
         var watch = Stopwatch.StartNew();
-        BatchNormRecalibration.Run(model, data, RecalibrateBudget.DefaultBatches, 128, seed);
+        Recalibration.Run(network, model, data, new RecalibrateBudget(), 128, seed);
         Trainer.Train(model, data, options, teacher: distill ? network : null);
         double seconds = watch.Elapsed.TotalSeconds;
         return (Evaluator.Evaluate(model, test).Top1 * 100, seconds);

@@ -142,7 +142,7 @@ public static class LatencyBench
                         {
                             var (_, c) = ChannelSurgery.Apply(network, recipe);
                             using var _c = c;
-                            BatchNormRecalibration.Run(c, finetuneData, RecalibrateBudget.DefaultBatches, 128, seed: 1);
+                            Recalibration.Run(network, c, finetuneData, new RecalibrateBudget(), 128, seed: 1);
                             recalibrated = Evaluator.Evaluate(c, test).Top1 * 100;
                         }
                         var (accuracy, _) = BenchFinetune.Run(network, recipe, seed, finetuneData, test, finetuneOf(net.FinetuneEpochs), distill: false);

@@ -22,6 +22,7 @@ return mode switch
     "proxy" => ProxyStudy.Run(rest),
     "depth" => DepthStudy.Run(rest),
     "scaling" => WidthScalingStudy.Run(rest),
+    "recalibration" => RecalibrationStudy.Run(rest),
     "heap" => HeapBench.Run(rest),
     "heap-child" => HeapBench.RunChild(rest),
     _ => Usage(),

@@ -154,7 +154,7 @@ public static class QualityBench
                 before = Evaluator.Evaluate(compressed, test).Top1 * 100;
                 lat1 = 100 * Latency.Measure(compressed, batch: 1).MedianMs / latencyFull1;
                 lat64 = 100 * Latency.Measure(compressed, batch: 64, runs: 10).MedianMs / latencyFull64;
-                BatchNormRecalibration.Run(compressed, finetuneData, RecalibrateBudget.DefaultBatches, 128, seed: 1);
+                Recalibration.Run(network, compressed, finetuneData, new RecalibrateBudget(), 128, seed: 1);
                 recalibrated = Evaluator.Evaluate(compressed, test).Top1 * 100;
             }
             // Equal wall time: the plain fine-tune gets as many more samples per epoch as distillation took longer.
@@ -246,11 +246,11 @@ public static class QualityBench
         var md = new StringBuilder();
         md.AppendLine("# Quality: which option keeps more accuracy at the size you need");
         md.AppendLine();
-        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll quality` ({BenchMachine.Describe()}, {elapsed.TotalMinutes:0} min for this invocation). Model: the 6-conv VGG-style CNN of `samples/FashionMnistVgg` trained 10 epochs on the 60k Fashion-MNIST training images ({full:0.00}% test accuracy). One analysis of the 60k training images; every option's recipe from it; every compressed model's batch-norm statistics re-estimated on 50 training batches of 128 (the pipeline's default since issue 21; the fine-tune's wall time includes it), then fine-tuned with the same budget: {finetuneEpochs} epoch(s) on the first {finetuneSamples:N0} training images, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, batch 128; {seeds} fine-tune seeds; accuracy on the 10k test images, mean ± standard deviation over the seeds. Latency: median CPU forward time as % of the full model's, batch 1 / batch 64."));
+        md.AppendLine(string.Create(Inv, $"`dotnet bench/Pfa.Bench/bin/Release/net10.0/Pfa.Bench.dll quality` ({BenchMachine.Describe()}, {elapsed.TotalMinutes:0} min for this invocation). Model: the 6-conv VGG-style CNN of `samples/FashionMnistVgg` trained 10 epochs on the 60k Fashion-MNIST training images ({full:0.00}% test accuracy). One analysis of the 60k training images; every option's recipe from it; every compressed model recalibrated on 50 training batches of 128 (batch norms re-estimated, then the classifier's bias fitted where kept: the pipeline's default; the fine-tune's wall time includes it), then fine-tuned with the same budget: {finetuneEpochs} epoch(s) on the first {finetuneSamples:N0} training images, SGD Nesterov lr 0.01 cosine, weight decay 5e-4, batch 128; {seeds} fine-tune seeds; accuracy on the 10k test images, mean ± standard deviation over the seeds. Latency: median CPU forward time as % of the full model's, batch 1 / batch 64."));
         md.AppendLine();
         md.AppendLine("Options: **default** = `footprint` (or `flops`) as compress runs it since issue 21: a search over 6 candidates — 5 allocations (keep ratio ∝ γ^α, α = 1 … 0, each scaled to the target) and the uniform + l1 peer — each recalibrated, trained 60 batches of 128 (the fine-tune's optimiser, constant rate) and scored on 2,000 held-out samples of the fine-tune data, the best kept unless within the 0.5 pp margin of α = 1; `variance` selection (greedy explained variance); **no-search** = the same with `\"search\": false` — the PFA-KL shape scaled to the target, the default before issue 21; **uniform+l1** = `uniform` with `\"select\": \"l1\"` (Torch-Pruning's default, Li et al. 2017); **tau** = `footprint-tau`/`flops-tau` — the paper's τ search; **random** = the no-search widths with `\"select\": \"random\"`. Search: the search's wall time in seconds (fine-tune epochs in brackets).");
         md.AppendLine();
-        md.AppendLine("| target | option | accuracy after fine-tune | after surgery | after BN recalibration | % params | % MACs | latency b1 / b64 | search | widths (conv1…conv6, fc1) |");
+        md.AppendLine("| target | option | accuracy after fine-tune | after surgery | after recalibration | % params | % MACs | latency b1 / b64 | search | widths (conv1…conv6, fc1) |");
         md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
         double epoch = rows.Where(r => r.Option == "default").Select(r => r.FinetuneSeconds).DefaultIfEmpty(double.NaN).Average() / finetuneEpochs;
         foreach (var target in targets.Append("PFA-KL"))

@@ -118,10 +118,11 @@ public sealed class RecalibrationTests : IDisposable
             Assert.Equal(1, summary.RecalibrationBatches);          // 40 samples in batches of 128: one
             Assert.NotNull(summary.AccuracyRecalibrated);
             Assert.Equal(summary.AccuracyRecalibrated, summary.AccuracyAfter);   // no fine-tuning: the final model is the recalibrated one
-            Assert.Contains("batch norms recalibrated on 1 batches", err);
-            Assert.Contains("after batch-norm recalibration (1 batches)", File.ReadAllText(_dir["out/report.html"]));
+            var label = Recalibration.Describe(summary.RecalibratedClassifier);     // the classifier's bias, when its fit was kept
+            Assert.Contains($"recalibrated on 1 batches of 128 ({label})", err);
+            Assert.Contains($"after recalibration (1 batches: {label})", File.ReadAllText(_dir["out/report.html"]));
             // One table in summary.md: the stage row sits between the accuracy and latency rows, no blank line.
-            Assert.Matches(@"\| top-1 accuracy [^\n]*\|\n\| top-1 right after surgery / after batch-norm recalibration \(1 batches\) \| \| [\d.]+% / [\d.]+% \| \|\n\| CPU latency", File.ReadAllText(_dir["out/summary.md"]));
+            Assert.Matches(@"\| top-1 accuracy [^\n]*\|\n\| top-1 right after surgery / after recalibration \(1 batches: " + label + @"\) \| \| [\d.]+% / [\d.]+% \| \|\n\| CPU latency", File.ReadAllText(_dir["out/summary.md"]));
         }
         else
         {

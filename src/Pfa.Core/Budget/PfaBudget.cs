@@ -188,6 +188,8 @@ public sealed record PfaBudget
         if (b.Classifier is not (null or Pipeline.TargetDomain.AllClasses or Pipeline.TargetDomain.ListedClasses))
             throw Bad("$.classifier", $"'classifier' must be \"all\" or \"classes\"; found \"{b.Classifier}\".");
         if (b.Recalibrate is { Batches: < 0 or > 100_000 } rc) throw Bad("$.recalibrate.batches", $"'recalibrate.batches' must be from 0 (off, as \"recalibrate\": false) to 100000; found {rc.Batches}.");
+        if (b.Recalibrate is { } rcc && rcc.Classifier is not (RecalibrateBudget.None or RecalibrateBudget.Bias or RecalibrateBudget.Refit))
+            throw Bad("$.recalibrate.classifier", $"'recalibrate.classifier' must be \"bias\" (the mean logits made the original's), \"refit\" (weights and bias fitted to the original's logits) or false; found \"{Errors.Printable.Escape(rcc.Classifier)}\".");
         if (b.BatchSize is { } bs && bs <= 0) throw Bad("$.batch_size", $"'batch_size' must be positive; found {bs}.");
         foreach (var (name, layer) in b.Layers ?? [])
         {

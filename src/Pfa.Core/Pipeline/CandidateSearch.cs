@@ -172,8 +172,11 @@ public static class CandidateSearch
         Func<string, TorchSharp.torch.Tensor?>? weightOf, Shape shape, Metrics.ILatencyModel? latency = null) =>
         RecipeMaker.Make(network.Graph, analysis, budget, statsBytes, weightOf, new KlScaledAllocation(shape.Exponent), shape.Select, shape.Removed, latency);
 
-    static int RecalibrationBatches(BudgetFile budget) =>
-        budget.Budget.EffectiveRecalibrate.Batches > 0 ? budget.Budget.EffectiveRecalibrate.Batches : RecalibrateBudget.DefaultBatches;
+    static int RecalibrationBatches(BudgetFile budget) => Recalibrate(budget).Batches;
+
+    /// <summary>The budget's recalibration, or the default one when it is off: candidates are compared recalibrated.</summary>
+    static RecalibrateBudget Recalibrate(BudgetFile budget) =>
+        budget.Budget.EffectiveRecalibrate.Batches > 0 ? budget.Budget.EffectiveRecalibrate : new RecalibrateBudget();
 
     /// <summary>Held-out samples the search scores on: the budget's, at most half the training data.</summary>
     public static int HeldOut(BudgetFile budget, Dataset train) => Math.Min(budget.Budget.EffectiveSearch.Samples, train.Count / 2);
@@ -187,7 +190,7 @@ public static class CandidateSearch
         return (train.Subset(order.Take(holdout)), train.Subset(order.Skip(holdout)));
     }
 
-    /// <summary>A candidate's score: correct held-out predictions after surgery, batch-norm recalibration and
+    /// <summary>A candidate's score: correct held-out predictions after surgery, recalibration (<see cref="Recalibration"/>) and
     /// <see cref="SearchBudget.TrainBatches"/> batches of training (the fine-tune's optimiser and rate, held
     /// constant) on the first samples of the non-held-out slice. <paramref name="schedule"/>: the proxy study
     /// (bench/Pfa.Bench/ProxyStudy.cs) compares the constant rate with one annealed over those batches.</summary>
@@ -195,11 +198,10 @@ public static class CandidateSearch
         Training.ScheduleKind schedule = Training.ScheduleKind.Constant)
     {
         var b = budget.Budget;
-        int recalibration = RecalibrationBatches(budget);
         var (_, candidate) = ChannelSurgery.Apply(network, recipe);
         using (candidate)
         {
-            BatchNormRecalibration.Run(candidate, rest, recalibration, batchSize, b.Seed);
+            Recalibration.Run(network, candidate, rest, Recalibrate(budget), batchSize, b.Seed);
             int batches = b.EffectiveSearch.TrainBatches;
             if (batches > 0)
             {

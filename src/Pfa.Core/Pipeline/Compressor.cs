@@ -147,20 +147,27 @@ public static class Compressor
         using var _ = compressed;
         double applySeconds = watch.Elapsed.TotalSeconds;
 
-        // Accuracy right after surgery, then after re-estimating the batch-norm statistics (the stage that makes a
-        // pruned ResNet usable before any fine-tuning), each on the gate's data.
+        // Accuracy right after surgery, then after recalibration (batch-norm statistics re-estimated and the classifier
+        // re-fitted: the stage that makes a pruned ResNet usable before any fine-tuning), each on the gate's data.
         watch.Restart();
         var afterSurgery = Evaluator.Evaluate(compressed, eval, r.BatchSize, r.Progress?.Invoke("evaluating"));
         Evaluation.Accuracy? afterRecalibration = null;
-        int recalibrated = 0;
+        var recalibration = new Recalibration.Result(0, null);
         if (b.EffectiveRecalibrate.Batches > 0)
         {
-            recalibrated = BatchNormRecalibration.Run(compressed, train, b.EffectiveRecalibrate.Batches, options.BatchSize, b.Seed);
-            if (recalibrated > 0)
+            // A randomly initialised design keeps nothing of the original's function: its classifier is not fitted to it.
+            bool fromScratch = strategy.DesignsModel && b.EffectiveInit == "random";
+            var settings = fromScratch ? b.EffectiveRecalibrate with { Classifier = RecalibrateBudget.None } : b.EffectiveRecalibrate;
+            recalibration = Recalibration.Run(network, compressed, train, settings, options.BatchSize, b.Seed);
+            if (recalibration.Batches > 0)
             {
                 afterRecalibration = Evaluator.Evaluate(compressed, eval, r.BatchSize, r.Progress?.Invoke("evaluating"));
-                log(string.Create(CultureInfo.InvariantCulture, $"batch norms recalibrated on {recalibrated} batches of {options.BatchSize}: accuracy {afterSurgery.Top1 * 100:0.00}% after surgery → {afterRecalibration.Top1 * 100:0.00}%"));
+                log(string.Create(CultureInfo.InvariantCulture, $"recalibrated on {recalibration.Batches} batches of {options.BatchSize} ({Recalibration.Describe(recalibration.Classifier)}): accuracy {afterSurgery.Top1 * 100:0.00}% after surgery → {afterRecalibration.Top1 * 100:0.00}%"));
             }
+            if (settings.Classifier != RecalibrateBudget.None && recalibration.Classifier is null)
+                log(ClassifierRefit.NotApplicable(compressed.Graph) is { } why
+                    ? $"note: the classifier is not fitted: {why}"
+                    : "note: the classifier's fit was not kept: with it the compressed model agreed with the original's predictions on no more of the recalibration samples");
         }
         evalSeconds += watch.Elapsed.TotalSeconds;
 
@@ -181,7 +188,7 @@ public static class Compressor
         if (NonFinite.FirstIn(compressed) is { } bad)
             throw new PfaException(ErrorCodes.Diverged, options.Epochs > 0
                 ? $"the compressed model's '{bad}' holds non-finite values after fine-tuning; lower 'finetune.learning_rate'."
-                : $"the compressed model's '{bad}' holds non-finite values after surgery and batch-norm recalibration, before any fine-tuning; check the input weights and data.", r.Budget.Source?.File);
+                : $"the compressed model's '{bad}' holds non-finite values after surgery and recalibration, before any fine-tuning; check the input weights and data.", r.Budget.Source?.File);
 
         var modelPath = run.Stage(ModelFileName);
         var weightsPath = run.Stage("model" + r.WeightsExtension);
@@ -219,7 +226,8 @@ public static class Compressor
             AccuracyBefore = Math.Round(before.Top1 * 100, 4), AccuracyAfter = Math.Round(after.Top1 * 100, 4),
             AccuracySurgery = Math.Round(afterSurgery.Top1 * 100, 4),
             AccuracyRecalibrated = afterRecalibration is { } rc ? Math.Round(rc.Top1 * 100, 4) : null,
-            RecalibrationBatches = recalibrated > 0 ? recalibrated : null,
+            RecalibrationBatches = recalibration.Batches > 0 ? recalibration.Batches : null,
+            RecalibratedClassifier = recalibration.Classifier,
             Top5Before = Math.Round(before.Top5 * 100, 4), Top5After = Math.Round(after.Top5 * 100, 4),
             Drop = drop, Tolerance = tolerance, Passed = tolerance is not { } t || drop <= t + 1e-9,
             ParametersBefore = recipe.Totals.ParametersBefore, ParametersAfter = recipe.Totals.ParametersAfter,

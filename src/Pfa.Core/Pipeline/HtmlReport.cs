@@ -29,7 +29,7 @@ public static class HtmlReport
         if (summary is not null)
             h.Append(string.Create(Inv, $"<tr><td>top-1 accuracy</td><td>{summary.AccuracyBefore:0.00}%</td><td>{summary.AccuracyAfter:0.00}%</td><td>{-summary.Drop:+0.00;-0.00} pp{(summary.Tolerance is { } tol ? $" (tolerance {tol} pp: {(summary.Passed ? "passed" : "failed")})" : "")}</td></tr>\n"));
         if (summary?.AccuracySurgery is { } surgery)
-            h.Append(string.Create(Inv, $"<tr><td>top-1 right after surgery{(summary!.AccuracyRecalibrated is not null ? $" / after batch-norm recalibration ({summary.RecalibrationBatches} batches)" : "")}</td><td></td><td>{surgery:0.00}%{(summary.AccuracyRecalibrated is { } rc ? $" / {rc:0.00}%" : "")}</td><td>before fine-tuning</td></tr>\n"));
+            h.Append(string.Create(Inv, $"<tr><td>top-1 right after surgery{(summary!.AccuracyRecalibrated is not null ? $" / {summary.RecalibrationLabel}" : "")}</td><td></td><td>{surgery:0.00}%{(summary.AccuracyRecalibrated is { } rc ? $" / {rc:0.00}%" : "")}</td><td>before fine-tuning</td></tr>\n"));
         if (recipe.Strategy.Latency is { } lp)
             h.Append(string.Create(Inv, $"<tr><td>latency, batch {lp.Batch} ({E(lp.Runtime)}), planned</td><td>{lp.OriginalMs:0.###} ms</td><td>{lp.MeasuredMs:0.###} ms</td><td>target {lp.TargetMs:0.###} ms; predicted {lp.PredictedMs:0.###} ms; {lp.Rechecks} second check(s), {lp.Rejected} rejected; table {lp.TableEntries} layers ({lp.TableMeasured} measured now, {lp.TableSeconds:0.#} s)</td></tr>\n"));
         if (summary?.LatencyTarget is { } lt)
@@ -90,7 +90,7 @@ public static class HtmlReport
     /// <summary>The allocation search: each candidate shape, its widths and held-out score, the chosen one marked.</summary>
     static string Candidates(Recipe recipe, List<RecipeCandidate> search)
     {
-        var s = new StringBuilder("<h2>Candidate allocations</h2>\n<p>Each meets the target; scored after surgery and batch-norm recalibration on held-out training samples. α = 1 is the PFA-KL shape, α = 0 one ratio for every layer; “l1” keeps the filters of largest ℓ1 norm instead of the budget's selection.</p>\n<table><tr><th>α</th>");
+        var s = new StringBuilder("<h2>Candidate allocations</h2>\n<p>Each meets the target; scored after surgery, recalibration (batch norms and classifier) and a few training batches on held-out training samples. α = 1 is the PFA-KL shape, α = 0 one ratio for every layer; “l1” keeps the filters of largest ℓ1 norm instead of the budget's selection.</p>\n<table><tr><th>α</th>");
         foreach (var l in recipe.Layers) s.Append("<th>").Append(WebUtility.HtmlEncode(l.Name)).Append("</th>");
         s.Append("<th>% params</th><th>% MACs</th><th>held-out top-1</th><th></th></tr>\n");
         foreach (var c in search)

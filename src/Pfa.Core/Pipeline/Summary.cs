@@ -50,6 +50,11 @@ public sealed record Summary
     public double? AccuracyRecalibrated { get; init; }
     /// <summary>How many training batches re-estimated the batch-norm statistics; null when off or none.</summary>
     public int? RecalibrationBatches { get; init; }
+    /// <summary>What recalibration fitted of the classifier to the original's logits: "bias" or "refit"; null: nothing.</summary>
+    public string? RecalibratedClassifier { get; init; }
+    /// <summary>"after recalibration (50 batches: batch norms, classifier bias)", for the reports.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string RecalibrationLabel => $"after recalibration ({RecalibrationBatches} batches: {Recalibration.Describe(RecalibratedClassifier)})";
     public double Top5Before { get; init; }
     public double Top5After { get; init; }
     public double Drop { get; init; }
@@ -109,7 +114,7 @@ public sealed record Summary
         |---|---:|---:|---:|
         | parameters | {ParametersBefore:N0} | {ParametersAfter:N0} | {ParametersPercent:0.##}% |
         | MACs | {MacsBefore:N0} | {MacsAfter:N0} | {MacsPercent:0.##}% |
-        | top-1 accuracy | {AccuracyBefore:0.00}% | {AccuracyAfter:0.00}% | {-Drop:+0.00;-0.00} pp |{(AccuracySurgery is { } s ? $"\n| top-1 right after surgery{(AccuracyRecalibrated is not null ? $" / after batch-norm recalibration ({RecalibrationBatches} batches)" : "")} | | {s:0.00}%{(AccuracyRecalibrated is { } rc ? $" / {rc:0.00}%" : "")} | |" : "")}
+        | top-1 accuracy | {AccuracyBefore:0.00}% | {AccuracyAfter:0.00}% | {-Drop:+0.00;-0.00} pp |{(AccuracySurgery is { } s ? $"\n| top-1 right after surgery{(AccuracyRecalibrated is not null ? $" / {RecalibrationLabel}" : "")} | | {s:0.00}%{(AccuracyRecalibrated is { } rc ? $" / {rc:0.00}%" : "")} | |" : "")}
         {LatencyRow("libtorch", Latency)}{LatencyRow("libtorch", ServingLatency)}{LatencyRow("ONNX Runtime", OnnxLatency)}{LatencyRow("ONNX Runtime", OnnxServingLatency)}
         {(LatencyTarget is { } lt ? LatencyTargetCheck.Line(lt) + "\n\n" : "")}Accuracy gate: {gate}. Evaluated on {EvalSamples:N0} samples; analysed {AnalysisSamples:N0}; fine-tuned {FinetuneEpochs} epoch(s); {Timings.TotalSeconds:0} s in all.
 
